@@ -234,7 +234,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       }
     }
     if (reply.length < wireOps.length) throw new OvsdbProtocolError('transact: fewer results than operations');
-    return reply;
+    return reply as unknown[];
   }
 
   // ---- connection management ----

@@ -202,7 +202,8 @@ export function atomConstraintProblem(base: BaseType, atom: Atom): string | unde
     if (base.maxReal !== undefined && atom > base.maxReal) return `${String(atom)} > maximum ${String(base.maxReal)}`;
   }
   if (base.type === 'string' && typeof atom === 'string') {
-    const length = [...atom].length;
+    let length = 0; // RFC 7047 counts characters (code points), not UTF-16 units.
+    for (const _char of atom) length++;
     if (base.minLength !== undefined && length < base.minLength) return `string shorter than ${String(base.minLength)}`;
     if (base.maxLength !== undefined && length > base.maxLength) return `string longer than ${String(base.maxLength)}`;
   }
@@ -248,8 +249,10 @@ export function atomsEqual(a: Atom, b: Atom): boolean {
 export function datumsEqual(a: Datum, b: Datum): boolean {
   if (a instanceof Map || b instanceof Map) {
     if (!(a instanceof Map) || !(b instanceof Map) || a.size !== b.size) return false;
-    for (const [k, v] of a) {
-      const w = findMapValue(b, k);
+    const am = a as ReadonlyMap<Atom, Atom>;
+    const bm = b as ReadonlyMap<Atom, Atom>;
+    for (const [k, v] of am) {
+      const w = findMapValue(bm, k);
       if (w === undefined || !atomsEqual(v, w)) return false;
     }
     return true;

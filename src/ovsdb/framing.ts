@@ -263,13 +263,13 @@ const BIGINT_MARK_RE = new RegExp(`"${BIGINT_MARK.replace('\u0000', '\\\\u0000')
 
 /** JSON.stringify that writes `bigint` values as exact JSON integers. */
 export function stringifyJson(value: unknown): string {
-  let sawBigint = false;
+  const seen = { bigint: false };
   const text = JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'bigint') {
-      sawBigint = true;
+      seen.bigint = true;
       return `${BIGINT_MARK}${v.toString()}`;
     }
     return v;
   });
-  return sawBigint ? text.replace(BIGINT_MARK_RE, '$1') : text;
+  return seen.bigint ? text.replace(BIGINT_MARK_RE, '$1') : text;
 }

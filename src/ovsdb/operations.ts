@@ -211,7 +211,7 @@ export function encodeOperation(schema: DatabaseSchema, operation: Operation): R
         wire['uuid-name'] = new NamedUuid(operation.uuidName).name;
       }
       if (operation.uuid !== undefined) {
-        if (!isUuid(operation.uuid)) throw new OvsdbSchemaError(`insert ${table.name}: invalid uuid "${operation.uuid}"`);
+        if (!isUuid(operation.uuid)) throw new OvsdbSchemaError(`insert ${table.name}: invalid uuid "${String(operation.uuid)}"`);
         wire.uuid = operation.uuid.toLowerCase();
       }
       return wire;
