@@ -1,0 +1,45 @@
+/**
+ * Module boundaries: src/ovsdb is a standalone library (node:* and its own
+ * files only), so it can be published on its own.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f));
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(path.join(root, file), 'utf8');
+  const specifiers: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]/g)) {
+    if (m[1] !== undefined) specifiers.push(m[1]);
+  }
+  for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    if (m[1] !== undefined) specifiers.push(m[1]);
+  }
+  return specifiers;
+}
+
+describe('module boundaries', () => {
+  it('src/ovsdb imports only node:* and files inside src/ovsdb', () => {
+    const files = sourceFiles('src/ovsdb').filter((f) => !f.endsWith('.test.ts'));
+    assert.ok(files.length > 5, 'the scan found the library');
+    const ovsdbRoot = path.join(root, 'src/ovsdb');
+    const offenders: string[] = [];
+    for (const file of files) {
+      for (const spec of importsOf(file)) {
+        if (spec.startsWith('node:')) continue;
+        const resolved = path.resolve(path.dirname(path.join(root, file)), spec);
+        if (!spec.startsWith('.') || !resolved.startsWith(ovsdbRoot + path.sep)) offenders.push(`${file} imports ${spec}`);
+      }
+    }
+    assert.deepEqual(offenders, []);
+  });
+});
