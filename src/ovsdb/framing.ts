@@ -103,7 +103,13 @@ export class JsonStreamSplitter {
           const piece = chunk.subarray(start, i + 1);
           this.checkSize(this.bufferedBytes + piece.length);
           const text = this.takeBuffered(piece).toString('utf8');
-          messages.push(this.sawLongInteger ? parseJsonExact(text) : JSON.parse(text));
+          try {
+            messages.push(this.sawLongInteger ? parseJsonExact(text) : JSON.parse(text));
+          } catch (error) {
+            this.reset();
+            if (error instanceof OvsdbProtocolError) throw error;
+            throw new OvsdbProtocolError(`invalid JSON: ${(error as Error).message}`, { cause: error });
+          }
           this.sawLongInteger = false;
           start = i + 1;
         }
@@ -182,7 +188,8 @@ export function parseJsonExact(text: string): unknown {
         skip();
         if (text[pos] !== ':') fail('expected ":"');
         pos++;
-        obj[key] = value();
+        // defineProperty: a "__proto__" key must stay a plain own property, as with JSON.parse.
+        Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
         skip();
         if (text[pos] === ',') pos++;
         else if (text[pos] === '}') {
@@ -263,13 +270,14 @@ const BIGINT_MARK_RE = new RegExp(`"${BIGINT_MARK.replace('\u0000', '\\\\u0000')
 
 /** JSON.stringify that writes `bigint` values as exact JSON integers. */
 export function stringifyJson(value: unknown): string {
-  const seen = { bigint: false };
-  const text = JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') {
-      seen.bigint = true;
-      return `${BIGINT_MARK}${v.toString()}`;
-    }
-    return v;
-  });
-  return seen.bigint ? text.replace(BIGINT_MARK_RE, '$1') : text;
+  try {
+    // The common case has no bigint; a replacer would make every call ~2.5x slower.
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  const text = JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v,
+  );
+  return text.replace(BIGINT_MARK_RE, '$1');
 }

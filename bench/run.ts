@@ -1,0 +1,39 @@
+/**
+ * Benchmark runner: `npm run bench -- <name> [options]`.
+ * Benchmarks print a table for humans and end with one JSON line per result.
+ */
+interface Bench {
+  readonly description: string;
+  readonly load: () => Promise<{ main: (argv: readonly string[]) => Promise<void> }>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  ovsdb: {
+    description: 'download caps on N ports: our OVSDB client vs ovs-vsctl (real ovsdb-server)',
+    load: () => import('./ovsdb.ts'),
+  },
+};
+
+function usage(): string {
+  const names = Object.entries(BENCHES).map(([name, b]) => `  ${name.padEnd(10)} ${b.description}`);
+  return ['usage: npm run bench -- <name> [options]   (<name> --help for its options)', '', 'benchmarks:', ...names].join('\n');
+}
+
+const [name, ...rest] = process.argv.slice(2);
+if (name === undefined || name === '--help' || name === '-h') {
+  console.log(usage());
+  process.exit(name === undefined ? 1 : 0);
+}
+const bench = Object.hasOwn(BENCHES, name) ? BENCHES[name] : undefined;
+if (!bench) {
+  console.error(`unknown benchmark "${name}"\n\n${usage()}`);
+  process.exit(1);
+}
+try {
+  const module = await bench.load();
+  await module.main(rest);
+} catch (error) {
+  if (error instanceof Error) console.error(error.name === 'BenchUsageError' ? error.message : (error.stack ?? error.message));
+  else console.error(String(error));
+  process.exitCode = 1;
+}
