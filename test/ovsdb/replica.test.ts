@@ -10,37 +10,11 @@ import { OvsdbClient } from '../../src/ovsdb/client.ts';
 import { namedUuid } from '../../src/ovsdb/datum.ts';
 import { eq, insert, mutate, remove, select, setMapKeys, update } from '../../src/ovsdb/operations.ts';
 import { Replica, type MonitorMethod, type RowChange } from '../../src/ovsdb/replica.ts';
-import { createVswitchServer } from '../../src/ovsdb/server/index.ts';
-import { realOvsAvailable, startOvsdbServer } from '../harness/ovsdb-server.ts';
+import { serverTargets } from './targets.ts';
 
 const DB = 'Open_vSwitch';
 
-interface Target {
-  name: string;
-  skip: false | string;
-  start: () => Promise<{ endpoint: string; stop: () => Promise<void> }>;
-}
-
-const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
-const targets: Target[] = [
-  {
-    name: 'real ovsdb-server',
-    skip: real.skip,
-    start: async () => {
-      const server = await startOvsdbServer({ init: true });
-      return { endpoint: server.unixEndpoint, stop: () => server.stop() };
-    },
-  },
-  {
-    name: 'in-process server',
-    skip: false,
-    start: async () => {
-      const server = createVswitchServer({ init: true });
-      const endpoint = await server.listen('tcp:127.0.0.1:0');
-      return { endpoint, stop: () => server.close() };
-    },
-  },
-];
+const targets = serverTargets();
 
 function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

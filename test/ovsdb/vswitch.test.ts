@@ -11,7 +11,6 @@ import { WaitTimedOutError, OvsdbTimeoutError } from '../../src/ovsdb/errors.ts'
 import { byUuid, eq, insert, select, update } from '../../src/ovsdb/operations.ts';
 import { namedUuid } from '../../src/ovsdb/datum.ts';
 import { Replica } from '../../src/ovsdb/replica.ts';
-import { createVswitchServer } from '../../src/ovsdb/server/index.ts';
 import {
   planPortSettings,
   TAG_OWNER,
@@ -24,37 +23,12 @@ import {
   type PortQosSpec,
   type VswitchView,
 } from '../../src/ovsdb/vswitch/index.ts';
-import { realOvsAvailable, startOvsdbServer } from '../harness/ovsdb-server.ts';
+import { serverTargets } from './targets.ts';
 
 const DB = 'Open_vSwitch';
 const OWNER = 'test-agent';
 
-interface Target {
-  name: string;
-  skip: false | string;
-  start: () => Promise<{ endpoint: string; stop: () => Promise<void> }>;
-}
-
-const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
-const targets: Target[] = [
-  {
-    name: 'real ovsdb-server',
-    skip: real.skip,
-    start: async () => {
-      const server = await startOvsdbServer({ init: true });
-      return { endpoint: server.unixEndpoint, stop: () => server.stop() };
-    },
-  },
-  {
-    name: 'in-process server',
-    skip: false,
-    start: async () => {
-      const server = createVswitchServer({ init: true });
-      const endpoint = await server.listen('tcp:127.0.0.1:0');
-      return { endpoint, stop: () => server.close() };
-    },
-  },
-];
+const targets = serverTargets();
 
 function cap(maxRate: number, minRate = 1_000_000): PortQosSpec {
   return { maxRate, queues: [{ minRate, maxRate }] };
