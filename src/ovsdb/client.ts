@@ -62,10 +62,7 @@ export interface OvsdbClientEvents {
   notification: [method: string, params: unknown];
 }
 
-export interface TransactOptions extends CallOptions {
-  /** Skip schema validation (wire-form operations are then required). */
-  raw?: boolean;
-}
+export type TransactOptions = CallOptions;
 
 export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   readonly endpoint: Endpoint;

@@ -71,6 +71,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private monitorId: string | undefined;
   private lastTxnIdValue = ZERO_UUID;
   private syncedValue = false;
+  private lastErrorValue: Error | undefined;
   private started = false;
   private stopped = false;
   private syncWaiters: (() => void)[] = [];
@@ -89,6 +90,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.client = client;
     this.options = options;
     for (const table of Object.keys(options.tables)) this.data.set(table, new Map());
+  }
+
+  /** The last failure to (re)subscribe or to apply an update; readiness checks report it. */
+  get lastError(): Error | undefined {
+    return this.lastErrorValue;
   }
 
   /** The protocol negotiated with the server. */
@@ -231,8 +237,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await this.subscribe(this.methodInUse ?? this.options.preferMethod ?? 'monitor_cond_since');
     } catch (error) {
       if (error instanceof OvsdbConnectionError) return; // The next 'connected' retries.
-      this.emit('error', error as Error);
+      this.reportError(error as Error);
     }
+  }
+
+  /** 'error' without a listener would throw from a socket callback and kill the process. */
+  private reportError(error: Error): void {
+    this.lastErrorValue = error;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
   private buildRequests(method: MonitorMethod): Record<string, unknown> {
@@ -263,7 +275,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       else if (method === 'update') this.applyUpdates(params[1], 1);
     } catch (error) {
       // A replica we cannot trust is worse than none: rebuild it from scratch.
-      this.emit('error', error as Error);
+      this.reportError(error as Error);
       this.client.dropConnection();
     }
   }
