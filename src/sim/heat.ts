@@ -1,0 +1,433 @@
+/**
+ * Heat v1: stacks of OS::Nova::Server and OS::Neutron::Port resources
+ * (create, list, find → 302, show, delete, resources, events), with rollback.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { parse } from 'yaml';
+import type { Compute } from './compute.ts';
+import { ApiError, authOf, body, isTrue, origin, queryOne, type AuthContext } from './http.ts';
+import { NOVA_TIME, type SimStack, type SimStackResource, type SimState } from './state.ts';
+
+const SUPPORTED = new Set(['OS::Nova::Server', 'OS::Neutron::Port']);
+const NAME_RE = /^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$/;
+
+type Json = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Resource names referenced by get_resource / get_attr / depends_on. */
+function refs(value: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) for (const v of value) refs(v, out);
+  else if (isObj(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'get_resource' && typeof v === 'string') out.add(v);
+      else if (k === 'get_attr' && Array.isArray(v) && typeof v[0] === 'string') out.add(v[0]);
+      else refs(v, out);
+    }
+  }
+  return out;
+}
+
+export class HeatEngine {
+  private readonly tasks = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly state: SimState,
+    private readonly compute: Compute,
+  ) {}
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.tasks.size > 0) await Promise.all([...this.tasks.values()]);
+  }
+
+  private run(stack: SimStack, work: () => Promise<void>): void {
+    const prev = this.tasks.get(stack.id) ?? Promise.resolve();
+    const next = prev.then(work).catch(() => undefined);
+    this.tasks.set(stack.id, next);
+    void next.finally(() => {
+      if (this.tasks.get(stack.id) === next) this.tasks.delete(stack.id);
+    });
+  }
+
+  private event(stack: SimStack, resourceName: string, physicalId: string, status: string, reason: string): void {
+    stack.events.push({ id: randomUUID(), time: NOVA_TIME(), resourceName, physicalId, status, reason });
+  }
+
+  private setStack(stack: SimStack, status: string, reason: string): void {
+    stack.status = status;
+    stack.statusReason = reason;
+    this.event(stack, stack.name, stack.id, status, reason);
+  }
+
+  create(auth: AuthContext, req: Json): SimStack {
+    const name = req.stack_name;
+    if (typeof name !== 'string') throw new ApiError(400, 'The Parameter (stack_name) was not provided.', 'HTTPBadRequest');
+    if (!NAME_RE.test(name)) throw new ApiError(400, `Invalid stack name ${name} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`, 'StackValidationFailed');
+    const live = [...this.state.stacks.values()].find((s) => s.projectId === auth.projectId && s.name === name && s.status !== 'DELETE_COMPLETE');
+    if (live) throw new ApiError(409, `The Stack (${name}) already exists.`, 'StackExists');
+
+    let template: unknown = req.template;
+    if (typeof template === 'string') {
+      try {
+        template = parse(template);
+      } catch (err) {
+        throw new ApiError(400, `Error parsing template: ${(err as Error).message}`, 'HTTPBadRequest');
+      }
+    }
+    if (!isObj(template)) throw new ApiError(400, 'Need more arguments: template or template_url is required', 'HTTPBadRequest');
+    if (template.heat_template_version === undefined) throw new ApiError(400, 'Template format version not found.', 'HTTPBadRequest');
+    const resources = isObj(template.resources) ? template.resources : {};
+    for (const [rname, r] of Object.entries(resources)) {
+      const type = isObj(r) ? r.type : undefined;
+      if (typeof type !== 'string' || !SUPPORTED.has(type)) throw new ApiError(400, `The Resource Type (${String(type)}) could not be found.`, 'StackValidationFailed');
+      for (const dep of refs(r)) if (!(dep in resources)) throw new ApiError(400, `The specified reference "${dep}" (in ${rname}) is incorrect.`, 'StackValidationFailed');
+    }
+    const given = isObj(req.parameters) ? req.parameters : {};
+    const declared = isObj(template.parameters) ? template.parameters : {};
+    const parameters: Record<string, string> = {};
+    for (const [pname, decl] of Object.entries(declared)) {
+      const value = given[pname] ?? (isObj(decl) ? decl.default : undefined);
+      if (value === undefined) throw new ApiError(400, `The Parameter (${pname}) was not provided.`, 'UserParameterMissing');
+      parameters[pname] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+    const now = NOVA_TIME();
+    const stack: SimStack = {
+      id: randomUUID(),
+      name,
+      projectId: auth.projectId,
+      ownerName: auth.userName,
+      status: 'CREATE_IN_PROGRESS',
+      statusReason: 'Stack CREATE started',
+      description: typeof template.description === 'string' ? template.description : 'No description',
+      disableRollback: req.disable_rollback === undefined ? true : req.disable_rollback === true || req.disable_rollback === 'true',
+      timeoutMins: typeof req.timeout_mins === 'number' ? req.timeout_mins : null,
+      parameters,
+      template,
+      outputs: [],
+      resources: [],
+      events: [],
+      created: now,
+      updated: null,
+      deleted: null,
+      tags: Array.isArray(req.tags) ? req.tags.map(String) : typeof req.tags === 'string' ? req.tags.split(',') : null,
+    };
+    this.state.stacks.set(stack.id, stack);
+    this.event(stack, name, stack.id, 'CREATE_IN_PROGRESS', 'Stack CREATE started');
+    this.run(stack, () => this.doCreate(stack, auth));
+    return stack;
+  }
+
+  private order(resources: Json): string[] {
+    const done: string[] = [];
+    const visit = (n: string, path: Set<string>): void => {
+      if (done.includes(n)) return;
+      if (path.has(n)) throw new Error(`Circular Dependency Found: ${n}`);
+      path.add(n);
+      const r = resources[n];
+      const deps = refs(r);
+      if (isObj(r) && r.depends_on !== undefined) for (const d of [r.depends_on].flat()) if (typeof d === 'string') deps.add(d);
+      for (const d of deps) visit(d, path);
+      path.delete(n);
+      done.push(n);
+    };
+    for (const n of Object.keys(resources)) visit(n, new Set());
+    return done;
+  }
+
+  private resolve(stack: SimStack, value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.resolve(stack, v));
+    if (!isObj(value)) return value;
+    const keys = Object.keys(value);
+    if (keys.length === 1) {
+      const [k] = keys;
+      const arg = value[k ?? ''];
+      if (k === 'get_param' && typeof arg === 'string') return stack.parameters[arg] ?? (arg === 'OS::stack_name' ? stack.name : arg === 'OS::stack_id' ? stack.id : undefined);
+      if (k === 'get_resource' && typeof arg === 'string') return stack.resources.find((r) => r.name === arg)?.physicalId;
+      if (k === 'get_attr' && Array.isArray(arg)) return this.attr(stack, String(arg[0]), String(arg[1]));
+      if (k === 'list_join' && Array.isArray(arg)) {
+        const parts = this.resolve(stack, arg[1]);
+        return Array.isArray(parts) ? parts.map(String).join(String(arg[0])) : '';
+      }
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolve(stack, v)]));
+  }
+
+  private attr(stack: SimStack, resource: string, attr: string): unknown {
+    const r = stack.resources.find((x) => x.name === resource);
+    if (!r) return null;
+    if (r.type === 'OS::Nova::Server') {
+      const s = this.state.servers.get(r.physicalId);
+      if (!s) return null;
+      const port = this.state.ports.get(s.portIds[0] ?? '');
+      if (attr === 'first_address') return port?.fixedIps[0]?.ip_address ?? '';
+      if (attr === 'name') return s.name;
+      if (attr === 'host') return s.host;
+      if (attr === 'show') return { id: s.id, name: s.name, status: s.status };
+      return null;
+    }
+    const p = this.state.ports.get(r.physicalId);
+    if (attr === 'fixed_ips') return p?.fixedIps ?? [];
+    if (attr === 'mac_address') return p?.macAddress ?? null;
+    return null;
+  }
+
+  private async createResource(stack: SimStack, auth: AuthContext, res: SimStackResource, props: Json): Promise<void> {
+    const state = this.state;
+    if (res.type === 'OS::Neutron::Port') {
+      const netRef = str(props.network ?? props.network_id);
+      const net = state.networks.get(netRef) ?? [...state.networks.values()].find((n) => n.name === netRef);
+      if (!net) throw new Error(`NotFound: resources.${res.name}: Unable to find network with name or id '${netRef}'`);
+      const port = state.createPort(net, stack.projectId, { name: typeof props.name === 'string' ? props.name : `${stack.name}-${res.name}` });
+      res.physicalId = port.id;
+      return;
+    }
+    const networks = Array.isArray(props.networks)
+      ? props.networks.map((n: unknown) => {
+          const o = isObj(n) ? n : {};
+          if (typeof o.port === 'string') return { port: o.port };
+          const ref = str(o.network ?? o.uuid);
+          const net = state.networks.get(ref) ?? [...state.networks.values()].find((x) => x.name === ref);
+          if (!net) throw new Error(`NotFound: resources.${res.name}: Unable to find network with name or id '${ref}'`);
+          return { uuid: net.id };
+        })
+      : undefined;
+    let server;
+    try {
+      server = this.compute.boot({
+        name: typeof props.name === 'string' ? props.name : `${stack.name}-${res.name}`,
+        flavorRef: str(props.flavor),
+        ...(typeof props.image === 'string' ? { imageRef: props.image } : {}),
+        projectId: stack.projectId,
+        userId: auth.userId,
+        isAdmin: auth.isAdmin,
+        ...(typeof props.availability_zone === 'string' ? { availabilityZone: props.availability_zone } : {}),
+        ...(networks ? { networks } : {}),
+        ...(isObj(props.metadata) ? { metadata: props.metadata as Record<string, string> } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ApiError) throw new Error(`${err.status === 403 ? 'Forbidden' : 'BadRequest'}: resources.${res.name}: ${err.message} (HTTP ${err.status})`, { cause: err });
+      throw err;
+    }
+    res.physicalId = server.id;
+    while (server.status === 'BUILD') await delay(5);
+    if (server.status !== 'ACTIVE') {
+      throw new Error(`ResourceInError: resources.${res.name}: Went to status ${server.status} due to "Message: ${server.fault?.message ?? 'Unknown'}, Code: ${server.fault?.code ?? 500}"`);
+    }
+  }
+
+  private async deleteResource(res: SimStackResource): Promise<void> {
+    if (res.physicalId === '') return;
+    if (res.type === 'OS::Nova::Server') {
+      const s = this.state.servers.get(res.physicalId);
+      if (s) await (s.taskState === 'deleting' ? this.waitGone(s.id) : this.compute.delete(s));
+    } else {
+      this.state.ports.delete(res.physicalId);
+    }
+  }
+
+  private async waitGone(serverId: string): Promise<void> {
+    while (this.state.servers.has(serverId)) await delay(5);
+  }
+
+  private async doCreate(stack: SimStack, auth: AuthContext): Promise<void> {
+    const resources = isObj(stack.template.resources) ? stack.template.resources : {};
+    let names: string[];
+    try {
+      names = this.order(resources);
+    } catch (err) {
+      this.setStack(stack, 'CREATE_FAILED', (err as Error).message);
+      return;
+    }
+    for (const name of names) {
+      const def = resources[name] as Json;
+      const res: SimStackResource = { name, type: String(def.type), physicalId: '', status: 'CREATE_IN_PROGRESS', statusReason: 'state changed', created: NOVA_TIME(), updated: null, requiredBy: [] };
+      for (const other of names) if (refs(resources[other]).has(name)) res.requiredBy.push(other);
+      stack.resources.push(res);
+      this.event(stack, name, '', 'CREATE_IN_PROGRESS', 'state changed');
+      try {
+        if (this.closed) throw new Error('Engine shut down');
+        const props = this.resolve(stack, isObj(def.properties) ? def.properties : {});
+        await this.createResource(stack, auth, res, isObj(props) ? props : {});
+        res.status = 'CREATE_COMPLETE';
+        res.statusReason = 'state changed';
+        res.updated = NOVA_TIME();
+        this.event(stack, name, res.physicalId, 'CREATE_COMPLETE', 'state changed');
+      } catch (err) {
+        const reason = (err as Error).message;
+        res.status = 'CREATE_FAILED';
+        res.statusReason = reason;
+        res.updated = NOVA_TIME();
+        this.event(stack, name, res.physicalId, 'CREATE_FAILED', reason);
+        this.setStack(stack, 'CREATE_FAILED', `Resource CREATE failed: ${reason}`);
+        if (!stack.disableRollback) {
+          this.setStack(stack, 'ROLLBACK_IN_PROGRESS', `Stack ROLLBACK started`);
+          await this.deleteAll(stack);
+          this.setStack(stack, 'ROLLBACK_COMPLETE', 'Stack ROLLBACK completed successfully');
+        }
+        return;
+      }
+    }
+    const outputs = isObj(stack.template.outputs) ? stack.template.outputs : {};
+    stack.outputs = Object.entries(outputs).map(([key, o]) => ({
+      output_key: key,
+      output_value: this.resolve(stack, isObj(o) ? o.value : null),
+      description: isObj(o) && typeof o.description === 'string' ? o.description : 'No description given',
+    }));
+    this.setStack(stack, 'CREATE_COMPLETE', 'Stack CREATE completed successfully');
+  }
+
+  private async deleteAll(stack: SimStack): Promise<void> {
+    for (const res of [...stack.resources].reverse()) {
+      if (res.status === 'DELETE_COMPLETE') continue;
+      res.status = 'DELETE_IN_PROGRESS';
+      this.event(stack, res.name, res.physicalId, 'DELETE_IN_PROGRESS', 'state changed');
+      await this.deleteResource(res);
+      res.status = 'DELETE_COMPLETE';
+      res.updated = NOVA_TIME();
+      this.event(stack, res.name, res.physicalId, 'DELETE_COMPLETE', 'state changed');
+    }
+  }
+
+  delete(stack: SimStack): void {
+    this.run(stack, async () => {
+      this.setStack(stack, 'DELETE_IN_PROGRESS', 'Stack DELETE started');
+      await this.deleteAll(stack);
+      stack.deleted = NOVA_TIME();
+      this.setStack(stack, 'DELETE_COMPLETE', 'Stack DELETE completed successfully');
+    });
+  }
+}
+
+export function registerHeat(app: FastifyInstance, state: SimState, engine: HeatEngine): void {
+  const P = '/heat-api/v1/:project';
+  type Params = { project: string; name?: string; id?: string };
+  const check = (req: FastifyRequest<{ Params: Params }>): AuthContext => {
+    const auth = authOf(req);
+    if (req.params.project !== auth.projectId) throw new ApiError(403, 'You are not authorized to complete this action.', 'Forbidden');
+    return auth;
+  };
+  const url = (req: FastifyRequest, s: SimStack) => `${origin(req)}/heat-api/v1/${s.projectId}/stacks/${s.name}/${s.id}`;
+  const listView = (req: FastifyRequest, s: SimStack) => ({
+    creation_time: s.created,
+    deletion_time: s.deleted,
+    description: s.description,
+    id: s.id,
+    links: [{ href: url(req, s), rel: 'self' }],
+    parent: null,
+    stack_name: s.name,
+    stack_owner: s.ownerName,
+    stack_status: s.status,
+    stack_status_reason: s.statusReason,
+    stack_user_project_id: s.projectId,
+    tags: s.tags,
+    updated_time: s.updated,
+  });
+  const notFound = (what: string) => new ApiError(404, `The Stack (${what}) could not be found.`, 'EntityNotFound');
+  const byNameAndId = (req: FastifyRequest<{ Params: Params }>): SimStack => {
+    const auth = check(req);
+    const s = state.stacks.get(req.params.id ?? '');
+    if (!s || s.projectId !== auth.projectId || s.name !== req.params.name) throw notFound(req.params.name ?? '');
+    return s;
+  };
+
+  app.post<{ Params: Params }>(`${P}/stacks`, (req, reply: FastifyReply) => {
+    const auth = check(req);
+    const stack = engine.create(auth, body(req));
+    return reply.code(201).header('location', url(req, stack)).send({ stack: { id: stack.id, links: [{ href: url(req, stack), rel: 'self' }] } });
+  });
+  app.get<{ Params: Params }>(`${P}/stacks`, (req) => {
+    const auth = check(req);
+    const name = queryOne(req.query, 'name');
+    const status = queryOne(req.query, 'status');
+    const showDeleted = isTrue(queryOne(req.query, 'show_deleted'));
+    const stacks = [...state.stacks.values()].filter(
+      (s) =>
+        s.projectId === auth.projectId &&
+        (showDeleted || s.status !== 'DELETE_COMPLETE') &&
+        (name === undefined || s.name === name) &&
+        (status === undefined || s.status.endsWith(status) || s.status === status),
+    );
+    return { stacks: stacks.map((s) => listView(req, s)) };
+  });
+  const find = (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, suffix = '') => {
+    const auth = check(req);
+    const key = req.params.name ?? '';
+    const s =
+      [...state.stacks.values()].find((x) => x.projectId === auth.projectId && x.id === key) ??
+      [...state.stacks.values()].find((x) => x.projectId === auth.projectId && x.name === key && x.status !== 'DELETE_COMPLETE');
+    if (!s) throw notFound(key);
+    const location = url(req, s) + suffix;
+    return reply
+      .code(302)
+      .header('location', location)
+      .send({ code: '302 Found', message: `The resource was found at <a href="${location}">${location}</a>;\nyou should be redirected automatically.\n\n`, title: 'Found' });
+  };
+  app.get<{ Params: Params }>(`${P}/stacks/:name`, (req, reply) => find(req, reply));
+  app.delete<{ Params: Params }>(`${P}/stacks/:name`, (req, reply) => find(req, reply));
+  app.get<{ Params: Params }>(`${P}/stacks/:name/resources`, (req, reply) => find(req, reply, '/resources'));
+  app.get<{ Params: Params }>(`${P}/stacks/:name/events`, (req, reply) => find(req, reply, '/events'));
+
+  app.get<{ Params: Params }>(`${P}/stacks/:name/:id`, (req) => {
+    const s = byNameAndId(req);
+    return {
+      stack: {
+        ...listView(req, s),
+        capabilities: [],
+        disable_rollback: s.disableRollback,
+        notification_topics: [],
+        outputs: s.outputs,
+        parameters: { ...s.parameters, 'OS::project_id': s.projectId, 'OS::stack_id': s.id, 'OS::stack_name': s.name },
+        template_description: s.description,
+        timeout_mins: s.timeoutMins,
+      },
+    };
+  });
+  app.delete<{ Params: Params }>(`${P}/stacks/:name/:id`, (req, reply) => {
+    const s = byNameAndId(req);
+    if (s.status === 'DELETE_COMPLETE') throw notFound(s.name);
+    if (s.status !== 'DELETE_IN_PROGRESS') engine.delete(s);
+    return reply.code(204).send();
+  });
+  app.get<{ Params: Params }>(`${P}/stacks/:name/:id/resources`, (req) => {
+    const s = byNameAndId(req);
+    return {
+      resources: s.resources.map((r) => ({
+        creation_time: r.created,
+        links: [
+          { href: `${url(req, s)}/resources/${r.name}`, rel: 'self' },
+          { href: url(req, s), rel: 'stack' },
+        ],
+        logical_resource_id: r.name,
+        physical_resource_id: r.physicalId,
+        required_by: r.requiredBy,
+        resource_name: r.name,
+        resource_status: r.status,
+        resource_status_reason: r.statusReason,
+        resource_type: r.type,
+        updated_time: r.updated ?? r.created,
+      })),
+    };
+  });
+  app.get<{ Params: Params }>(`${P}/stacks/:name/:id/events`, (req) => {
+    const s = byNameAndId(req);
+    return {
+      events: s.events.map((e) => ({
+        event_time: e.time,
+        id: e.id,
+        links: [
+          { href: `${url(req, s)}/resources/${e.resourceName}/events/${e.id}`, rel: 'self' },
+          { href: url(req, s), rel: 'stack' },
+        ],
+        logical_resource_id: e.resourceName,
+        physical_resource_id: e.physicalId,
+        resource_name: e.resourceName,
+        resource_status: e.status,
+        resource_status_reason: e.reason,
+      })),
+    };
+  });
+}

@@ -1,0 +1,411 @@
+/**
+ * The simulated cloud's state, shared by every service: hosts (compute
+ * services, hypervisors and Placement providers at once), flavors, projects,
+ * users, networks, servers, ports, allocations and stacks.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { ScenarioObject } from './scenario.ts';
+
+export interface SimHost {
+  name: string;
+  hypervisorHostname: string;
+  az: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  cpuRatio: number;
+  ramRatio: number;
+  diskRatio: number;
+  reservedVcpus: number;
+  reservedMemoryMb: number;
+  reservedDiskGb: number;
+  /** Compute node UUID = Placement root provider UUID. */
+  uuid: string;
+  serviceUuid: string;
+  intId: number;
+  serviceIntId: number;
+  hostIp: string;
+  state: 'up' | 'down';
+  status: 'enabled' | 'disabled';
+  disabledReason: string | null;
+  generation: number;
+}
+
+export interface SimFlavor {
+  id: string;
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+  ephemeral: number;
+  swap: number;
+  description: string | null;
+  extraSpecs: Record<string, string>;
+}
+
+export interface SimQuotas {
+  instances: number;
+  cores: number;
+  ram: number;
+}
+
+export interface SimProject {
+  id: string;
+  name: string;
+  domainId: string;
+  quotas: SimQuotas;
+}
+
+export interface SimAppCred {
+  id: string;
+  name: string;
+  secret: string;
+  userId: string;
+  projectId: string;
+}
+
+export interface SimUser {
+  id: string;
+  name: string;
+  password: string;
+  domainId: string;
+  /** project id → role names */
+  roles: Map<string, string[]>;
+}
+
+export interface SimNetwork {
+  id: string;
+  name: string;
+  projectId: string;
+  shared: boolean;
+  subnetId: string;
+  cidr: string;
+  nextIp: number;
+}
+
+export interface SimPort {
+  id: string;
+  name: string;
+  networkId: string;
+  projectId: string;
+  macAddress: string;
+  fixedIps: { subnet_id: string; ip_address: string }[];
+  deviceId: string;
+  deviceOwner: string;
+  hostId: string;
+  status: 'ACTIVE' | 'DOWN' | 'BUILD';
+  vifType: string;
+  createdAt: string;
+  updatedAt: string;
+  revision: number;
+  /** Created by Nova for a server (deleted with it) rather than by the user or Heat. */
+  createdByNova: boolean;
+}
+
+export interface SimFault {
+  code: number;
+  message: string;
+  details: string;
+  created: string;
+}
+
+export type ServerStatus = 'BUILD' | 'ACTIVE' | 'ERROR' | 'DELETED';
+
+export interface SimServer {
+  id: string;
+  name: string;
+  projectId: string;
+  userId: string;
+  flavor: SimFlavor;
+  imageId: string;
+  status: ServerStatus;
+  vmState: string;
+  taskState: string | null;
+  powerState: number;
+  host: string | null;
+  hypervisorHostname: string | null;
+  az: string;
+  requestedAz: string | null;
+  created: string;
+  updated: string;
+  launchedAt: string | null;
+  fault: SimFault | null;
+  portIds: string[];
+  metadata: Record<string, string>;
+  userData: string | null;
+  instanceIndex: number;
+  reservationId: string;
+  keyName: string | null;
+}
+
+export interface SimAllocation {
+  consumerId: string;
+  rpUuid: string;
+  projectId: string;
+  userId: string;
+  resources: Record<string, number>;
+}
+
+export interface SimStackResource {
+  name: string;
+  type: string;
+  physicalId: string;
+  status: string;
+  statusReason: string;
+  created: string;
+  updated: string | null;
+  requiredBy: string[];
+}
+
+export interface SimStackEvent {
+  id: string;
+  time: string;
+  resourceName: string;
+  physicalId: string;
+  status: string;
+  reason: string;
+}
+
+export interface SimStack {
+  id: string;
+  name: string;
+  projectId: string;
+  ownerName: string;
+  status: string;
+  statusReason: string;
+  description: string;
+  disableRollback: boolean;
+  timeoutMins: number | null;
+  parameters: Record<string, string>;
+  template: Record<string, unknown>;
+  outputs: { output_key: string; output_value: unknown; description: string }[];
+  resources: SimStackResource[];
+  events: SimStackEvent[];
+  created: string;
+  updated: string | null;
+  deleted: string | null;
+  tags: string[] | null;
+}
+
+export const NOVA_TIME = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** Neutron's timestamps: no zone suffix, seconds precision. */
+export const NEUTRON_TIME = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, '');
+export const hexId = (): string => randomBytes(16).toString('hex');
+
+function stableUuid(seed: string): string {
+  const h = createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export class SimState {
+  readonly region: string;
+  readonly domain = { id: 'default', name: 'Default' };
+  readonly hosts = new Map<string, SimHost>();
+  readonly flavors = new Map<string, SimFlavor>();
+  readonly projects = new Map<string, SimProject>();
+  readonly users = new Map<string, SimUser>();
+  readonly appCreds = new Map<string, SimAppCred>();
+  readonly networks = new Map<string, SimNetwork>();
+  readonly servers = new Map<string, SimServer>();
+  readonly ports = new Map<string, SimPort>();
+  /** consumer uuid → allocation (one provider per consumer in this sim). */
+  readonly allocations = new Map<string, SimAllocation>();
+  readonly stacks = new Map<string, SimStack>();
+  private instanceCounter = 0;
+
+  constructor(scenario: ScenarioObject) {
+    this.region = scenario.region ?? 'RegionOne';
+    if (scenario.domain !== undefined) this.domain = { id: scenario.domain.toLowerCase(), name: scenario.domain };
+    scenario.hosts.forEach((h, i) => {
+      this.hosts.set(h.name, {
+        name: h.name,
+        hypervisorHostname: h.hypervisor_hostname ?? h.name,
+        az: h.az ?? 'nova',
+        vcpus: h.vcpus,
+        memoryMb: h.memory_mb,
+        diskGb: h.disk_gb,
+        cpuRatio: h.cpu_allocation_ratio ?? 1,
+        ramRatio: h.ram_allocation_ratio ?? 1,
+        diskRatio: h.disk_allocation_ratio ?? 1,
+        reservedVcpus: h.reserved_host_cpus ?? 0,
+        reservedMemoryMb: h.reserved_host_memory_mb ?? 0,
+        reservedDiskGb: h.reserved_host_disk_gb ?? 0,
+        uuid: stableUuid(`node:${h.name}`),
+        serviceUuid: stableUuid(`service:${h.name}`),
+        intId: i + 1,
+        serviceIntId: i + 3,
+        hostIp: `192.168.100.${i + 11}`,
+        state: h.state ?? 'up',
+        status: h.status ?? 'enabled',
+        disabledReason: null,
+        generation: 1,
+      });
+    });
+    scenario.flavors.forEach((f, i) => {
+      const id = f.id ?? String(i + 1);
+      this.flavors.set(id, {
+        id,
+        name: f.name,
+        vcpus: f.vcpus,
+        ram: f.ram,
+        disk: f.disk,
+        ephemeral: f.ephemeral ?? 0,
+        swap: f.swap ?? 0,
+        description: f.description ?? null,
+        extraSpecs: f.extra_specs ?? {},
+      });
+    });
+    const usersByName = new Map<string, SimUser>();
+    for (const p of scenario.projects) {
+      const project: SimProject = {
+        id: p.id ?? hexId(),
+        name: p.name,
+        domainId: this.domain.id,
+        quotas: { instances: p.quotas?.instances ?? 10, cores: p.quotas?.cores ?? 20, ram: p.quotas?.ram ?? 51200 },
+      };
+      this.projects.set(project.id, project);
+      for (const u of p.users ?? []) {
+        let user = usersByName.get(u.name);
+        if (!user) {
+          user = { id: hexId(), name: u.name, password: u.password, domainId: this.domain.id, roles: new Map() };
+          usersByName.set(u.name, user);
+          this.users.set(user.id, user);
+        }
+        user.roles.set(project.id, u.roles ?? ['member']);
+        for (const a of u.application_credentials ?? []) {
+          const cred: SimAppCred = { id: a.id ?? hexId(), name: a.name, secret: a.secret, userId: user.id, projectId: project.id };
+          this.appCreds.set(cred.id, cred);
+        }
+      }
+    }
+    const firstProject = [...this.projects.values()][0];
+    for (const n of scenario.networks ?? []) {
+      const owner = n.project === undefined ? firstProject : this.projectByName(n.project);
+      this.networks.set(stableUuid(`net:${n.name}`), {
+        id: stableUuid(`net:${n.name}`),
+        name: n.name,
+        projectId: owner?.id ?? '',
+        shared: n.shared ?? false,
+        subnetId: stableUuid(`subnet:${n.name}`),
+        cidr: n.cidr,
+        nextIp: 10,
+      });
+    }
+  }
+
+  projectByName(name: string): SimProject | undefined {
+    return [...this.projects.values()].find((p) => p.name === name);
+  }
+
+  userByName(name: string): SimUser | undefined {
+    return [...this.users.values()].find((u) => u.name === name);
+  }
+
+  nextInstanceIndex(): number {
+    this.instanceCounter += 1;
+    return this.instanceCounter;
+  }
+
+  // ---- Placement arithmetic ------------------------------------------------
+
+  inventories(host: SimHost): Record<'VCPU' | 'MEMORY_MB' | 'DISK_GB', { total: number; reserved: number; min_unit: number; max_unit: number; step_size: number; allocation_ratio: number }> {
+    const inv = (total: number, reserved: number, ratio: number) => ({ total, reserved, min_unit: 1, max_unit: total, step_size: 1, allocation_ratio: ratio });
+    return {
+      VCPU: inv(host.vcpus, host.reservedVcpus, host.cpuRatio),
+      MEMORY_MB: inv(host.memoryMb, host.reservedMemoryMb, host.ramRatio),
+      DISK_GB: inv(host.diskGb, host.reservedDiskGb, host.diskRatio),
+    };
+  }
+
+  usages(host: SimHost): Record<string, number> {
+    const out: Record<string, number> = { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 };
+    for (const a of this.allocations.values()) {
+      if (a.rpUuid !== host.uuid) continue;
+      for (const [rc, n] of Object.entries(a.resources)) out[rc] = (out[rc] ?? 0) + n;
+    }
+    return out;
+  }
+
+  hostByUuid(uuid: string): SimHost | undefined {
+    return [...this.hosts.values()].find((h) => h.uuid === uuid);
+  }
+
+  /** Whether `resources` fit on the host: amount <= max_unit and used + amount <= (total - reserved) * ratio. */
+  fits(host: SimHost, resources: Record<string, number>): boolean {
+    const inv = this.inventories(host) as Record<string, { total: number; reserved: number; max_unit: number; allocation_ratio: number }>;
+    const used = this.usages(host);
+    for (const [rc, amount] of Object.entries(resources)) {
+      const i = inv[rc];
+      if (!i) return false;
+      const capacity = Math.floor((i.total - i.reserved) * i.allocation_ratio);
+      if (amount > i.max_unit || (used[rc] ?? 0) + amount > capacity) return false;
+    }
+    return true;
+  }
+
+  claim(host: SimHost, consumerId: string, projectId: string, userId: string, resources: Record<string, number>): boolean {
+    if (!this.fits(host, resources)) return false;
+    this.allocations.set(consumerId, { consumerId, rpUuid: host.uuid, projectId, userId, resources: { ...resources } });
+    host.generation += 1;
+    return true;
+  }
+
+  release(consumerId: string): void {
+    const a = this.allocations.get(consumerId);
+    if (!a) return;
+    this.allocations.delete(consumerId);
+    const host = this.hostByUuid(a.rpUuid);
+    if (host) host.generation += 1;
+  }
+
+  // ---- Quotas --------------------------------------------------------------
+
+  quotaUsage(projectId: string): SimQuotas {
+    const out: SimQuotas = { instances: 0, cores: 0, ram: 0 };
+    for (const s of this.servers.values()) {
+      if (s.projectId !== projectId || s.status === 'DELETED') continue;
+      out.instances += 1;
+      out.cores += s.flavor.vcpus;
+      out.ram += s.flavor.ram;
+    }
+    return out;
+  }
+
+  // ---- Neutron helpers -----------------------------------------------------
+
+  allocateIp(net: SimNetwork): string {
+    const base = net.cidr.split('/')[0]?.split('.').map(Number) ?? [10, 0, 0, 0];
+    const n = net.nextIp;
+    net.nextIp += 1;
+    return `${base[0] ?? 10}.${base[1] ?? 0}.${(base[2] ?? 0) + Math.floor(n / 256)}.${n % 256}`;
+  }
+
+  createPort(net: SimNetwork, projectId: string, opts: { name?: string; createdByNova?: boolean } = {}): SimPort {
+    const now = NEUTRON_TIME();
+    const mac = `fa:16:3e:${randomBytes(3).toString('hex').match(/../g)?.join(':') ?? '00:00:00'}`;
+    const port: SimPort = {
+      id: randomUUID(),
+      name: opts.name ?? '',
+      networkId: net.id,
+      projectId,
+      macAddress: mac,
+      fixedIps: [{ subnet_id: net.subnetId, ip_address: this.allocateIp(net) }],
+      deviceId: '',
+      deviceOwner: '',
+      hostId: '',
+      status: 'DOWN',
+      vifType: 'unbound',
+      createdAt: now,
+      updatedAt: now,
+      revision: 1,
+      createdByNova: opts.createdByNova ?? false,
+    };
+    this.ports.set(port.id, port);
+    return port;
+  }
+
+  touchPort(port: SimPort): void {
+    port.revision += 1;
+    port.updatedAt = NEUTRON_TIME();
+  }
+}
