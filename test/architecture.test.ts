@@ -27,7 +27,33 @@ function importsOf(file: string): string[] {
   return specifiers;
 }
 
+function offendersOf(dir: string, allowed: (spec: string, resolved: string) => boolean): string[] {
+  const files = sourceFiles(dir).filter((f) => !f.endsWith('.test.ts'));
+  assert.ok(files.length > 3, `the scan found ${dir}`);
+  const offenders: string[] = [];
+  for (const file of files) {
+    for (const spec of importsOf(file)) {
+      const resolved = spec.startsWith('.') ? path.resolve(path.dirname(path.join(root, file)), spec) : spec;
+      if (!allowed(spec, resolved)) offenders.push(`${file} imports ${spec}`);
+    }
+  }
+  return offenders;
+}
+
+const inside = (dir: string) => (resolved: string): boolean => resolved.startsWith(path.join(root, dir) + path.sep);
+
 describe('module boundaries', () => {
+  it('src/openstack imports only node:*, undici, yaml and its own files', () => {
+    const ok = (spec: string, resolved: string): boolean =>
+      spec.startsWith('node:') || spec === 'undici' || spec === 'yaml' || inside('src/openstack')(resolved);
+    assert.deepEqual(offendersOf('src/openstack', ok), []);
+  });
+
+  it('src/sim never uses the clients it is meant to check (no src/openstack imports)', () => {
+    const ok = (_spec: string, resolved: string): boolean => !inside('src/openstack')(resolved);
+    assert.deepEqual(offendersOf('src/sim', ok), []);
+  });
+
   it('src/ovsdb imports only node:* and files inside src/ovsdb', () => {
     const files = sourceFiles('src/ovsdb').filter((f) => !f.endsWith('.test.ts'));
     assert.ok(files.length > 5, 'the scan found the library');
