@@ -1,0 +1,398 @@
+/**
+ * Pure renderers (no I/O) of an {@link InventorySnapshot} plus each host's
+ * OVSDB view:
+ *
+ * - {@link renderThesisHosts}: the original agent's `GET /hosts` body, field for
+ *   field (docs/reference/original.md §1.1), for the thesis-era clients.
+ * - {@link renderV1Hosts}: the documented modern `GET /v1/hosts` body.
+ *
+ * `ovs(hostName)` is called with the compute service host name
+ * (`HostInventory.name`, which is how the agent keys its per-host OVSDB
+ * connections) and returns that switch's rows, or undefined when they are not
+ * available (OVSDB not connected / replica not synced).
+ */
+import type { InterfaceRow, PortRow, QosRow, VswitchView } from '../ovsdb/vswitch/index.ts';
+import { TAG_OWNER, TAG_POLICING_OWNER } from '../ovsdb/vswitch/index.ts';
+import type { HostInventory, InventorySnapshot, PortInventory, ResourceClass, ResourceUsage, ServerInventory } from './inventory/types.ts';
+import { RESOURCE_CLASSES } from './inventory/types.ts';
+
+export type OvsLookup = (hostName: string) => VswitchView | undefined;
+
+// ---------------------------------------------------------------- thesis shape
+
+export interface ThesisQueue {
+  uuid: string;
+  /** bit/s as decimal strings, as OVSDB stores them. A rate the queue does not set is left out (the original threw). */
+  rates: { 'max-rate'?: string; 'min-rate'?: string };
+}
+
+/** `{uuid, queues: {"0": …}}`, or `{"queues": {}}` for a port without QoS. */
+export type ThesisQos = { uuid: string; queues: { '0'?: ThesisQueue } } | { queues: Record<string, never> };
+
+export interface ThesisServer {
+  name: string;
+  ip: string | null;
+  neutron_port: string | null;
+  ovs_port_id: string | null;
+  qos: ThesisQos | null;
+}
+
+export interface ThesisHost {
+  id: number;
+  ip: string;
+  instances: number;
+  cpu_used: number;
+  cpu_total: number;
+  ram_used: number;
+  ram_total: number;
+  servers: Record<string, ThesisServer>;
+}
+
+/** Keyed by hypervisor hostname. */
+export type ThesisHosts = Record<string, ThesisHost>;
+
+/**
+ * The thesis `id` (an int) of each host, by hypervisor hostname.
+ * - An integer hypervisor id (compute < 2.53) is used as is.
+ * - A UUID (compute ≥ 2.53) becomes the first 31 bits of its hex digits: the
+ *   same UUID always gives the same int, across refreshes and restarts.
+ *   Collisions inside one snapshot are resolved by +1 in hypervisor-hostname
+ *   order, so ids are unique per response.
+ */
+export function thesisHostIds(hosts: readonly HostInventory[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  const sorted = [...hosts].sort((a, b) => (a.hypervisorHostname < b.hypervisorHostname ? -1 : a.hypervisorHostname > b.hypervisorHostname ? 1 : 0));
+  for (const h of sorted) {
+    let id: number;
+    if (typeof h.hypervisorId === 'number' && Number.isSafeInteger(h.hypervisorId)) id = h.hypervisorId;
+    else if (/^\d+$/.test(String(h.hypervisorId)) && Number.isSafeInteger(Number(h.hypervisorId))) id = Number(h.hypervisorId);
+    else {
+      const hex = String(h.hypervisorId).replace(/[^0-9a-f]/gi, '').slice(0, 8).padEnd(8, '0');
+      id = Number.parseInt(hex, 16) & 0x7fffffff;
+    }
+    while (used.has(id)) id = (id + 1) & 0x7fffffff;
+    used.add(id);
+    out.set(h.hypervisorHostname, id);
+  }
+  return out;
+}
+
+function thesisQos(view: VswitchView, port: PortRow): ThesisQos {
+  if (port.qos === undefined) return { queues: {} };
+  const qos = view.qos.get(port.qos);
+  if (!qos) return { queues: {} };
+  const q0uuid = qos.queues.get(0);
+  const q0 = q0uuid === undefined ? undefined : view.queues.get(q0uuid);
+  if (!q0) return { uuid: qos._uuid, queues: {} };
+  const rates: ThesisQueue['rates'] = {};
+  const max = q0.other_config.get('max-rate');
+  const min = q0.other_config.get('min-rate');
+  if (max !== undefined) rates['max-rate'] = max;
+  if (min !== undefined) rates['min-rate'] = min;
+  return { uuid: qos._uuid, queues: { '0': { uuid: q0._uuid, rates } } };
+}
+
+function thesisServer(s: ServerInventory, view: VswitchView | undefined): ThesisServer {
+  const port = s.ports[0];
+  // Original quirk kept: when the lookup chain fails (here: no port), all four fields are null.
+  if (!port) return { name: s.name, ip: null, neutron_port: null, ovs_port_id: null, qos: null };
+  const found = view?.findByIfaceId(port.id);
+  return {
+    name: s.name,
+    ip: port.fixedIps[0]?.ipAddress ?? null,
+    neutron_port: port.id,
+    ovs_port_id: found?.port.name ?? null,
+    // null = unknown (no OVSDB view, or the port is not on this host's switch); {"queues": {}} = known, no QoS.
+    qos: view && found ? thesisQos(view, found.port) : null,
+  };
+}
+
+/**
+ * Nova's pre-2.88 `memory_mb_used` counted the host's reserved memory; Placement
+ * usages do not. For the thesis numbers to mean the same with both capacity
+ * sources, `ram_used` adds `reserved` when the figures come from Placement.
+ * `cpu_used` never included reserved CPUs, so it is the usage as is.
+ */
+function thesisFigures(snapshot: InventorySnapshot, h: HostInventory): Pick<ThesisHost, 'cpu_used' | 'cpu_total' | 'ram_used' | 'ram_total'> {
+  const cpu = h.resources.VCPU;
+  const ram = h.resources.MEMORY_MB;
+  const reserved = snapshot.capacitySource === 'placement' ? (ram?.reserved ?? 0) : 0;
+  return {
+    cpu_used: cpu?.used ?? 0,
+    cpu_total: cpu?.total ?? 0,
+    ram_used: (ram?.used ?? 0) + reserved,
+    ram_total: ram?.total ?? 0,
+  };
+}
+
+/**
+ * The original `GET /hosts` body, keyed by hypervisor hostname.
+ *
+ * Kept from the original because clients read them: the key (hypervisor
+ * hostname), every field name, `id` an int, rates as strings, queue "0" only,
+ * `{"queues": {}}` for a port without QoS, all-null server fields when the
+ * server has no port, and the physical totals (`cpu_total` = vCPUs, not
+ * the over-committed capacity).
+ *
+ * Not kept: servers are those of all tenants (the original showed only its
+ * tenant's, while the usage figures were already cloud-wide); the port is the
+ * server's own first port (by `device_id`), never a global IP match;
+ * `ovs_port_id` comes from `external_ids:iface-id`, so `tap…` ports work too;
+ * a host without `host_ip` gets `ip: ""` and one without figures gets 0s (see
+ * `/v1/hosts` warnings for why).
+ */
+export function renderThesisHosts(snapshot: InventorySnapshot, ovs: OvsLookup): ThesisHosts {
+  const ids = thesisHostIds(snapshot.hosts);
+  const servers = new Map(snapshot.servers.map((s) => [s.id, s]));
+  const out: ThesisHosts = {};
+  for (const h of snapshot.hosts) {
+    const view = ovs(h.name);
+    const hs: Record<string, ThesisServer> = {};
+    for (const id of h.serverIds) {
+      const s = servers.get(id);
+      if (s) hs[id] = thesisServer(s, view);
+    }
+    out[h.hypervisorHostname] = {
+      id: ids.get(h.hypervisorHostname) ?? 0,
+      ip: h.hostIp ?? '',
+      instances: h.instances,
+      ...thesisFigures(snapshot, h),
+      servers: hs,
+    };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- /v1/hosts
+
+/** Capacity and usage of one resource class (see `ResourceUsage`). */
+export interface V1Resource {
+  total: number;
+  reserved: number;
+  allocation_ratio: number;
+  used: number;
+  capacity: number;
+  free: number;
+  max_unit: number;
+}
+
+export interface V1Queue {
+  /** Queue number in the QoS (0 = default class for unclassified traffic). */
+  number: number;
+  queue_uuid: string;
+  /** bit/s; null when the queue does not set it. */
+  min_rate_bps: number | null;
+  max_rate_bps: number | null;
+  burst_bits: number | null;
+  priority: number | null;
+}
+
+/** Download (towards the VM) shaping: the Port's QoS row. */
+export interface V1Download {
+  qos_uuid: string;
+  /** e.g. linux-htb */
+  type: string;
+  /** The port's total ceiling, bit/s; null when the QoS does not set it. */
+  max_rate_bps: number | null;
+  /** `external_ids:cm-owner` of the QoS row; null when not created by a CM agent (Neutron's, an operator's). */
+  managed_by: string | null;
+  queues: V1Queue[];
+}
+
+/** Upload (from the VM) policing: the Interface's ingress policing. */
+export interface V1Upload {
+  rate_kbps: number;
+  /** 0 = OVS default burst. */
+  burst_kbits: number;
+  /** `external_ids:cm-policing-owner` of the Interface; null when not set by a CM agent. */
+  managed_by: string | null;
+}
+
+export interface V1OvsPort {
+  /** Port name on the bridge (`qvo…` with the hybrid plug, `tap…` with the native firewall). */
+  port_name: string;
+  interface_name: string;
+  ofport: number | null;
+  /** null = no shaping on the port. */
+  download: V1Download | null;
+  /** null = no policing on the interface. */
+  upload: V1Upload | null;
+}
+
+export interface V1Port {
+  id: string;
+  mac_address: string | null;
+  fixed_ips: { subnet_id: string; ip_address: string }[];
+  network_id: string;
+  /** Neutron `binding:host_id` ("" while unbound). */
+  binding_host: string;
+  status: string;
+  /** The Neutron QoS policy id on the port (what Neutron would enforce), null if none. */
+  neutron_qos_policy_id: string | null;
+  /**
+   * The port on the host's switch, found by `external_ids:iface-id` = port id.
+   * null when not on that switch or when the switch is unavailable (see host `ovsdb`).
+   */
+  ovs: V1OvsPort | null;
+}
+
+export interface V1Server {
+  id: string;
+  name: string;
+  status: string;
+  /** Compute service host; null while unscheduled. */
+  host: string | null;
+  availability_zone: string | null;
+  project_id: string | null;
+  user_id: string | null;
+  flavor: { id: string | null; name: string | null; vcpus: number | null; ram_mb: number | null; disk_gb: number | null } | null;
+  /** Every Neutron port of the server (first = the one owning its first IP). */
+  ports: V1Port[];
+}
+
+export interface V1Host {
+  /** Compute service host (what servers and port bindings name). */
+  name: string;
+  /** Nova hypervisor_hostname = Placement provider name. */
+  hypervisor_hostname: string;
+  /** Integer below compute 2.53, UUID from 2.53. */
+  hypervisor_id: string | number;
+  host_ip: string | null;
+  state: 'up' | 'down';
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  availability_zone: string | null;
+  resource_provider_uuid: string | null;
+  /** Servers Nova places on the host (any status). */
+  instances: number;
+  /** Per resource class; null when the capacity source does not report it. */
+  resources: Record<ResourceClass, V1Resource | null>;
+  /** "ok" when the host's OVSDB rows were available for this response. */
+  ovsdb: 'ok' | 'unavailable';
+  warnings: string[];
+  servers: V1Server[];
+}
+
+export interface V1Hosts {
+  refreshed_at: string;
+  /** True when the latest refresh failed and this is the previous data. */
+  stale: boolean;
+  last_error: { name: string; code: string | null; message: string; at: string } | null;
+  capacity_source: 'placement' | 'hypervisor-stats';
+  compute_microversion: string;
+  hosts: V1Host[];
+  /** Servers on no known host (unscheduled, ERROR, or on a host Nova does not list). */
+  unplaced_servers: V1Server[];
+  warnings: string[];
+}
+
+function rate(m: ReadonlyMap<string, string>, key: string): number | null {
+  const v = m.get(key);
+  if (v === undefined || !/^\d+$/.test(v)) return null;
+  return Number(v);
+}
+
+function v1Download(view: VswitchView, qos: QosRow): V1Download {
+  const queues: V1Queue[] = [];
+  for (const [n, uuid] of [...qos.queues.entries()].sort((a, b) => a[0] - b[0])) {
+    const q = view.queues.get(uuid);
+    const c = q?.other_config ?? new Map<string, string>();
+    queues.push({ number: n, queue_uuid: uuid, min_rate_bps: rate(c, 'min-rate'), max_rate_bps: rate(c, 'max-rate'), burst_bits: rate(c, 'burst'), priority: rate(c, 'priority') });
+  }
+  return { qos_uuid: qos._uuid, type: qos.type, max_rate_bps: rate(qos.other_config, 'max-rate'), managed_by: qos.external_ids.get(TAG_OWNER) ?? null, queues };
+}
+
+function v1Ovs(view: VswitchView, found: { port: PortRow; iface: InterfaceRow }): V1OvsPort {
+  const { port, iface } = found;
+  const qos = port.qos === undefined ? undefined : view.qos.get(port.qos);
+  return {
+    port_name: port.name,
+    interface_name: iface.name,
+    ofport: iface.ofport ?? null,
+    download: qos ? v1Download(view, qos) : null,
+    upload:
+      iface.ingress_policing_rate > 0
+        ? { rate_kbps: iface.ingress_policing_rate, burst_kbits: iface.ingress_policing_burst, managed_by: iface.external_ids.get(TAG_POLICING_OWNER) ?? null }
+        : null,
+  };
+}
+
+function v1Port(p: PortInventory, view: VswitchView | undefined): V1Port {
+  const found = view?.findByIfaceId(p.id);
+  return {
+    id: p.id,
+    mac_address: p.macAddress ?? null,
+    fixed_ips: p.fixedIps.map((f) => ({ subnet_id: f.subnetId, ip_address: f.ipAddress })),
+    network_id: p.networkId,
+    binding_host: p.bindingHost,
+    status: p.status,
+    neutron_qos_policy_id: p.qosPolicyId,
+    ovs: view && found ? v1Ovs(view, found) : null,
+  };
+}
+
+function v1Server(s: ServerInventory, view: VswitchView | undefined): V1Server {
+  const f = s.flavor;
+  return {
+    id: s.id,
+    name: s.name,
+    status: s.status,
+    host: s.host,
+    availability_zone: s.availabilityZone ?? null,
+    project_id: s.projectId ?? null,
+    user_id: s.userId ?? null,
+    flavor: f ? { id: f.id ?? null, name: f.name ?? null, vcpus: f.vcpus ?? null, ram_mb: f.ramMb ?? null, disk_gb: f.diskGb ?? null } : null,
+    ports: s.ports.map((p) => v1Port(p, view)),
+  };
+}
+
+function v1Resource(r: ResourceUsage | undefined): V1Resource | null {
+  if (!r) return null;
+  return { total: r.total, reserved: r.reserved, allocation_ratio: r.allocationRatio, used: r.used, capacity: r.capacity, free: r.free, max_unit: r.maxUnit };
+}
+
+/** The modern `GET /v1/hosts` body (snake_case throughout, hosts sorted by name). */
+export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup): V1Hosts {
+  const servers = new Map(snapshot.servers.map((s) => [s.id, s]));
+  const placed = new Set<string>();
+  const hosts: V1Host[] = snapshot.hosts.map((h) => {
+    const view = ovs(h.name);
+    const resources = {} as Record<ResourceClass, V1Resource | null>;
+    for (const rc of RESOURCE_CLASSES) resources[rc] = v1Resource(h.resources[rc]);
+    const hs: V1Server[] = [];
+    for (const id of h.serverIds) {
+      const s = servers.get(id);
+      if (!s) continue;
+      placed.add(id);
+      hs.push(v1Server(s, view));
+    }
+    return {
+      name: h.name,
+      hypervisor_hostname: h.hypervisorHostname,
+      hypervisor_id: h.hypervisorId,
+      host_ip: h.hostIp ?? null,
+      state: h.state,
+      status: h.status,
+      disabled_reason: h.disabledReason,
+      availability_zone: h.availabilityZone ?? null,
+      resource_provider_uuid: h.resourceProviderUuid ?? null,
+      instances: h.instances,
+      resources,
+      ovsdb: view ? 'ok' : 'unavailable',
+      warnings: [...h.warnings],
+      servers: hs,
+    };
+  });
+  const e = snapshot.lastError;
+  return {
+    refreshed_at: snapshot.refreshedAt,
+    stale: snapshot.stale,
+    last_error: e ? { name: e.name, code: e.code ?? null, message: e.message, at: e.at } : null,
+    capacity_source: snapshot.capacitySource,
+    compute_microversion: snapshot.computeMicroversion,
+    hosts,
+    unplaced_servers: snapshot.servers.filter((s) => !placed.has(s.id)).map((s) => v1Server(s, undefined)),
+    warnings: [...snapshot.warnings],
+  };
+}
