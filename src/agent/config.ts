@@ -1,0 +1,252 @@
+/**
+ * CM Agent configuration: a YAML file overlaid by `CM_AGENT_*` variables,
+ * validated as a whole so every problem is reported at once with the field
+ * that has it. Pure: the caller passes the file text and the environment.
+ *
+ * ```yaml
+ * listen: { host: 127.0.0.1, port: 8091 }        # tls: { cert: FILE, key: FILE }
+ * auth: { tokens: [ "long-random-secret" ] }      # CM_AGENT_TOKENS=a,b
+ * cloud: { name: mycloud }                        # clouds.yaml entry; omitted: OS_* variables
+ * owner: cm-agent-region1                         # the cm-owner tag of every OVSDB row we create
+ * store: { path: /var/lib/cm-agent/sla.db }
+ * ovsdb:
+ *   template: "tcp:{host_ip}:6640"                # or unix:/… or ssl:{host}:6640
+ *   endpoints: { compute1: "unix:/run/openvswitch/db.sock" }   # per-host overrides
+ *   tls: { key: FILE, cert: FILE, ca: FILE }      # for ssl: endpoints
+ * inventory: { refresh_interval_ms: 30000 }
+ * reconcile: { resync_interval_ms: 60000 }
+ * ```
+ */
+import YAML from 'yaml';
+import { parseEndpoint } from '../ovsdb/transport.ts';
+
+export interface AgentConfig {
+  listen: { host: string; port: number; tls?: { cert: string; key: string } };
+  auth: { tokens: string[] };
+  cloud: { name?: string };
+  owner: string;
+  store: { path: string };
+  ovsdb: {
+    template?: string;
+    endpoints: Record<string, string>;
+    tls?: { key: string; cert: string; ca: string };
+  };
+  inventory: { refreshIntervalMs: number };
+  reconcile: { resyncIntervalMs: number };
+}
+
+export interface ConfigProblem {
+  /** Dotted path of the field, e.g. `ovsdb.endpoints.compute1`. */
+  field: string;
+  message: string;
+}
+
+export class AgentConfigError extends Error {
+  readonly code = 'CM_ERR_AGENT_CONFIG';
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`invalid agent configuration (${source}):\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+/** Placeholders a template may use. */
+const TEMPLATE_FIELDS = ['host', 'host_ip', 'hypervisor_hostname'] as const;
+const MIN_TOKEN_LENGTH = 16;
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+class Reader {
+  readonly problems: ConfigProblem[] = [];
+
+  section(root: Record<string, unknown>, name: string, allowed: readonly string[]): Record<string, unknown> {
+    const value = root[name];
+    if (value === undefined || value === null) return {};
+    if (!isRecord(value)) {
+      this.problems.push({ field: name, message: 'must be a mapping' });
+      return {};
+    }
+    this.unknownKeys(value, allowed, name);
+    return value;
+  }
+
+  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], prefix: string): void {
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) {
+        this.problems.push({ field: prefix ? `${prefix}.${key}` : key, message: `unknown field (allowed: ${allowed.join(', ')})` });
+      }
+    }
+  }
+
+  string(value: unknown, field: string, fallback?: string): string | undefined {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string' || value === '') {
+      this.problems.push({ field, message: 'must be a non-empty string' });
+      return fallback;
+    }
+    return value;
+  }
+
+  integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
+    if (value === undefined || value === null) return fallback;
+    const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      this.problems.push({ field, message: `must be an integer from ${String(min)} to ${String(max)}` });
+      return fallback;
+    }
+    return n;
+  }
+}
+
+/**
+ * Parses and validates the configuration.
+ * @param fileText YAML text of the config file (undefined: defaults + environment only).
+ * @param env the environment (`CM_AGENT_LISTEN_HOST`, `CM_AGENT_LISTEN_PORT`, `CM_AGENT_TOKENS`,
+ *   `CM_AGENT_OWNER`, `CM_AGENT_STORE_PATH`, `CM_AGENT_OVSDB_TEMPLATE`, `CM_AGENT_CLOUD` or `OS_CLOUD`).
+ * @throws AgentConfigError listing every problem.
+ */
+export function parseAgentConfig(
+  fileText: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  source = 'configuration',
+): AgentConfig {
+  const r = new Reader();
+  let root: Record<string, unknown> = {};
+  if (fileText !== undefined) {
+    const doc = YAML.parseDocument(fileText);
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      const where = e?.linePos?.[0] ? `line ${String(e.linePos[0].line)}, column ${String(e.linePos[0].col)}` : 'file';
+      throw new AgentConfigError(source, [{ field: where, message: e?.message.split('\n')[0] ?? 'invalid YAML' }]);
+    }
+    const parsed: unknown = doc.toJS();
+    if (parsed !== null && parsed !== undefined && !isRecord(parsed)) {
+      throw new AgentConfigError(source, [{ field: '(root)', message: 'must be a mapping' }]);
+    }
+    root = parsed ?? {};
+  }
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile'], '');
+
+  const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
+  const host = r.string(env.CM_AGENT_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
+  const port = r.integer(env.CM_AGENT_LISTEN_PORT ?? listen.port, 'listen.port', 8091, 0, 65535);
+  let tls: AgentConfig['listen']['tls'];
+  if (listen.tls !== undefined) {
+    const t = isRecord(listen.tls) ? listen.tls : {};
+    if (!isRecord(listen.tls)) r.problems.push({ field: 'listen.tls', message: 'must be a mapping with cert and key' });
+    r.unknownKeys(t, ['cert', 'key'], 'listen.tls');
+    const cert = r.string(t.cert, 'listen.tls.cert');
+    const key = r.string(t.key, 'listen.tls.key');
+    if (cert === undefined) r.problems.push({ field: 'listen.tls.cert', message: 'is required with listen.tls' });
+    if (key === undefined) r.problems.push({ field: 'listen.tls.key', message: 'is required with listen.tls' });
+    if (cert !== undefined && key !== undefined) tls = { cert, key };
+  }
+
+  const auth = r.section(root, 'auth', ['tokens']);
+  let tokens: string[] = [];
+  const rawTokens: unknown = env.CM_AGENT_TOKENS !== undefined ? env.CM_AGENT_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
+  if (Array.isArray(rawTokens)) {
+    tokens = rawTokens.filter((t, i): t is string => {
+      if (typeof t === 'string' && t.length >= MIN_TOKEN_LENGTH) return true;
+      r.problems.push({ field: `auth.tokens[${String(i)}]`, message: `must be a string of at least ${String(MIN_TOKEN_LENGTH)} characters` });
+      return false;
+    });
+  } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
+  if (tokens.length === 0 && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
+    r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_AGENT_TOKENS)' });
+  }
+
+  const cloud = r.section(root, 'cloud', ['name']);
+  const cloudName = r.string(env.CM_AGENT_CLOUD ?? cloud.name ?? env.OS_CLOUD, 'cloud.name');
+
+  const owner = r.string(env.CM_AGENT_OWNER ?? root.owner, 'owner', 'cm-agent') ?? 'cm-agent';
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(owner)) {
+    r.problems.push({ field: 'owner', message: 'must match [A-Za-z0-9_.:-]{1,128} (it is stored in external_ids)' });
+  }
+
+  const store = r.section(root, 'store', ['path']);
+  const storePath = r.string(env.CM_AGENT_STORE_PATH ?? store.path, 'store.path', 'cm-agent-sla.db') ?? 'cm-agent-sla.db';
+
+  const ovsdb = r.section(root, 'ovsdb', ['template', 'endpoints', 'tls']);
+  const template = r.string(env.CM_AGENT_OVSDB_TEMPLATE ?? ovsdb.template, 'ovsdb.template');
+  if (template !== undefined) checkEndpoint(r, 'ovsdb.template', expandTemplate(template, { host: 'h', host_ip: '127.0.0.1', hypervisor_hostname: 'h' }), template);
+  const endpoints: Record<string, string> = {};
+  if (ovsdb.endpoints !== undefined) {
+    if (!isRecord(ovsdb.endpoints)) r.problems.push({ field: 'ovsdb.endpoints', message: 'must be a mapping host → endpoint' });
+    else {
+      for (const [h, e] of Object.entries(ovsdb.endpoints)) {
+        const value = r.string(e, `ovsdb.endpoints.${h}`);
+        if (value !== undefined && checkEndpoint(r, `ovsdb.endpoints.${h}`, value, value)) endpoints[h] = value;
+      }
+    }
+  }
+  if (template === undefined && Object.keys(endpoints).length === 0) {
+    r.problems.push({ field: 'ovsdb', message: 'set ovsdb.template (e.g. "tcp:{host_ip}:6640") or ovsdb.endpoints per host' });
+  }
+  let ovsdbTls: AgentConfig['ovsdb']['tls'];
+  if (ovsdb.tls !== undefined) {
+    const t = isRecord(ovsdb.tls) ? ovsdb.tls : {};
+    r.unknownKeys(t, ['key', 'cert', 'ca'], 'ovsdb.tls');
+    const key = r.string(t.key, 'ovsdb.tls.key');
+    const cert = r.string(t.cert, 'ovsdb.tls.cert');
+    const ca = r.string(t.ca, 'ovsdb.tls.ca');
+    if (key === undefined || cert === undefined || ca === undefined) {
+      r.problems.push({ field: 'ovsdb.tls', message: 'needs key, cert and ca (files)' });
+    } else ovsdbTls = { key, cert, ca };
+  }
+
+  const inventory = r.section(root, 'inventory', ['refresh_interval_ms']);
+  const reconcile = r.section(root, 'reconcile', ['resync_interval_ms']);
+  const config: AgentConfig = {
+    listen: tls ? { host, port, tls } : { host, port },
+    auth: { tokens },
+    cloud: cloudName === undefined ? {} : { name: cloudName },
+    owner,
+    store: { path: storePath },
+    ovsdb: { ...(template === undefined ? {} : { template }), endpoints, ...(ovsdbTls ? { tls: ovsdbTls } : {}) },
+    inventory: { refreshIntervalMs: r.integer(inventory.refresh_interval_ms, 'inventory.refresh_interval_ms', 30_000, 1000, 3_600_000) },
+    reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },
+  };
+  if (r.problems.length > 0) throw new AgentConfigError(source, r.problems);
+  return config;
+}
+
+function checkEndpoint(r: Reader, field: string, endpoint: string, shown: string): boolean {
+  const unknown = /\{([^}]*)\}/.exec(endpoint);
+  if (unknown) {
+    r.problems.push({ field, message: `unknown placeholder {${unknown[1] ?? ''}} (known: ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(', ')})` });
+    return false;
+  }
+  try {
+    parseEndpoint(endpoint);
+    return true;
+  } catch (error) {
+    r.problems.push({ field, message: `"${shown}": ${(error as Error).message}` });
+    return false;
+  }
+}
+
+function expandTemplate(template: string, values: Record<(typeof TEMPLATE_FIELDS)[number], string>): string {
+  return template.replace(/\{(host|host_ip|hypervisor_hostname)\}/g, (_m, key: (typeof TEMPLATE_FIELDS)[number]) => values[key]);
+}
+
+/**
+ * The OVSDB endpoint of a compute host: its entry in `ovsdb.endpoints`, else
+ * the template with the host's values; undefined when neither applies
+ * (e.g. `{host_ip}` unknown).
+ */
+export function ovsdbEndpointFor(
+  config: AgentConfig,
+  host: { name: string; hostIp: string | undefined; hypervisorHostname: string },
+): string | undefined {
+  const explicit = config.ovsdb.endpoints[host.name] ?? config.ovsdb.endpoints[host.hypervisorHostname];
+  if (explicit !== undefined) return explicit;
+  const template = config.ovsdb.template;
+  if (template === undefined) return undefined;
+  if (template.includes('{host_ip}') && host.hostIp === undefined) return undefined;
+  return expandTemplate(template, { host: host.name, host_ip: host.hostIp ?? '', hypervisor_hostname: host.hypervisorHostname });
+}

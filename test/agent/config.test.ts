@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AgentConfigError, ovsdbEndpointFor, parseAgentConfig } from '../../src/agent/config.ts';
+
+const TOKEN = 'a-long-enough-secret-token';
+
+function problemsOf(text: string | undefined, env: Record<string, string> = {}): string[] {
+  try {
+    parseAgentConfig(text, env);
+  } catch (error) {
+    assert.ok(error instanceof AgentConfigError);
+    return error.problems.map((p) => `${p.field}: ${p.message}`);
+  }
+  return [];
+}
+
+describe('agent configuration', () => {
+  it('reads a full file with defaults filled in', () => {
+    const config = parseAgentConfig(
+      `
+listen: { host: 0.0.0.0, port: 9000 }
+auth: { tokens: [${TOKEN}] }
+cloud: { name: mycloud }
+owner: cm-agent-region1
+store: { path: /var/lib/cm/sla.db }
+ovsdb:
+  template: "tcp:{host_ip}:6640"
+  endpoints: { compute1: "unix:/run/openvswitch/db.sock" }
+reconcile: { resync_interval_ms: 5000 }
+`,
+      {},
+    );
+    assert.deepEqual(config.listen, { host: '0.0.0.0', port: 9000 });
+    assert.equal(config.cloud.name, 'mycloud');
+    assert.equal(config.inventory.refreshIntervalMs, 30_000);
+    assert.equal(config.reconcile.resyncIntervalMs, 5000);
+    assert.equal(ovsdbEndpointFor(config, { name: 'compute1', hostIp: '10.0.0.1', hypervisorHostname: 'c1' }), 'unix:/run/openvswitch/db.sock');
+    assert.equal(ovsdbEndpointFor(config, { name: 'compute2', hostIp: '10.0.0.2', hypervisorHostname: 'c2' }), 'tcp:10.0.0.2:6640');
+    assert.equal(ovsdbEndpointFor(config, { name: 'compute3', hostIp: undefined, hypervisorHostname: 'c3' }), undefined);
+  });
+
+  it('takes CM_AGENT_* variables over the file', () => {
+    const config = parseAgentConfig('listen: { port: 9000 }\novsdb: { template: "ssl:{host}:6640" }', {
+      CM_AGENT_LISTEN_PORT: '9100',
+      CM_AGENT_TOKENS: `${TOKEN}, ${TOKEN}-2`,
+      OS_CLOUD: 'from-env',
+    });
+    assert.equal(config.listen.port, 9100);
+    assert.deepEqual(config.auth.tokens, [TOKEN, `${TOKEN}-2`]);
+    assert.equal(config.cloud.name, 'from-env');
+  });
+
+  it('reports every problem with its field at once', () => {
+    const problems = problemsOf(`
+listen: { port: 70000, tls: { cert: /c } }
+auth: { tokens: [short] }
+owner: "has spaces"
+ovsdb: { template: "tcp:{ip}:6640", endpoints: { compute1: "http://x" } }
+inventory: { refresh_interval_ms: 10 }
+colour: blue
+`);
+    const fields = problems.map((p) => p.split(':')[0]);
+    assert.deepEqual(fields.sort(), [
+      'auth.tokens[0]',
+      'colour',
+      'inventory.refresh_interval_ms',
+      'listen.port',
+      'listen.tls.key',
+      'ovsdb.endpoints.compute1',
+      'ovsdb.template',
+      'owner',
+    ]);
+    assert.ok(problems.some((p) => p.includes('unknown placeholder {ip}')));
+  });
+
+  it('requires tokens and an OVSDB endpoint rule, and names bad YAML by line', () => {
+    const problems = problemsOf(undefined);
+    assert.ok(problems.some((p) => p.startsWith('auth.tokens: at least one bearer token')));
+    assert.ok(problems.some((p) => p.startsWith('ovsdb: set ovsdb.template')));
+    const yaml = problemsOf('listen:\n  port: [1,\n');
+    assert.match(yaml[0] ?? '', /^line \d+, column \d+/);
+  });
+});
