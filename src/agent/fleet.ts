@@ -6,6 +6,7 @@
  * reads its replica and sends nothing when the switch already matches).
  */
 import type { TlsOptions } from '../ovsdb/transport.ts';
+import type { VswitchView } from '../ovsdb/vswitch/index.ts';
 import type { InventorySnapshot } from './inventory.ts';
 import { HostReconciler, type DesiredSource, type PortStatus, type ReconcilerMetrics } from './reconciler.ts';
 
@@ -76,6 +77,11 @@ export class ReconcilerFleet {
       return;
     }
     for (const { reconciler } of this.reconcilers.values()) reconciler.enqueue();
+  }
+
+  /** The switch rows of a host, from its reconciler's replica. */
+  view(host: string): VswitchView | undefined {
+    return this.reconcilers.get(host)?.reconciler.view();
   }
 
   status(): PortStatus[] {

@@ -249,6 +249,11 @@ export class HostReconciler {
   }
 
   /** One entry per desired port found on this host, plus ports we still have rows on but no desire ('pending' removal). */
+  /** The host's switch rows as replicated now (undefined while not synced). */
+  view(): VswitchView | undefined {
+    return this.vswitch?.replicaView();
+  }
+
   status(): PortStatus[] {
     return [...this.statuses.values()].map((s) => ({ ...s }));
   }

@@ -99,15 +99,8 @@ export class Vswitch {
 
   /** Current rows: from the replica when it is synced, else one select transaction. */
   async view(options: { signal?: AbortSignal; fresh?: boolean } = {}): Promise<VswitchView> {
-    const r = this.replica;
-    if (r && r.synced && options.fresh !== true) {
-      return new VswitchView({
-        ports: typedMap(r.table('Port').values(), asPort),
-        interfaces: typedMap(r.table('Interface').values(), asInterface),
-        qos: typedMap(r.table('QoS').values(), asQos),
-        queues: typedMap(r.table('Queue').values(), asQueue),
-      });
-    }
+    const fromReplica = options.fresh === true ? undefined : this.replicaView();
+    if (fromReplica) return fromReplica;
     const cols = (t: keyof typeof VSWITCH_COLUMNS): string[] => ['_uuid', ...VSWITCH_COLUMNS[t]];
     const [ports, interfaces, qos, queues] = await this.client.transact(
       this.db,
@@ -124,6 +117,18 @@ export class Vswitch {
       interfaces: typedMap(interfaces?.rows ?? [], asInterface),
       qos: typedMap(qos?.rows ?? [], asQos),
       queues: typedMap(queues?.rows ?? [], asQueue),
+    });
+  }
+
+  /** The rows as the replica has them now, or undefined without a synced replica. */
+  replicaView(): VswitchView | undefined {
+    const r = this.replica;
+    if (!r?.synced) return undefined;
+    return new VswitchView({
+      ports: typedMap(r.table('Port').values(), asPort),
+      interfaces: typedMap(r.table('Interface').values(), asInterface),
+      qos: typedMap(r.table('QoS').values(), asQos),
+      queues: typedMap(r.table('Queue').values(), asQueue),
     });
   }
 
