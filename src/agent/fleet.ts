@@ -88,8 +88,9 @@ export class ReconcilerFleet {
     return [...this.reconcilers.values()].flatMap(({ reconciler }) => reconciler.status());
   }
 
-  metrics(): { host: string; metrics: Readonly<ReconcilerMetrics> }[] {
-    return [...this.reconcilers.entries()].map(([host, { reconciler }]) => ({ host, metrics: reconciler.metrics }));
+  /** Cumulative counters per host (for /metrics). */
+  metrics(): ReadonlyMap<string, Readonly<ReconcilerMetrics>> {
+    return new Map([...this.reconcilers.entries()].map(([host, { reconciler }]) => [host, reconciler.metrics]));
   }
 
   ready(): HostReadiness[] {

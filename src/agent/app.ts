@@ -1,0 +1,574 @@
+/**
+ * The CM Agent's HTTP API (fastify), built from explicit dependencies so tests
+ * drive it with `app.inject()`:
+ *
+ * - thesis-compatible: `GET /`, `GET /hosts`, `POST /qoses` (docs/reference/original.md §1.1);
+ * - modern: `GET /v1/hosts`, `PUT|GET|DELETE /v1/servers/{id}/sla`, `GET /v1/sla`;
+ * - operations: `/healthz`, `/readyz`, `/metrics`, OpenAPI at `/docs/json`, Swagger UI at `/docs`.
+ *
+ * Authentication: `Authorization: Bearer <token>` on every route except
+ * `/healthz`, `/readyz` and the API description (`/docs`, `/docs/json`, which
+ * hold no cloud data and must load in a browser). `/metrics` is behind the
+ * token by default (its labels name the compute hosts; Prometheus sends a
+ * bearer token with `authorization: {credentials: …}` in the scrape config);
+ * `auth.publicMetrics: true` opens it for a scraper on a trusted network.
+ *
+ * Every error is RFC 9457 `application/problem+json` (see problem.ts).
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import { Type, type TSchema } from 'typebox';
+import type { VswitchView } from '../ovsdb/vswitch/index.ts';
+import type { Sla } from '../qos/sla.ts';
+import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
+import type { SlaStore, StoredSla } from '../store/index.ts';
+import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
+import type { InventorySnapshot, ServerInventory } from './inventory.ts';
+import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
+import { PROBLEM_CONTENT_TYPE, ProblemError, ProblemSchema, sendProblem, toProblem, validationProblem } from './problem.ts';
+
+export const WELCOME_TEXT = 'Welcome to the Connectivity Manager Agent';
+
+/** One port's enforcement state as the reconcilers report it (a `HostReconciler`'s `PortStatus` fits). */
+export interface PortStatusView {
+  portId: string;
+  serverId: string;
+  host: string;
+  state: PortStateName;
+  reason?: string;
+  ovsPort?: string;
+  since: string;
+}
+
+/** What the app needs of the set of per-host reconcilers. */
+export interface FleetView {
+  status(): readonly PortStatusView[];
+  /** Asks for a pass soon: on `host`, or on every host when undefined. */
+  enqueue(host?: string): void;
+  /** Cumulative counters per host (for /metrics). */
+  metrics(): ReadonlyMap<string, ReconcilerCounters>;
+  /** OVSDB connection per host (for /readyz). */
+  ready(): readonly { host: string; connected: boolean }[];
+}
+
+export interface AgentAppDeps {
+  inventory: { snapshot(): InventorySnapshot | undefined };
+  /** The host's switch rows, keyed by compute service host; undefined when not available. */
+  ovsView(host: string): VswitchView | undefined;
+  store: SlaStore;
+  reconcilers: FleetView;
+  auth: {
+    tokens: readonly string[];
+    /** Serve /metrics without a token. @default false */
+    publicMetrics?: boolean;
+  };
+  /** pino options; `false` disables logging. @default { level: 'info' } */
+  logger?: LoggerOptions | false;
+  /** A snapshot older than this makes /readyz fail, ms. @default 300000 */
+  maxSnapshotAgeMs?: number;
+  /** Body limit, bytes. @default 1 MiB */
+  bodyLimit?: number;
+  now?: () => number;
+}
+
+// ---------------------------------------------------------------- schemas
+
+const ProblemRef = Type.Ref('Problem');
+const problemResponses = (...codes: number[]): Record<number, TSchema> =>
+  Object.fromEntries(codes.map((c) => [c, { ...ProblemRef, description: 'Problem details (application/problem+json)' }]));
+
+const Rate = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bit/s: an integer or tc notation ("100mbit")' });
+const Size = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bits: an integer or "96kbit"' });
+
+/** Request body of PUT /v1/servers/{id}/sla. Loose on purpose: validateSlaRequest gives the precise problems. */
+const SlaRequestSchema = Type.Object(
+  {
+    download: Type.Optional(Type.Object({ min: Type.Optional(Rate), max: Type.Optional(Rate), burst: Type.Optional(Size) })),
+    upload: Type.Optional(Type.Object({ max: Type.Optional(Rate), burst: Type.Optional(Size) })),
+  },
+  { $id: 'SlaRequest', description: 'Download = what the VM receives (HTB on its OVS port); upload = what it sends (policer)' },
+);
+
+const SlaView = Type.Object(
+  {
+    download: Type.Optional(Type.Object({ min: Type.Optional(Type.Integer()), max: Type.Integer(), burst: Type.Optional(Type.Integer()) })),
+    upload: Type.Optional(Type.Object({ max: Type.Integer(), burst: Type.Optional(Type.Integer()) })),
+  },
+  { $id: 'Sla', description: 'An SLA in bit/s (rates) and bits (bursts); a valid PUT body as is' },
+);
+
+const StoredSlaSchema = Type.Object(
+  {
+    server_id: Type.String(),
+    sla: Type.Ref('Sla'),
+    host: Type.Union([Type.String(), Type.Null()]),
+    source: Type.Union([Type.Literal('v1'), Type.Literal('thesis')]),
+    version: Type.Integer(),
+    created_at: Type.String(),
+    updated_at: Type.String(),
+  },
+  { $id: 'StoredSla' },
+);
+
+const ServerIdParams = Type.Object({ id: Type.String({ description: 'Nova server UUID' }) });
+
+const PortEnforcement = Type.Object({
+  port_id: Type.String(),
+  host: Type.Union([Type.String(), Type.Null()]),
+  ovs_port: Type.Union([Type.String(), Type.Null()]),
+  state: Type.Union(PORT_STATES.map((s) => Type.Literal(s))),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  since: Type.Union([Type.String(), Type.Null()]),
+});
+
+const SlaStatusSchema = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object({
+        server_id: Type.String(),
+        server_name: Type.Union([Type.String(), Type.Null()]),
+        host: Type.Union([Type.String(), Type.Null()]),
+        version: Type.Integer(),
+        desired: Type.Ref('Sla'),
+        state: Type.Union(PORT_STATES.map((s) => Type.Literal(s))),
+        reason: Type.Union([Type.String(), Type.Null()]),
+        ports: Type.Array(PortEnforcement),
+      }),
+    ),
+    summary: Type.Record(Type.String(), Type.Integer()),
+  },
+  { $id: 'SlaStatus' },
+);
+
+const AnyObject = Type.Object({}, { additionalProperties: true });
+const BEARER = [{ bearer: [] as string[] }];
+
+// ---------------------------------------------------------------- helpers
+
+export function slaView(sla: Sla): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  if (sla.download) {
+    out.download = {
+      ...(sla.download.minRate === undefined ? {} : { min: sla.download.minRate }),
+      max: sla.download.maxRate,
+      ...(sla.download.burst === undefined ? {} : { burst: sla.download.burst }),
+    };
+  }
+  if (sla.upload) out.upload = { max: sla.upload.maxRate, ...(sla.upload.burst === undefined ? {} : { burst: sla.upload.burst }) };
+  return out;
+}
+
+function storedView(s: StoredSla): Record<string, unknown> {
+  return {
+    server_id: s.serverId,
+    sla: slaView(s.sla),
+    host: s.host ?? null,
+    source: s.source,
+    version: s.version,
+    created_at: s.createdAt,
+    updated_at: s.updatedAt,
+  };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** True when `given` equals one of `tokens`; compares every token in constant time (no early exit). */
+export function tokenMatches(given: string, tokens: readonly Buffer[]): boolean {
+  const d = digest(given);
+  let ok = false;
+  for (const t of tokens) ok = timingSafeEqual(d, t) || ok;
+  return ok;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestId(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
+}
+
+const SEVERITY: Record<PortStateName, number> = { applied: 0, pending: 1, drifted: 2, error: 3 };
+
+// ---------------------------------------------------------------- the app
+
+export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance> {
+  if (deps.auth.tokens.length === 0 || deps.auth.tokens.some((t) => t.length < 16)) {
+    throw new RangeError('auth.tokens: give at least one token, each of 16 characters or more');
+  }
+  const tokens = deps.auth.tokens.map(digest);
+  const now = deps.now ?? Date.now;
+  const maxAgeMs = deps.maxSnapshotAgeMs ?? 300_000;
+
+  const app = Fastify({
+    logger: deps.logger ?? { level: 'info' },
+    // Our genReqId honours a well-formed inbound X-Request-Id and replaces anything else (log injection).
+    requestIdHeader: false,
+    genReqId: requestId,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Validation with TypeBox (no coercion: "100" stays a string for the rate parser); responses are plain JSON.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const metrics = createAgentMetrics({
+    reconcilerMetrics: () => deps.reconcilers.metrics(),
+    portStates: () => deps.reconcilers.status(),
+    inventoryAgeSeconds: () => {
+      const s = deps.inventory.snapshot();
+      return s ? Math.max(0, (now() - Date.parse(s.refreshedAt)) / 1000) : undefined;
+    },
+    inventoryStale: () => deps.inventory.snapshot()?.stale ?? true,
+  });
+
+  const started = new WeakMap<FastifyRequest, bigint>();
+  app.addHook('onRequest', async (request, reply) => {
+    started.set(request, process.hrtime.bigint());
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const t0 = started.get(request);
+    if (t0 === undefined) return;
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe(
+      { method: request.method, route, status_code: String(reply.statusCode) },
+      Number(process.hrtime.bigint() - t0) / 1e9,
+    );
+  });
+
+  const open = new Set(['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])]);
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && (open.has(route) || route === '/docs' || route.startsWith('/docs/'))) {
+      done();
+      return;
+    }
+    const header = request.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer[ ]+([^\s]+)\s*$/i.exec(header) : null;
+    const token = m?.[1];
+    if (token === undefined || !tokenMatches(token, tokens)) {
+      done(new ProblemError(401, 'unauthorized', token === undefined ? 'Send Authorization: Bearer <token>' : 'The bearer token is not valid', {
+        headers: {
+          'www-authenticate': token === undefined ? 'Bearer realm="cm-agent"' : 'Bearer realm="cm-agent", error="invalid_token"',
+        },
+      }));
+      return;
+    }
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ status: problem.status, kind: problem.kind }, problem.message);
+    return sendProblem(reply, problem, request);
+  });
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(reply, new ProblemError(404, 'not-found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`), request),
+  );
+
+  app.addSchema(ProblemSchema);
+  app.addSchema(SlaView);
+  app.addSchema(SlaRequestSchema);
+  app.addSchema(StoredSlaSchema);
+  app.addSchema(SlaStatusSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Connectivity Manager Agent', version: '1.0.0', description: 'Per-VM bandwidth SLAs on Open vSwitch; thesis-compatible and /v1 API.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: BEARER,
+      tags: [
+        { name: 'thesis', description: 'The original agent API (2015), kept for its clients' },
+        { name: 'v1', description: 'The modern API' },
+        { name: 'ops', description: 'Health, readiness, metrics' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const snapshotOr503 = (): InventorySnapshot => {
+    const s = deps.inventory.snapshot();
+    if (!s) throw new ProblemError(503, 'inventory-unavailable', 'The agent has not read the cloud inventory yet; retry shortly', { headers: { 'retry-after': '5' } });
+    return s;
+  };
+  const serverOf = (s: InventorySnapshot, id: string): ServerInventory | undefined => {
+    const lower = id.toLowerCase();
+    return s.servers.find((x) => x.id.toLowerCase() === lower);
+  };
+
+  // ------------------------------------------------------------ ops
+
+  app.get('/healthz', { schema: { operationId: 'getHealth', tags: ['ops'], security: [], summary: 'The process is up' } }, () => ({ status: 'ok' }));
+
+  app.get(
+    '/readyz',
+    { schema: { operationId: 'getReadiness', tags: ['ops'], security: [], summary: 'Inventory fresh and every OVSDB connected' } },
+    async (_request, reply) => {
+      const reasons: { host: string | null; reason: string }[] = [];
+      const s = deps.inventory.snapshot();
+      if (!s) reasons.push({ host: null, reason: 'no inventory snapshot yet' });
+      else {
+        if (s.stale) reasons.push({ host: null, reason: `inventory is stale: ${s.lastError?.message ?? 'the latest refresh failed'}` });
+        const age = now() - Date.parse(s.refreshedAt);
+        if (age > maxAgeMs) reasons.push({ host: null, reason: `inventory is ${Math.round(age / 1000)} s old (limit ${Math.round(maxAgeMs / 1000)} s)` });
+      }
+      const hosts = deps.reconcilers.ready();
+      for (const h of hosts) if (!h.connected) reasons.push({ host: h.host, reason: 'OVSDB not connected' });
+      const body = { ready: reasons.length === 0, hosts: hosts.map((h) => ({ host: h.host, ovsdb: h.connected ? 'connected' : 'disconnected' })), reasons };
+      if (reasons.length > 0) {
+        return reply
+          .code(503)
+          .type(PROBLEM_CONTENT_TYPE)
+          .send(JSON.stringify({ ...new ProblemError(503, 'not-ready', reasons.map((r) => (r.host ? `${r.host}: ${r.reason}` : r.reason)).join('; ')).body('/readyz'), ...body }));
+      }
+      return body;
+    },
+  );
+
+  app.get('/metrics', { schema: { operationId: 'getMetrics', tags: ['ops'], summary: 'Prometheus metrics', ...(deps.auth.publicMetrics === true ? { security: [] } : {}) } }, async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  // ------------------------------------------------------------ thesis
+
+  app.get(
+    '/',
+    { schema: { operationId: 'getWelcome', tags: ['thesis'], summary: 'The original welcome text', response: { 200: Type.String() } } },
+    async (_request, reply) => reply.type('text/plain; charset=utf-8').send(WELCOME_TEXT),
+  );
+
+  app.get(
+    '/hosts',
+    {
+      schema: {
+        operationId: 'getThesisHosts',
+        tags: ['thesis'],
+        summary: 'Hypervisors with their servers and queue-0 rates (the original shape)',
+        response: { 200: AnyObject, ...problemResponses(401, 503) },
+      },
+    },
+    () => renderThesisHosts(snapshotOr503(), (host) => deps.ovsView(host)),
+  );
+
+  await app.register((thesis, _opts, registered) => {
+    // The original read the raw body whatever its Content-Type (curl -d sends form-urlencoded).
+    thesis.removeAllContentTypeParsers();
+    thesis.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.trim() === '') {
+        done(new ProblemError(400, 'invalid-json', 'This POST method requires a valid JSON body', { errors: [{ pointer: '', message: 'the body is empty' }] }), undefined);
+        return;
+      }
+      try {
+        done(null, JSON.parse(text));
+      } catch (e) {
+        done(new ProblemError(400, 'invalid-json', 'This POST method requires a valid JSON body', { errors: [{ pointer: '', message: (e as Error).message }] }), undefined);
+      }
+    });
+    thesis.post(
+      '/qoses',
+      {
+        schema: {
+          operationId: 'postThesisQoses',
+          tags: ['thesis'],
+          summary: 'Set min/max rates per server: {"<host>": {"<server uuid>": {"qos": {"min-rate", "max-rate"}}}}',
+          description: 'Answers {"<server uuid>": {"min-rate", "max-rate"} | 0}; 0 = server unknown. Nothing is stored when any entry is invalid (400).',
+          body: AnyObject,
+          response: { 200: Type.Record(Type.String(), Type.Union([Type.Literal(0), AnyObject])), ...problemResponses(400, 401, 503) },
+        },
+      },
+      async (request) => {
+        const parsed = parseThesisQosBody(request.body);
+        if (parsed.problems.length > 0) throw validationProblem(`${parsed.problems.length} problem(s) in the QoS request; nothing was applied`, parsed.problems);
+        const snapshot = snapshotOr503();
+        const results: ThesisQosResult[] = [];
+        const touched = new Set<string>();
+        for (const r of parsed.requests) {
+          const server = serverOf(snapshot, r.serverId);
+          if (!server) {
+            results.push({ serverId: r.serverId, applied: undefined });
+            continue;
+          }
+          // The inventory's compute host is authoritative (the request's key is a hypervisor hostname, maybe stale).
+          const host = server.host ?? r.host;
+          const put = await deps.store.put(server.id, r.sla, { host, source: 'thesis' });
+          if (put.changed) touched.add(host);
+          results.push({ serverId: r.serverId, applied: r.echo });
+        }
+        for (const host of touched) deps.reconcilers.enqueue(host);
+        return thesisQosResponse(results);
+      },
+    );
+    registered();
+  });
+
+  // ------------------------------------------------------------ v1
+
+  app.get(
+    '/v1/hosts',
+    {
+      schema: {
+        operationId: 'listHosts',
+        tags: ['v1'],
+        summary: 'Compute hosts, capacity, servers, ports and what each switch enforces',
+        response: { 200: AnyObject, ...problemResponses(401, 503) },
+      },
+    },
+    () => renderV1Hosts(snapshotOr503(), (host) => deps.ovsView(host)),
+  );
+
+  const checkId = (id: string): string => {
+    if (!isUuidLike(id)) throw validationProblem('The server id must be a UUID', [{ pointer: '/params/id', message: `"${id}" is not a server UUID` }]);
+    return id.toLowerCase();
+  };
+
+  app.put(
+    '/v1/servers/:id/sla',
+    {
+      schema: {
+        operationId: 'putServerSla',
+        tags: ['v1'],
+        summary: 'Set the SLA of a server (idempotent)',
+        description: '201 when created, 200 when replaced or unchanged (the version only moves on a change).',
+        params: ServerIdParams,
+        body: SlaRequestSchema,
+        response: { 200: Type.Ref('StoredSla'), 201: Type.Ref('StoredSla'), ...problemResponses(400, 401, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const id = checkId(request.params.id);
+      const v = validateSlaRequest(request.body);
+      if ('problems' in v) throw validationProblem(`${v.problems.length} problem(s) in the SLA`, v.problems);
+      const server = serverOf(snapshotOr503(), id);
+      if (!server) throw new ProblemError(404, 'unknown-server', `Server ${id} is not in the cloud inventory`);
+      const result = await deps.store.put(id, v.sla, { ...(server.host ? { host: server.host } : {}), source: 'v1' });
+      if (result.changed) deps.reconcilers.enqueue(server.host ?? undefined);
+      const stored = await deps.store.get(id);
+      if (!stored) throw new Error(`the SLA of ${id} vanished right after it was stored`);
+      void reply.code(result.created ? 201 : 200);
+      if (result.created) void reply.header('location', `/v1/servers/${id}/sla`);
+      return storedView(stored);
+    },
+  );
+
+  app.get(
+    '/v1/servers/:id/sla',
+    {
+      schema: {
+        operationId: 'getServerSla',
+        tags: ['v1'],
+        summary: 'The desired SLA of a server',
+        params: ServerIdParams,
+        response: { 200: Type.Ref('StoredSla'), ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const id = checkId(request.params.id);
+      const stored = await deps.store.get(id);
+      if (!stored) throw new ProblemError(404, 'not-found', `Server ${id} has no SLA`);
+      return storedView(stored);
+    },
+  );
+
+  app.delete(
+    '/v1/servers/:id/sla',
+    {
+      schema: {
+        operationId: 'deleteServerSla',
+        tags: ['v1'],
+        summary: 'Remove the SLA of a server (its switch settings are removed)',
+        params: ServerIdParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const id = checkId(request.params.id);
+      const stored = await deps.store.get(id);
+      if (!(await deps.store.delete(id))) throw new ProblemError(404, 'not-found', `Server ${id} has no SLA`);
+      deps.reconcilers.enqueue(stored?.host);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/sla',
+    {
+      schema: {
+        operationId: 'listSlaStatus',
+        tags: ['v1'],
+        summary: 'Desired vs applied, per server and port',
+        response: { 200: Type.Ref('SlaStatus'), ...problemResponses(401) },
+      },
+    },
+    async () => slaStatus(await deps.store.list(), deps.inventory.snapshot(), deps.reconcilers.status()),
+  );
+
+  return app;
+}
+
+/** Joins desired SLAs, the inventory's ports and the reconcilers' port states. Pure. */
+export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnapshot | undefined, statuses: readonly PortStatusView[]): Record<string, unknown> {
+  const byPort = new Map(statuses.map((s) => [s.portId, s]));
+  const summary: Record<string, number> = Object.fromEntries(PORT_STATES.map((s) => [s, 0]));
+  const items = stored.map((s) => {
+    const server = snapshot?.servers.find((x) => x.id.toLowerCase() === s.serverId);
+    const ports: { port_id: string; host: string | null; ovs_port: string | null; state: PortStateName; reason: string | null; since: string | null }[] = [];
+    let state: PortStateName;
+    let reason: string | null;
+    if (!snapshot) {
+      state = 'pending';
+      reason = 'the cloud inventory has not been read yet';
+    } else if (!server) {
+      state = 'error';
+      reason = 'the server is not in the cloud inventory (deleted?)';
+    } else if (server.ports.length === 0) {
+      state = 'error';
+      reason = 'the server has no Neutron port';
+    } else {
+      for (const p of server.ports) {
+        const st = byPort.get(p.id);
+        ports.push(
+          st
+            ? { port_id: p.id, host: st.host, ovs_port: st.ovsPort ?? null, state: st.state, reason: st.reason ?? null, since: st.since }
+            : {
+                port_id: p.id,
+                host: p.bindingHost === '' ? null : p.bindingHost,
+                ovs_port: null,
+                state: 'pending',
+                reason: p.bindingHost === '' ? 'the port is not bound to a host yet' : 'not reconciled yet',
+                since: null,
+              },
+        );
+      }
+      const worst = ports.reduce((a, b) => (SEVERITY[b.state] > SEVERITY[a.state] ? b : a));
+      state = worst.state;
+      reason = worst.reason;
+    }
+    summary[state] = (summary[state] ?? 0) + 1;
+    return {
+      server_id: s.serverId,
+      server_name: server?.name ?? null,
+      host: server?.host ?? s.host ?? null,
+      version: s.version,
+      desired: slaView(s.sla),
+      state,
+      reason,
+      ports,
+    };
+  });
+  return { items, summary };
+}
+
+export type { FastifyInstance, FastifyReply };

@@ -1,0 +1,125 @@
+/**
+ * The agent's Prometheus metrics, on a registry of its own (never the global
+ * one, so several apps in one process — tests — do not collide).
+ *
+ * Reconciler figures are read at scrape time from the reconcilers' cumulative
+ * counters (`collect()`), so nothing here has to be told about every pass.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The cumulative per-host counters a reconciler keeps (a `HostReconciler.metrics` fits). */
+export interface ReconcilerCounters {
+  readonly passes: number;
+  readonly lastPassMs: number;
+  readonly repairs: number;
+  readonly driftDetected: number;
+  readonly orphansDeleted: number;
+  readonly errors: number;
+  readonly connected: boolean;
+  readonly transactions: number;
+}
+
+export type PortStateName = 'applied' | 'pending' | 'drifted' | 'error';
+export const PORT_STATES: readonly PortStateName[] = ['applied', 'pending', 'drifted', 'error'];
+
+export interface MetricsSources {
+  /** Counters per host. */
+  reconcilerMetrics(): ReadonlyMap<string, ReconcilerCounters>;
+  /** Enforced ports by state. */
+  portStates(): readonly { state: PortStateName }[];
+  /** Seconds since the inventory snapshot was read, or undefined without one. */
+  inventoryAgeSeconds(): number | undefined;
+  inventoryStale(): boolean;
+}
+
+export interface AgentMetrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+}
+
+function setCounter(counter: Counter<'host'>, values: ReadonlyMap<string, ReconcilerCounters>, pick: (m: ReconcilerCounters) => number): void {
+  counter.reset();
+  for (const [host, m] of values) {
+    counter.inc({ host }, Math.max(0, pick(m)));
+  }
+}
+
+export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
+  const registry = new Registry();
+  const httpDuration = new Histogram({
+    name: 'cm_agent_http_request_duration_seconds',
+    help: 'HTTP request durations by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  const counter = (name: string, help: string, pick: (m: ReconcilerCounters) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['host'] as const,
+      registers: [registry],
+      collect(this: Counter<'host'>) {
+        setCounter(this, sources.reconcilerMetrics(), pick);
+      },
+    });
+  };
+  counter('cm_agent_reconcile_passes_total', 'Reconcile passes run, per host', (m) => m.passes);
+  counter('cm_agent_drift_detected_total', 'Passes that found one of our ports changed by someone else, per host', (m) => m.driftDetected);
+  counter('cm_agent_drift_repairs_total', 'Drifted ports rewritten successfully, per host', (m) => m.repairs);
+  counter('cm_agent_reconcile_errors_total', 'Failed reconcile passes or OVSDB calls, per host', (m) => m.errors);
+  counter('cm_agent_orphans_deleted_total', 'Orphaned QoS/Queue rows we owned and deleted, per host', (m) => m.orphansDeleted);
+  counter('cm_agent_ovsdb_transactions_total', 'OVSDB transactions sent by the reconciler, per host', (m) => m.transactions);
+
+  new Gauge({
+    name: 'cm_agent_reconcile_last_pass_duration_seconds',
+    help: 'Duration of the latest reconcile pass, per host',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host'>) {
+      this.reset();
+      for (const [host, m] of sources.reconcilerMetrics()) this.set({ host }, m.lastPassMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_ovsdb_connected',
+    help: '1 when the host OVSDB connection is up, 0 otherwise',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host'>) {
+      this.reset();
+      for (const [host, m] of sources.reconcilerMetrics()) this.set({ host }, m.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_ports',
+    help: 'Ports with a desired SLA, by enforcement state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect(this: Gauge<'state'>) {
+      const counts = new Map<PortStateName, number>(PORT_STATES.map((s) => [s, 0]));
+      for (const p of sources.portStates()) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+      for (const [state, n] of counts) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_inventory_age_seconds',
+    help: 'Age of the cloud inventory snapshot (absent before the first one)',
+    registers: [registry],
+    collect(this: Gauge) {
+      this.reset();
+      const age = sources.inventoryAgeSeconds();
+      if (age !== undefined) this.set(age);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_inventory_stale',
+    help: '1 when the latest inventory refresh failed and older data is served',
+    registers: [registry],
+    collect(this: Gauge) {
+      this.set(sources.inventoryStale() ? 1 : 0);
+    },
+  });
+  return { registry, httpDuration };
+}

@@ -1,0 +1,114 @@
+/**
+ * The whole agent, as `cm-agent` runs it, on the simulated cloud whose hosts
+ * have real ovsdb-servers: the thesis API sets SLAs that appear in the right
+ * host's OVSDB and in GET /hosts; the modern API changes and removes them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { parseAgentConfig } from '../../src/agent/config.ts';
+import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import type { OpenStack } from '../../src/openstack/index.ts';
+import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
+import { realOvsAvailable } from '../harness/ovsdb-server.ts';
+import { closeSwitches, connect, openSwitches, type HostSwitch } from './inventory-helpers.ts';
+
+const TOKEN = 'e2e-token-0123456789abcdef';
+const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
+
+async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('cm-agent on the simulated cloud with real ovsdb-servers', { skip: real.skip }, () => {
+  let sim: SimCloud;
+  let os: OpenStack;
+  let agent: RunningAgent;
+  let switches: Map<string, HostSwitch>;
+
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    const response = await fetch(`${agent.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+
+  before(async () => {
+    sim = await startSimCloud({ ovsdb: 'real', bootDelayMs: 10 });
+    os = connect(sim).os;
+    const config = parseAgentConfig(
+      `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: cm-agent-e2e`,
+      {},
+    );
+    const c = sim.credentials;
+    agent = await startAgent(config, {
+      cloud: {
+        cloudName: 'sim',
+        authType: 'password',
+        auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
+        regionName: c.regionName,
+        interface: 'public',
+        insecure: false,
+        source: 'test',
+      },
+      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
+      log: false,
+    });
+    switches = await openSwitches(sim, 'observer');
+  });
+
+  after(async () => {
+    closeSwitches(switches);
+    await agent.stop();
+    await os.close();
+    await sim.close();
+  });
+
+  it('POST /qoses, GET /hosts, PUT and DELETE /v1/servers/{id}/sla end to end', async () => {
+    const flavor = (await os.nova.listFlavors())[0]!;
+    const net = (await os.neutron.listNetworks())[0]!;
+    const created = await os.nova.createServer({ name: 'MediaServer-1', imageRef: '', flavorRef: flavor.id, availabilityZone: 'nova:compute2', networks: [{ uuid: net.id }] });
+    await os.nova.waitForServer(created.id, ['ACTIVE'], { intervalMs: 20, timeoutMs: 10_000 });
+    await agent.inventory.refresh();
+    const server = agent.inventory.snapshot()!.servers.find((s) => s.id === created.id)!;
+    const portId = server.ports[0]!.id;
+
+    const posted = await api('POST', '/qoses', { compute2: { [created.id]: { qos: { 'min-rate': '100000000', 'max-rate': '10000000000' } } } });
+    assert.equal(posted.status, 200);
+    assert.deepEqual(posted.json, { [created.id]: { 'min-rate': '100000000', 'max-rate': '10000000000' } });
+
+    const qosOnSwitch = async (): Promise<string | undefined> => {
+      const view = await switches.get('compute2')!.vswitch.view();
+      const found = view.findByIfaceId(portId);
+      return found?.port.qos === undefined ? undefined : view.qos.get(found.port.qos)?.other_config.get('max-rate');
+    };
+    await eventually(async () => (await qosOnSwitch()) === '10000000000', 'the QoS row on compute2');
+
+    await eventually(async () => {
+      const hosts = (await api('GET', '/hosts')).json as Record<string, { servers: Record<string, { ovs_port_id: string | null; qos: { queues: Record<string, { rates: Record<string, string> }> } | null }> }>;
+      const entry = hosts.compute2?.servers[created.id];
+      return entry?.qos?.queues['0']?.rates['max-rate'] === '10000000000' && entry.ovs_port_id === `qvo${portId.slice(0, 11)}`;
+    }, 'GET /hosts showing the QoS');
+
+    const put = await api('PUT', `/v1/servers/${created.id}/sla`, { download: { min: '50mbit', max: '1gbit' }, upload: { max: '500mbit' } });
+    assert.equal(put.status, 200);
+    await eventually(async () => (await qosOnSwitch()) === '1000000000', 'the changed SLA');
+    await eventually(async () => {
+      const sla = (await api('GET', '/v1/sla')).json as { items: { server_id: string; state: string }[] };
+      return sla.items.find((i) => i.server_id === created.id)?.state === 'applied';
+    }, '/v1/sla reporting applied');
+
+    assert.equal((await api('DELETE', `/v1/servers/${created.id}/sla`)).status, 204);
+    await eventually(async () => (await qosOnSwitch()) === undefined, 'the SLA removed from the switch');
+    for (const s of switches.values()) {
+      const view = await s.vswitch.view();
+      assert.equal(view.qos.size + view.queues.size, 0, 'no QoS or Queue row left');
+    }
+  });
+});
