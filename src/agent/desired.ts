@@ -28,8 +28,9 @@ export class StoreDesiredSource implements DesiredSource {
 
   /** Loads the store and follows its changes. */
   async start(): Promise<void> {
+    // One row per change: re-reading the whole table on every put made 4000 SLAs cost O(n²).
     this.unsubscribe ??= this.store.onChange((serverId) => {
-      void this.reload().then(() => {
+      void this.reloadOne(serverId).then(() => {
         this.notify(serverId);
       });
     });
@@ -59,6 +60,14 @@ export class StoreDesiredSource implements DesiredSource {
         this.reloading = undefined;
       });
     return this.reloading;
+  }
+
+  private async reloadOne(serverId: string): Promise<void> {
+    const record = await this.store.get(serverId);
+    const id = serverId.toLowerCase();
+    if (record) this.slas.set(id, record.sla);
+    else this.slas.delete(id);
+    this.generation++;
   }
 
   /** Servers with a desired SLA that the inventory does not know (deleted, or not seen yet). */
