@@ -66,11 +66,15 @@ export interface AgentAppDeps {
     tokens: readonly string[];
     /** Serve /metrics without a token. @default false */
     publicMetrics?: boolean;
+    /** Validates a bearer token that is not in `tokens` (e.g. with Keystone); a rejection answers 503. */
+    validate?: (token: string) => Promise<boolean>;
   };
   /** pino options; `false` disables logging. @default { level: 'info' } */
   logger?: LoggerOptions | false;
   /** A snapshot older than this makes /readyz fail, ms. @default 300000 */
   maxSnapshotAgeMs?: number;
+  /** Serve HTTPS with this certificate chain and private key (PEM text); plain HTTP when absent. */
+  https?: { cert: string; key: string };
   /** Body limit, bytes. @default 1 MiB */
   bodyLimit?: number;
   now?: () => number;
@@ -199,21 +203,24 @@ const SEVERITY: Record<PortStateName, number> = { applied: 0, pending: 1, drifte
 // ---------------------------------------------------------------- the app
 
 export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance> {
-  if (deps.auth.tokens.length === 0 || deps.auth.tokens.some((t) => t.length < 16)) {
+  if ((deps.auth.tokens.length === 0 && !deps.auth.validate) || deps.auth.tokens.some((t) => t.length < 16)) {
     throw new RangeError('auth.tokens: give at least one token, each of 16 characters or more');
   }
   const tokens = deps.auth.tokens.map(digest);
   const now = deps.now ?? Date.now;
   const maxAgeMs = deps.maxSnapshotAgeMs ?? 300_000;
 
-  const app = Fastify({
+  const options = {
     logger: deps.logger ?? { level: 'info' },
     // Our genReqId honours a well-formed inbound X-Request-Id and replaces anything else (log injection).
-    requestIdHeader: false,
+    requestIdHeader: false as const,
     genReqId: requestId,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false } },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  };
+  // An https instance is typed with https.Server; nothing below depends on the server type, so both share one type.
+  const base: FastifyInstance = deps.https ? Fastify({ ...options, https: deps.https }) : Fastify(options);
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   // Validation with TypeBox (no coercion: "100" stays a string for the rate parser); responses are plain JSON.
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -254,12 +261,26 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     const header = request.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer[ ]+([^\s]+)\s*$/i.exec(header) : null;
     const token = m?.[1];
-    if (token === undefined || !tokenMatches(token, tokens)) {
-      done(new ProblemError(401, 'unauthorized', token === undefined ? 'Send Authorization: Bearer <token>' : 'The bearer token is not valid', {
+    const refuse = (): ProblemError =>
+      new ProblemError(401, 'unauthorized', token === undefined ? 'Send Authorization: Bearer <token>' : 'The bearer token is not valid', {
         headers: {
           'www-authenticate': token === undefined ? 'Bearer realm="cm-agent"' : 'Bearer realm="cm-agent", error="invalid_token"',
         },
-      }));
+      });
+    if (token !== undefined && !tokenMatches(token, tokens) && deps.auth.validate) {
+      deps.auth.validate(token).then(
+        (ok) => {
+          done(ok ? undefined : refuse());
+        },
+        (error: unknown) => {
+          request.log.warn({ err: error }, 'token validation failed');
+          done(new ProblemError(503, 'not-ready', 'The bearer token could not be validated now (identity service unavailable)'));
+        },
+      );
+      return;
+    }
+    if (token === undefined || !tokenMatches(token, tokens)) {
+      done(refuse());
       return;
     }
     done();
@@ -302,10 +323,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     if (!s) throw new ProblemError(503, 'inventory-unavailable', 'The agent has not read the cloud inventory yet; retry shortly', { headers: { 'retry-after': '5' } });
     return s;
   };
-  const serverOf = (s: InventorySnapshot, id: string): ServerInventory | undefined => {
-    const lower = id.toLowerCase();
-    return s.servers.find((x) => x.id.toLowerCase() === lower);
-  };
+  const serverOf = (s: InventorySnapshot, id: string): ServerInventory | undefined => serverIndex(s).get(id.toLowerCase());
 
   // ------------------------------------------------------------ ops
 
@@ -518,12 +536,24 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
   return app;
 }
 
+const serverIndexes = new WeakMap<InventorySnapshot, Map<string, ServerInventory>>();
+
+/** Servers by lower-case id, built once per snapshot (a linear search per SLA made bulk requests quadratic). */
+function serverIndex(snapshot: InventorySnapshot): ReadonlyMap<string, ServerInventory> {
+  let index = serverIndexes.get(snapshot);
+  if (!index) {
+    index = new Map(snapshot.servers.map((server) => [server.id.toLowerCase(), server]));
+    serverIndexes.set(snapshot, index);
+  }
+  return index;
+}
+
 /** Joins desired SLAs, the inventory's ports and the reconcilers' port states. Pure. */
 export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnapshot | undefined, statuses: readonly PortStatusView[]): Record<string, unknown> {
   const byPort = new Map(statuses.map((s) => [s.portId, s]));
   const summary: Record<string, number> = Object.fromEntries(PORT_STATES.map((s) => [s, 0]));
   const items = stored.map((s) => {
-    const server = snapshot?.servers.find((x) => x.id.toLowerCase() === s.serverId);
+    const server = snapshot === undefined ? undefined : serverIndex(snapshot).get(s.serverId);
     const ports: { port_id: string; host: string | null; ovs_port: string | null; state: PortStateName; reason: string | null; since: string | null }[] = [];
     let state: PortStateName;
     let reason: string | null;

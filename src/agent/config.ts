@@ -6,6 +6,7 @@
  * ```yaml
  * listen: { host: 127.0.0.1, port: 8091 }        # tls: { cert: FILE, key: FILE }
  * auth: { tokens: [ "long-random-secret" ] }      # CM_AGENT_TOKENS=a,b
+ *   # keystone: true → other bearer tokens are validated with the cloud's Keystone (admin role required)
  * cloud: { name: mycloud }                        # clouds.yaml entry; omitted: OS_* variables
  * owner: cm-agent-region1                         # the cm-owner tag of every OVSDB row we create
  * store: { path: /var/lib/cm-agent/sla.db }
@@ -22,7 +23,8 @@ import { parseEndpoint } from '../ovsdb/transport.ts';
 
 export interface AgentConfig {
   listen: { host: string; port: number; tls?: { cert: string; key: string } };
-  auth: { tokens: string[] };
+  /** `keystone`: bearer tokens not in `tokens` are validated with Keystone (admin role required). */
+  auth: { tokens: string[]; keystone?: boolean };
   cloud: { name?: string };
   owner: string;
   store: { path: string };
@@ -146,7 +148,10 @@ export function parseAgentConfig(
     if (cert !== undefined && key !== undefined) tls = { cert, key };
   }
 
-  const auth = r.section(root, 'auth', ['tokens']);
+  const auth = r.section(root, 'auth', ['tokens', 'keystone']);
+  let keystone = false;
+  if (auth.keystone !== undefined && typeof auth.keystone !== 'boolean') r.problems.push({ field: 'auth.keystone', message: 'must be true or false' });
+  else keystone = auth.keystone === true;
   let tokens: string[] = [];
   const rawTokens: unknown = env.CM_AGENT_TOKENS !== undefined ? env.CM_AGENT_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
   if (Array.isArray(rawTokens)) {
@@ -156,7 +161,7 @@ export function parseAgentConfig(
       return false;
     });
   } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
-  if (tokens.length === 0 && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
+  if (tokens.length === 0 && !keystone && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
     r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_AGENT_TOKENS)' });
   }
 
@@ -203,7 +208,7 @@ export function parseAgentConfig(
   const reconcile = r.section(root, 'reconcile', ['resync_interval_ms']);
   const config: AgentConfig = {
     listen: tls ? { host, port, tls } : { host, port },
-    auth: { tokens },
+    auth: keystone ? { tokens, keystone } : { tokens },
     cloud: cloudName === undefined ? {} : { name: cloudName },
     owner,
     store: { path: storePath },

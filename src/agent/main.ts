@@ -7,11 +7,12 @@
  * Command: `cm-agent --config FILE` (environment: CM_AGENT_*, OS_* / OS_CLOUD),
  * or `cm-agent --sim` to run against a freshly started simulated cloud.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createOpenStack, loadCloudConfig, type CloudConfig, type OpenStack } from '../openstack/index.ts';
+import { createOpenStack, joinUrl, loadCloudConfig, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
 import { ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
@@ -20,7 +21,7 @@ import { ReconcilerFleet } from './fleet.ts';
 import { CloudInventory } from './inventory.ts';
 
 export interface RunningAgent {
-  /** Base URL of the API, e.g. http://127.0.0.1:8091. */
+  /** Base URL of the API, e.g. http://127.0.0.1:8091 (https:// with listen.tls). */
   readonly url: string;
   readonly app: FastifyInstance;
   readonly inventory: CloudInventory;
@@ -47,6 +48,79 @@ function readOptional(file: string): string | undefined {
   }
 }
 
+export interface KeystoneValidatorOptions {
+  /** The role a token must carry. @default "admin" */
+  role?: string;
+  /** How long a refusal (unknown token, missing role) is remembered, ms. @default 30000 */
+  negativeTtlMs?: number;
+  /** Cache size bound; expired entries are dropped first, then the oldest. @default 10000 */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/**
+ * Validates bearer tokens with Keystone: `GET /v3/auth/tokens` with the
+ * agent's own token in X-Auth-Token and the caller's in X-Subject-Token.
+ * A token is accepted when Keystone knows it, it has not expired and it
+ * carries the role; the answer is cached (by SHA-256 of the token) until the
+ * token's expires_at, refusals for `negativeTtlMs`. Concurrent checks of one
+ * token share one request. Keystone failures other than 404 reject (→ 503).
+ */
+export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keystone'>, options: KeystoneValidatorOptions = {}): (token: string) => Promise<boolean> {
+  const role = options.role ?? 'admin';
+  const negativeTtlMs = options.negativeTtlMs ?? 30_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { ok: boolean; until: number }>();
+  const pending = new Map<string, Promise<boolean>>();
+  const remember = (key: string, ok: boolean, until: number): boolean => {
+    if (cache.size >= maxEntries) {
+      const t = now();
+      for (const [k, v] of cache) if (v.until <= t) cache.delete(k);
+      while (cache.size >= maxEntries) {
+        const oldest = cache.keys().next();
+        if (oldest.done === true) break;
+        cache.delete(oldest.value);
+      }
+    }
+    cache.set(key, { ok, until });
+    return ok;
+  };
+  const check = async (token: string, key: string): Promise<boolean> => {
+    let body: unknown;
+    try {
+      const res = await openstack.http.request({
+        service: 'identity',
+        method: 'GET',
+        url: joinUrl(openstack.keystone.authUrl, '/auth/tokens'),
+        query: { nocatalog: '' },
+        headers: { 'x-subject-token': token },
+        auth: openstack.keystone,
+        okStatus: [200],
+      });
+      body = res.body;
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 404) return remember(key, false, now() + negativeTtlMs);
+      throw error;
+    }
+    const info = parseTokenResponse(body, token);
+    const expires = info.expiresAt.getTime();
+    if (expires <= now() || !info.roles.includes(role)) return remember(key, false, Math.min(expires, now() + negativeTtlMs));
+    return remember(key, true, expires);
+  };
+  return (token) => {
+    const key = createHash('sha256').update(token, 'utf8').digest('hex');
+    const hit = cache.get(key);
+    if (hit && hit.until > now()) return Promise.resolve(hit.ok);
+    let p = pending.get(key);
+    if (!p) {
+      p = check(token, key).finally(() => pending.delete(key));
+      pending.set(key, p);
+    }
+    return p;
+  };
+}
+
 export async function startAgent(config: AgentConfig, options: StartAgentOptions = {}): Promise<RunningAgent> {
   const cloud =
     options.cloud ??
@@ -58,6 +132,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   const logEvent = (event: object): void => {
     if (log) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', ...event })}\n`);
   };
+  // fastify takes its https options at construction; read the PEM files first, so a bad path fails before anything starts.
+  const tls = config.listen.tls;
+  const https = tls ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : undefined;
   const openstack: OpenStack = createOpenStack(cloud);
   const stops: (() => Promise<void> | void)[] = [() => openstack.close()];
   const stopAll = async (): Promise<void> => {
@@ -113,19 +190,15 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       ovsView: (host) => theFleet.view(host),
       store,
       reconcilers: theFleet,
-      auth: { tokens: config.auth.tokens },
+      auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },
       logger: log ? { level: 'info' } : false,
+      ...(https ? { https } : {}),
     });
     stops.push(() => app.close());
-    const tls = config.listen.tls;
-    if (tls) {
-      // fastify takes its https options at construction; serving TLS needs them there.
-      throw new Error('listen.tls is not supported yet: terminate TLS in front of the agent');
-    }
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.listen.port;
-    const url = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
+    const url = `${https ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
     logEvent({ event: 'agent_started', url, hosts: inventory.snapshot()?.hosts.map((h) => h.name) ?? [] });
     return { url, app, inventory, fleet, store, stop: stopAll };
   } catch (error) {
