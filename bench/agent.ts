@@ -24,7 +24,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseAgentConfig } from '../src/agent/config.ts';
-import { startAgent, type RunningAgent } from '../src/agent/main.ts';
+import { simAgentOptions, startAgent, type RunningAgent } from '../src/agent/main.ts';
 import { createOpenStack, type OpenStack } from '../src/openstack/index.ts';
 import { OvsdbClient } from '../src/ovsdb/client.ts';
 import { namedUuid } from '../src/ovsdb/datum.ts';
@@ -145,16 +145,9 @@ async function waitFor(check: () => boolean | Promise<boolean>, what: string, ti
 }
 
 function openstackFor(sim: SimCloud): OpenStack {
-  const c = sim.credentials;
-  return createOpenStack({
-    cloudName: 'sim',
-    authType: 'password',
-    auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
-    regionName: c.regionName,
-    interface: 'public',
-    insecure: false,
-    source: 'bench',
-  });
+  const { cloud } = simAgentOptions(sim);
+  if (!cloud) throw new Error('simulated cloud without credentials');
+  return createOpenStack(cloud);
 }
 
 interface Row {
@@ -199,21 +192,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: cm-agent-bench\ninventory: { refresh_interval_ms: 600000 }`,
       {},
     );
-    const c = sim.credentials;
     const theSim = sim;
-    agent = await startAgent(config, {
-      cloud: {
-        cloudName: 'sim',
-        authType: 'password',
-        auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
-        regionName: c.regionName,
-        interface: 'public',
-        insecure: false,
-        source: 'bench',
-      },
-      ovsdbEndpoint: (host) => theSim.ovsdbEndpoint(host),
-      log: false,
-    });
+    agent = await startAgent(config, simAgentOptions(theSim, { log: false }));
     const theAgent = agent;
     const snap = agent.inventory.snapshot();
     if (snap?.servers.length !== total) throw new Error(`agent inventory has ${snap?.servers.length ?? 0} servers, expected ${total}`);

@@ -19,6 +19,7 @@ import { ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.t
 import { StoreDesiredSource } from './desired.ts';
 import { ReconcilerFleet } from './fleet.ts';
 import { CloudInventory } from './inventory.ts';
+import type { SimCloud } from '../sim/index.ts';
 
 export interface RunningAgent {
   /** Base URL of the API, e.g. http://127.0.0.1:8091 (https:// with listen.tls). */
@@ -207,6 +208,31 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   }
 }
 
+/** Options that point the agent at a simulated cloud: its admin credentials and each host's OVSDB. */
+export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'cloud' | 'ovsdbEndpoint'> = {}): StartAgentOptions {
+  const c = sim.credentials;
+  return {
+    cloud: {
+      cloudName: 'sim',
+      authType: 'password',
+      auth: {
+        authUrl: sim.authUrl,
+        username: c.username,
+        password: c.password,
+        projectName: c.projectName,
+        userDomainName: c.userDomainName,
+        projectDomainName: c.projectDomainName,
+      },
+      regionName: c.regionName,
+      interface: 'public',
+      insecure: false,
+      source: 'simulated cloud',
+    },
+    ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
+    ...extra,
+  };
+}
+
 /** Command-line entry: `cm-agent --config FILE` or `cm-agent --sim`. */
 export async function main(argv: readonly string[]): Promise<void> {
   const configIndex = argv.indexOf('--config');
@@ -221,26 +247,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     const { startSimCloud } = await import('../sim/index.ts');
     const cloud = await startSimCloud();
     stopSim = () => cloud.close();
-    const c = cloud.credentials;
-    options = {
-      cloud: {
-        cloudName: 'sim',
-        authType: 'password',
-        auth: {
-          authUrl: cloud.authUrl,
-          username: c.username,
-          password: c.password,
-          projectName: c.projectName,
-          userDomainName: c.userDomainName,
-          projectDomainName: c.projectDomainName,
-        },
-        regionName: c.regionName,
-        interface: 'public',
-        insecure: false,
-        source: 'simulated cloud',
-      },
-      ovsdbEndpoint: (host) => cloud.ovsdbEndpoint(host),
-    };
+    options = simAgentOptions(cloud);
     env.CM_AGENT_OVSDB_TEMPLATE ??= 'unix:/nonexistent/{host}.sock';
     env.CM_AGENT_STORE_PATH ??= path.join(os.tmpdir(), `cm-agent-sim-${String(process.pid)}.db`);
   }

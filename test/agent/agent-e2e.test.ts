@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.ts';
-import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import { simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/main.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { realOvsAvailable } from '../harness/ovsdb-server.ts';
@@ -46,20 +46,7 @@ describe('cm-agent on the simulated cloud with real ovsdb-servers', { skip: real
       `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: cm-agent-e2e`,
       {},
     );
-    const c = sim.credentials;
-    agent = await startAgent(config, {
-      cloud: {
-        cloudName: 'sim',
-        authType: 'password',
-        auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
-        regionName: c.regionName,
-        interface: 'public',
-        insecure: false,
-        source: 'test',
-      },
-      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-      log: false,
-    });
+    agent = await startAgent(config, simAgentOptions(sim, { log: false }));
     switches = await openSwitches(sim, 'observer');
   });
 

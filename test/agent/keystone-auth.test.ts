@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildAgentApp } from '../../src/agent/app.ts';
 import { parseAgentConfig } from '../../src/agent/config.ts';
-import { keystoneTokenValidator, startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import { keystoneTokenValidator, simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/main.ts';
 import { identityV3Root, OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { openSlaStore } from '../../src/store/index.ts';
@@ -41,25 +41,12 @@ describe('agent API with auth.keystone on the simulated cloud', () => {
 
   before(async () => {
     sim = await startSimCloud();
-    const c = sim.credentials;
     const config = parseAgentConfig(
       `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${STATIC}], keystone: true }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }`,
       {},
     );
     assert.equal(config.auth.keystone, true);
-    agent = await startAgent(config, {
-      cloud: {
-        cloudName: 'sim',
-        authType: 'password',
-        auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
-        regionName: c.regionName,
-        interface: 'public',
-        insecure: false,
-        source: 'test',
-      },
-      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-      log: false,
-    });
+    agent = await startAgent(config, simAgentOptions(sim, { log: false }));
   });
 
   after(async () => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { parseAgentConfig } from '../../src/agent/config.ts';
-import { startAgent, type RunningAgent, type StartAgentOptions } from '../../src/agent/main.ts';
+import { simAgentOptions, startAgent, type RunningAgent, type StartAgentOptions } from '../../src/agent/main.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { findBinary, makeTempDir, removeTempDir } from '../harness/ovsdb-server.ts';
 
@@ -20,20 +20,7 @@ const TOKEN = 'tls-token-0123456789abcdef';
 const openssl = findBinary('openssl');
 
 function simOptions(sim: SimCloud): StartAgentOptions {
-  const c = sim.credentials;
-  return {
-    cloud: {
-      cloudName: 'sim',
-      authType: 'password',
-      auth: { authUrl: sim.authUrl, username: c.username, password: c.password, projectName: c.projectName, userDomainName: c.userDomainName, projectDomainName: c.projectDomainName },
-      regionName: c.regionName,
-      interface: 'public',
-      insecure: false,
-      source: 'test',
-    },
-    ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-    log: false,
-  };
+  return simAgentOptions(sim, { log: false });
 }
 
 function tlsConfig(cert: string, key: string): ReturnType<typeof parseAgentConfig> {
