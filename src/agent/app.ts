@@ -52,6 +52,8 @@ export interface FleetView {
   enqueue(host?: string): void;
   /** Cumulative counters per host (for /metrics). */
   metrics(): ReadonlyMap<string, ReconcilerCounters>;
+  /** Pass durations (ms) per host since the previous call (for the duration histogram). */
+  drainPassDurations?(): ReadonlyMap<string, readonly number[]>;
   /** OVSDB connection per host (for /readyz). */
   ready(): readonly { host: string; connected: boolean }[];
 }
@@ -228,6 +230,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
 
   const metrics = createAgentMetrics({
     reconcilerMetrics: () => deps.reconcilers.metrics(),
+    drainPassDurations: () => deps.reconcilers.drainPassDurations?.() ?? new Map(),
     portStates: () => deps.reconcilers.status(),
     inventoryAgeSeconds: () => {
       const s = deps.inventory.snapshot();

@@ -93,6 +93,11 @@ export class ReconcilerFleet {
     return new Map([...this.reconcilers.entries()].map(([host, { reconciler }]) => [host, reconciler.metrics]));
   }
 
+  /** Pass durations (ms) per host since the previous call (for the duration histogram). */
+  drainPassDurations(): ReadonlyMap<string, readonly number[]> {
+    return new Map([...this.reconcilers.entries()].map(([host, { reconciler }]) => [host, reconciler.drainPassDurations()]));
+  }
+
   ready(): HostReadiness[] {
     const hosts: HostReadiness[] = [...this.reconcilers.entries()].map(([host, { endpoint, reconciler }]) => ({
       host,

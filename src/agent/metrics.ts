@@ -25,6 +25,8 @@ export const PORT_STATES: readonly PortStateName[] = ['applied', 'pending', 'dri
 export interface MetricsSources {
   /** Counters per host. */
   reconcilerMetrics(): ReadonlyMap<string, ReconcilerCounters>;
+  /** Pass durations (ms) per host since the previous call. */
+  drainPassDurations(): ReadonlyMap<string, readonly number[]>;
   /** Enforced ports by state. */
   portStates(): readonly { state: PortStateName }[];
   /** Seconds since the inventory snapshot was read, or undefined without one. */
@@ -71,6 +73,20 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
   counter('cm_agent_reconcile_errors_total', 'Failed reconcile passes or OVSDB calls, per host', (m) => m.errors);
   counter('cm_agent_orphans_deleted_total', 'Orphaned QoS/Queue rows we owned and deleted, per host', (m) => m.orphansDeleted);
   counter('cm_agent_ovsdb_transactions_total', 'OVSDB transactions sent by the reconciler, per host', (m) => m.transactions);
+
+  new Histogram({
+    name: 'cm_agent_reconcile_duration_seconds',
+    help: 'Reconcile pass durations, per host',
+    labelNames: ['host'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+    collect(this: Histogram<'host'>) {
+      // Each pass is observed exactly once: the reconcilers hand over what they timed since the last scrape.
+      for (const [host, durations] of sources.drainPassDurations()) {
+        for (const ms of durations) this.observe({ host }, ms / 1000);
+      }
+    },
+  });
 
   new Gauge({
     name: 'cm_agent_reconcile_last_pass_duration_seconds',

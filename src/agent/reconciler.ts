@@ -111,6 +111,7 @@ interface AppliedRecord {
 }
 
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+const MAX_RECORDED_DURATIONS = 10_000;
 
 export class HostReconciler {
   readonly host: string;
@@ -127,6 +128,7 @@ export class HostReconciler {
   };
 
   private readonly options: HostReconcilerOptions;
+  private passDurations: number[] = [];
   private readonly clock: Clock;
   private readonly db: string;
   private client: OvsdbClient | undefined;
@@ -499,6 +501,18 @@ export class HostReconciler {
     return out;
   }
 
+  /** Pass durations (ms) since the last drain, oldest first; bounded so an unscraped agent does not grow. */
+  drainPassDurations(): number[] {
+    const out = this.passDurations;
+    this.passDurations = [];
+    return out;
+  }
+
+  private recordPassDuration(ms: number): void {
+    if (this.passDurations.length >= MAX_RECORDED_DURATIONS) this.passDurations.shift();
+    this.passDurations.push(ms);
+  }
+
   private failPass(included: readonly Candidate[], error: unknown, started: number): void {
     const conflict = error instanceof WaitTimedOutError;
     const lostConnection = error instanceof OvsdbConnectionError;
@@ -507,6 +521,7 @@ export class HostReconciler {
     for (const c of included) this.updateStatus(c, conflict ? 'pending' : 'error', reason);
     this.log({ event: 'pass-failed', host: this.host, error: errorText(error), ports: included.length });
     this.metrics.lastPassMs = this.clock.now() - started;
+    this.recordPassDuration(this.metrics.lastPassMs);
     if (this.stopped) return;
     if (conflict) {
       // The replica catches up with the other writer; re-plan soon.
@@ -521,6 +536,7 @@ export class HostReconciler {
   private finishPass(started: number, info: object): void {
     this.retryDelay = this.options.retryInitialMs ?? 100;
     this.metrics.lastPassMs = this.clock.now() - started;
+    this.recordPassDuration(this.metrics.lastPassMs);
     this.log({ event: 'pass', host: this.host, ms: this.metrics.lastPassMs, ...info });
   }
 

@@ -97,5 +97,19 @@ describe('cm-agent on the simulated cloud with real ovsdb-servers', { skip: real
       const view = await s.vswitch.view();
       assert.equal(view.qos.size + view.queues.size, 0, 'no QoS or Queue row left');
     }
+
+    // Every pass is timed into the histogram once: a second scrape adds only new passes.
+    const scrape = async (): Promise<number> => {
+      const response = await fetch(`${agent.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const text = await response.text();
+      const count = /^cm_agent_reconcile_duration_seconds_count\{host="compute2"\} (\d+)$/m.exec(text);
+      assert.ok(count, 'the reconcile duration histogram has a series for compute2');
+      return Number(count[1]);
+    };
+    const first = await scrape();
+    assert.ok(first >= 3, `several passes were timed (${String(first)})`);
+    const counters = agent.fleet.metrics().get('compute2');
+    assert.ok(first <= (counters?.passes ?? 0) + (counters?.errors ?? 0), 'no pass counted twice');
+    assert.ok((await scrape()) >= first, 'the histogram is cumulative');
   });
 });
