@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createOpenStack, joinUrl, loadCloudConfig, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
@@ -249,7 +248,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     stopSim = () => cloud.close();
     options = simAgentOptions(cloud);
     env.CM_AGENT_OVSDB_TEMPLATE ??= 'unix:/nonexistent/{host}.sock';
-    env.CM_AGENT_STORE_PATH ??= path.join(os.tmpdir(), `cm-agent-sim-${String(process.pid)}.db`);
+    // The simulated cloud lives only as long as this process, so its SLAs need no file either.
+    env.CM_AGENT_STORE_PATH ??= ':memory:';
   }
   const config = parseAgentConfig(text, env, configFile ?? 'environment');
   const agent = await startAgent(config, options);
