@@ -42,6 +42,8 @@ export interface PortStatusView {
   state: PortStateName;
   reason?: string;
   ovsPort?: string;
+  /** Another writer fighting over the port (see drift.ts `ForeignWriter`). */
+  contestedBy?: string;
   since: string;
 }
 
@@ -129,6 +131,9 @@ const PortEnforcement = Type.Object({
   ovs_port: Type.Union([Type.String(), Type.Null()]),
   state: Type.Union(PORT_STATES.map((s) => Type.Literal(s))),
   reason: Type.Union([Type.String(), Type.Null()]),
+  contested_by: Type.Union([Type.String(), Type.Null()], {
+    description: 'Another writer that keeps rewriting this port or owns its QoS: neutron-openvswitch-agent, ovn-controller, opendaylight or unknown',
+  }),
   since: Type.Union([Type.String(), Type.Null()]),
 });
 
@@ -557,7 +562,15 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
   const summary: Record<string, number> = Object.fromEntries(PORT_STATES.map((s) => [s, 0]));
   const items = stored.map((s) => {
     const server = snapshot === undefined ? undefined : serverIndex(snapshot).get(s.serverId);
-    const ports: { port_id: string; host: string | null; ovs_port: string | null; state: PortStateName; reason: string | null; since: string | null }[] = [];
+    const ports: {
+      port_id: string;
+      host: string | null;
+      ovs_port: string | null;
+      state: PortStateName;
+      reason: string | null;
+      contested_by: string | null;
+      since: string | null;
+    }[] = [];
     let state: PortStateName;
     let reason: string | null;
     if (!snapshot) {
@@ -574,13 +587,22 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
         const st = byPort.get(p.id);
         ports.push(
           st
-            ? { port_id: p.id, host: st.host, ovs_port: st.ovsPort ?? null, state: st.state, reason: st.reason ?? null, since: st.since }
+            ? {
+                port_id: p.id,
+                host: st.host,
+                ovs_port: st.ovsPort ?? null,
+                state: st.state,
+                reason: st.reason ?? null,
+                contested_by: st.contestedBy ?? null,
+                since: st.since,
+              }
             : {
                 port_id: p.id,
                 host: p.bindingHost === '' ? null : p.bindingHost,
                 ovs_port: null,
                 state: 'pending',
                 reason: p.bindingHost === '' ? 'the port is not bound to a host yet' : 'not reconciled yet',
+                contested_by: null,
                 since: null,
               },
         );

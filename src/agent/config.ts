@@ -16,6 +16,7 @@
  *   tls: { key: FILE, cert: FILE, ca: FILE }      # for ssl: endpoints
  * inventory: { refresh_interval_ms: 30000 }
  * reconcile: { resync_interval_ms: 60000 }
+ * sim: { scenario: thesis, ovsdb: in-process }    # embedded simulated cloud instead of cloud/ovsdb
  * ```
  */
 import YAML from 'yaml';
@@ -35,6 +36,11 @@ export interface AgentConfig {
   };
   inventory: { refreshIntervalMs: number };
   reconcile: { resyncIntervalMs: number };
+  /**
+   * Run against an embedded simulated cloud instead of a real one: its
+   * credentials and each host's OVSDB replace `cloud` and `ovsdb`.
+   */
+  sim?: { scenario?: string; ovsdb: 'in-process' | 'real' };
 }
 
 export interface ConfigProblem {
@@ -131,7 +137,14 @@ export function parseAgentConfig(
     }
     root = parsed ?? {};
   }
-  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile'], '');
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile', 'sim'], '');
+  const simSection = root.sim === true ? {} : r.section(root, 'sim', ['scenario', 'ovsdb']);
+  const simEnabled = root.sim !== undefined && root.sim !== null && root.sim !== false;
+  const simScenario = r.string(simSection.scenario, 'sim.scenario');
+  const simOvsdb = r.string(simSection.ovsdb, 'sim.ovsdb', 'in-process');
+  if (simOvsdb !== undefined && simOvsdb !== 'in-process' && simOvsdb !== 'real') {
+    r.problems.push({ field: 'sim.ovsdb', message: 'must be "in-process" or "real" (a real ovsdb-server per host)' });
+  }
 
   const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
   const host = r.string(env.CM_AGENT_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
@@ -174,7 +187,9 @@ export function parseAgentConfig(
   }
 
   const store = r.section(root, 'store', ['path']);
-  const storePath = r.string(env.CM_AGENT_STORE_PATH ?? store.path, 'store.path', 'cm-agent-sla.db') ?? 'cm-agent-sla.db';
+  // A simulated cloud lives only as long as the process, so by default its SLAs need no file either.
+  const defaultStore = simEnabled ? ':memory:' : 'cm-agent-sla.db';
+  const storePath = r.string(env.CM_AGENT_STORE_PATH ?? store.path, 'store.path', defaultStore) ?? defaultStore;
 
   const ovsdb = r.section(root, 'ovsdb', ['template', 'endpoints', 'tls']);
   const template = r.string(env.CM_AGENT_OVSDB_TEMPLATE ?? ovsdb.template, 'ovsdb.template');
@@ -189,7 +204,7 @@ export function parseAgentConfig(
       }
     }
   }
-  if (template === undefined && Object.keys(endpoints).length === 0) {
+  if (template === undefined && Object.keys(endpoints).length === 0 && !simEnabled) {
     r.problems.push({ field: 'ovsdb', message: 'set ovsdb.template (e.g. "tcp:{host_ip}:6640") or ovsdb.endpoints per host' });
   }
   let ovsdbTls: AgentConfig['ovsdb']['tls'];
@@ -215,6 +230,7 @@ export function parseAgentConfig(
     ovsdb: { ...(template === undefined ? {} : { template }), endpoints, ...(ovsdbTls ? { tls: ovsdbTls } : {}) },
     inventory: { refreshIntervalMs: r.integer(inventory.refresh_interval_ms, 'inventory.refresh_interval_ms', 30_000, 1000, 3_600_000) },
     reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },
+    ...(simEnabled ? { sim: { ...(simScenario === undefined ? {} : { scenario: simScenario }), ovsdb: simOvsdb === 'real' ? 'real' : 'in-process' } } : {}),
   };
   if (r.problems.length > 0) throw new AgentConfigError(source, r.problems);
   return config;

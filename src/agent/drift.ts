@@ -127,3 +127,69 @@ export function describeDifference(view: VswitchView, hp: HostPort, s: PortSetti
   }
   return diffs.length > 0 ? diffs.join('; ') : 'rows differ';
 }
+
+/**
+ * Who else writes QoS on OVS ports, recognised by the `external_ids` each one
+ * puts on its rows (see docs/agent.md, "Coexistence"). `unknown` = rows without
+ * a known signature, e.g. an operator's ovs-vsctl.
+ */
+export type ForeignWriter = 'neutron-openvswitch-agent' | 'ovn-controller' | 'opendaylight' | 'unknown';
+
+export const FOREIGN_WRITERS: readonly ForeignWriter[] = ['neutron-openvswitch-agent', 'ovn-controller', 'opendaylight', 'unknown'];
+
+const NEUTRON_QOS_TYPES = new Set(['bandwidth_limit', 'minimum_bandwidth']);
+
+/** The writer whose signature a QoS row carries (undefined when it is ours). */
+export function writerOfQos(row: { external_ids: ReadonlyMap<string, string> }, owner: string): ForeignWriter | undefined {
+  const ids = row.external_ids;
+  if (ids.get(TAG_OWNER) === owner) return undefined;
+  if (NEUTRON_QOS_TYPES.has(ids.get('_type') ?? '')) return 'neutron-openvswitch-agent';
+  if (ids.has('ovn_qos')) return 'ovn-controller';
+  if (ids.has('opendaylight-iid')) return 'opendaylight';
+  return 'unknown';
+}
+
+export interface ForeignWrite {
+  writer: ForeignWriter;
+  /** What points at that writer, for the status reason and the log. */
+  evidence: string;
+}
+
+/**
+ * Attributes a difference on a port we enforce to the writer most likely to
+ * have made it. Only signatures are trusted; a guess is labelled as such.
+ */
+export function identifyForeignWrite(view: VswitchView, hp: HostPort, owner: string): ForeignWrite {
+  const current = hp.port.qos === undefined ? undefined : view.qos.get(hp.port.qos);
+  if (current) {
+    const writer = writerOfQos(current, owner);
+    if (writer !== undefined && writer !== 'unknown') {
+      const sig = [...current.external_ids].map(([k, v]) => `${k}=${v}`).join(',');
+      return { writer, evidence: `Port.qos points to a QoS row with external_ids {${sig}}` };
+    }
+  }
+  for (const iface of hp.ifaces) {
+    if (iface.external_ids.get(TAG_POLICING_OWNER) === owner && iface.ingress_policing_rate === 0 && iface.ingress_policing_burst === 0) {
+      // Neutron's qos extension resets policing to 0/0 on every port without a Neutron QoS policy.
+      return {
+        writer: 'unknown',
+        evidence: `${iface.name} ingress policing reset to 0 (what Neutron's qos agent extension does to ports without a Neutron QoS policy)`,
+      };
+    }
+  }
+  return { writer: 'unknown', evidence: 'no known signature on the rows' };
+}
+
+/** What an operator can do about a writer that keeps rewriting our rows. */
+export function adviceFor(writer: ForeignWriter): string {
+  switch (writer) {
+    case 'neutron-openvswitch-agent':
+      return "remove the Neutron QoS policy from this port, or disable the 'qos' extension of neutron-openvswitch-agent on this host";
+    case 'ovn-controller':
+      return 'remove the OVN QoS rule for this logical port';
+    case 'opendaylight':
+      return "remove OpenDaylight's QoS configuration for this port";
+    case 'unknown':
+      return 'find what else writes QoS on this host (ovsdb-client monitor Open_vSwitch QoS shows every change)';
+  }
+}

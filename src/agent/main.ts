@@ -14,7 +14,8 @@ import type { FastifyInstance } from 'fastify';
 import { createOpenStack, joinUrl, loadCloudConfig, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
-import { ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
+import YAML from 'yaml';
+import { AgentConfigError, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
 import { StoreDesiredSource } from './desired.ts';
 import { ReconcilerFleet } from './fleet.ts';
 import { CloudInventory } from './inventory.ts';
@@ -232,26 +233,42 @@ export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'c
   };
 }
 
-/** Command-line entry: `cm-agent --config FILE` or `cm-agent --sim`. */
+/** Command-line entry: `cm-agent --config FILE` and/or `cm-agent --sim`. */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(AGENT_USAGE);
+    return;
+  }
+  const known = new Set(['--config', '--sim']);
+  const unknown = argv.filter((a, i) => a.startsWith('-') && !known.has(a) && argv[i - 1] !== '--config');
+  if (unknown.length > 0) throw new AgentConfigError('command line', unknown.map((a) => ({ field: a, message: 'unknown option (see cm-agent --help)' })));
   const configIndex = argv.indexOf('--config');
   const configFile = configIndex >= 0 ? argv[configIndex + 1] : undefined;
-  if (configIndex >= 0 && configFile === undefined) throw new Error('--config needs a file');
-  const text = configFile === undefined ? undefined : readFileSync(configFile, 'utf8');
-  const sim = argv.includes('--sim');
+  if (configIndex >= 0 && configFile === undefined) throw new AgentConfigError('command line', [{ field: '--config', message: 'needs a file' }]);
+  let text: string | undefined;
+  if (configFile !== undefined) {
+    try {
+      text = readFileSync(configFile, 'utf8');
+    } catch (error) {
+      throw new AgentConfigError(configFile, [{ field: '--config', message: `cannot read the file: ${(error as Error).message}` }]);
+    }
+  }
+  // `--sim` = a `sim:` section with its defaults.
+  const merged = argv.includes('--sim') ? mergeSimFlag(text) : text;
+  const config = parseAgentConfig(merged, { ...process.env }, configFile ?? 'environment');
   let stopSim: (() => Promise<void>) | undefined;
   let options: StartAgentOptions = {};
-  const env = { ...process.env };
-  if (sim) {
+  if (config.sim) {
     const { startSimCloud } = await import('../sim/index.ts');
-    const cloud = await startSimCloud();
+    const { scenarioPath } = await import('../sim/scenario.ts');
+    const cloud = await startSimCloud({
+      ...(config.sim.scenario === undefined ? {} : { scenario: scenarioPath(config.sim.scenario) }),
+      ovsdb: config.sim.ovsdb,
+    });
     stopSim = () => cloud.close();
     options = simAgentOptions(cloud);
-    env.CM_AGENT_OVSDB_TEMPLATE ??= 'unix:/nonexistent/{host}.sock';
-    // The simulated cloud lives only as long as this process, so its SLAs need no file either.
-    env.CM_AGENT_STORE_PATH ??= ':memory:';
+    process.stderr.write(`cm-agent: simulated cloud at ${cloud.authUrl} (hosts: ${[...cloud.state.hosts.keys()].join(', ')}; OVSDB: ${config.sim.ovsdb})\n`);
   }
-  const config = parseAgentConfig(text, env, configFile ?? 'environment');
   const agent = await startAgent(config, options);
   const shutdown = (): void => {
     void agent
@@ -262,3 +279,21 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
+
+function mergeSimFlag(text: string | undefined): string {
+  const doc: unknown = text === undefined ? {} : (YAML.parse(text) ?? {});
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return text ?? '';
+  const root = doc as Record<string, unknown>;
+  return YAML.stringify({ ...root, sim: root.sim ?? {} });
+}
+
+const AGENT_USAGE = `usage: cm-agent [--config FILE] [--sim]
+
+  --config FILE   YAML configuration (reference: docs/agent.md); CM_AGENT_* variables override it
+  --sim           run against an embedded simulated cloud (same as a "sim: {}" section)
+
+Examples:
+  cm-agent --config examples/agent.sim.yaml      # the thesis testbed, simulated
+  CM_AGENT_TOKENS=$(openssl rand -hex 24) cm-agent --sim
+  cm-agent --config /etc/cm/agent.yaml           # a real cloud (clouds.yaml / OS_* for OpenStack)
+`;

@@ -17,6 +17,8 @@ export interface ReconcilerCounters {
   readonly errors: number;
   readonly connected: boolean;
   readonly transactions: number;
+  /** Drifts of our rows attributed to another writer (see drift.ts `ForeignWriter`), by writer. */
+  readonly foreignWrites: ReadonlyMap<string, number>;
 }
 
 export type PortStateName = 'applied' | 'pending' | 'drifted' | 'error';
@@ -27,8 +29,8 @@ export interface MetricsSources {
   reconcilerMetrics(): ReadonlyMap<string, ReconcilerCounters>;
   /** Pass durations (ms) per host since the previous call. */
   drainPassDurations(): ReadonlyMap<string, readonly number[]>;
-  /** Enforced ports by state. */
-  portStates(): readonly { state: PortStateName }[];
+  /** Enforced ports by state; `contestedBy` names another writer fighting over the port. */
+  portStates(): readonly { state: PortStateName; contestedBy?: string }[];
   /** Seconds since the inventory snapshot was read, or undefined without one. */
   inventoryAgeSeconds(): number | undefined;
   inventoryStale(): boolean;
@@ -73,6 +75,33 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
   counter('cm_agent_reconcile_errors_total', 'Failed reconcile passes or OVSDB calls, per host', (m) => m.errors);
   counter('cm_agent_orphans_deleted_total', 'Orphaned QoS/Queue rows we owned and deleted, per host', (m) => m.orphansDeleted);
   counter('cm_agent_ovsdb_transactions_total', 'OVSDB transactions sent by the reconciler, per host', (m) => m.transactions);
+
+  new Counter({
+    name: 'cm_agent_foreign_writes_total',
+    help: "Changes to our OVSDB rows made by another writer, per host and writer (neutron-openvswitch-agent, ovn-controller, opendaylight, unknown)",
+    labelNames: ['host', 'writer'] as const,
+    registers: [registry],
+    collect(this: Counter<'host' | 'writer'>) {
+      this.reset();
+      for (const [host, m] of sources.reconcilerMetrics()) {
+        for (const [writer, n] of m.foreignWrites) this.inc({ host, writer }, n);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_contested_ports',
+    help: 'Ports whose SLA cannot be kept because another writer keeps rewriting them or owns their QoS, by writer',
+    labelNames: ['writer'] as const,
+    registers: [registry],
+    collect(this: Gauge<'writer'>) {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const p of sources.portStates()) {
+        if (p.contestedBy !== undefined) counts.set(p.contestedBy, (counts.get(p.contestedBy) ?? 0) + 1);
+      }
+      for (const [writer, n] of counts) this.set({ writer }, n);
+    },
+  });
 
   new Histogram({
     name: 'cm_agent_reconcile_duration_seconds',

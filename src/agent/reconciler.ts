@@ -30,7 +30,19 @@ import {
   type VswitchView,
 } from '../ovsdb/vswitch/index.ts';
 import { portSettingsFor, type PortSla } from '../qos/sla.ts';
-import { carriesOwnedRows, describeDifference, hostPorts, settingsKey, taggedIfaceId, type HostPort } from './drift.ts';
+import {
+  adviceFor,
+  carriesOwnedRows,
+  describeDifference,
+  hostPorts,
+  identifyForeignWrite,
+  settingsKey,
+  taggedIfaceId,
+  writerOfQos,
+  type ForeignWrite,
+  type ForeignWriter,
+  type HostPort,
+} from './drift.ts';
 
 export interface DesiredSource {
   /** Every port SLA the agent wants, keyed by Neutron port id (whatever host it is on). */
@@ -46,6 +58,11 @@ export interface PortStatus {
   state: PortState;
   reason?: string;
   ovsPort?: string;
+  /**
+   * With state `error`: the other writer that keeps rewriting this port's rows
+   * or owns the QoS on it (recognised by its external_ids signature).
+   */
+  contestedBy?: ForeignWriter;
   /** ISO time of the last state change. */
   since: string;
 }
@@ -62,6 +79,8 @@ export interface ReconcilerMetrics {
   connected: boolean;
   /** Transactions sent (0 for passes where the switch already matched). */
   transactions: number;
+  /** Drifts of our rows attributed to another writer, by writer. */
+  foreignWrites: Map<ForeignWriter, number>;
 }
 
 export interface Clock {
@@ -125,6 +144,7 @@ export class HostReconciler {
     errors: 0,
     connected: false,
     transactions: 0,
+    foreignWrites: new Map(),
   };
 
   private readonly options: HostReconcilerOptions;
@@ -151,6 +171,8 @@ export class HostReconciler {
   private readonly drifts = new Map<string, number[]>();
   /** Ports whose drift was counted and not repaired yet. */
   private readonly unrepaired = new Set<string>();
+  /** Port id → the writer its latest drift was attributed to. */
+  private readonly lastForeignWrite = new Map<string, ForeignWrite>();
 
   constructor(options: HostReconcilerOptions) {
     this.options = options;
@@ -359,7 +381,14 @@ export class HostReconciler {
             continue;
           }
         } else {
-          this.setStatus(next, c, 'error', errorText(error));
+          const writer = this.foreignQosWriter(view, c.hp, error);
+          if (writer !== undefined && this.applied.has(c.portId) && !this.unrepaired.has(c.portId)) {
+            // We had applied this port and another writer took Port.qos over: count it once until we apply again.
+            this.unrepaired.add(c.portId);
+            this.metrics.foreignWrites.set(writer, (this.metrics.foreignWrites.get(writer) ?? 0) + 1);
+            this.log({ event: 'foreign-qos', host: this.host, portId: c.portId, ovsPort: c.hp.port.name, writer }, 'warn');
+          }
+          this.setStatus(next, c, 'error', errorText(error), writer);
           continue;
         }
       }
@@ -382,15 +411,21 @@ export class HostReconciler {
         if (!known) {
           this.unrepaired.add(c.portId);
           this.metrics.driftDetected++;
-          this.log({ event: 'drift', host: this.host, portId: c.portId, ovsPort: c.hp.port.name, detail, count });
+          const foreign = identifyForeignWrite(view, c.hp, this.owner);
+          this.lastForeignWrite.set(c.portId, foreign);
+          this.metrics.foreignWrites.set(foreign.writer, (this.metrics.foreignWrites.get(foreign.writer) ?? 0) + 1);
+          this.log({ event: 'drift', host: this.host, portId: c.portId, ovsPort: c.hp.port.name, detail, count, writer: foreign.writer, evidence: foreign.evidence });
         }
         const threshold = this.options.fightThreshold ?? 3;
         if (count >= threshold) {
+          const foreign = this.lastForeignWrite.get(c.portId) ?? { writer: 'unknown', evidence: 'no known signature on the rows' };
           const reason = `rows rewritten by another writer: ${detail} (${String(count)} times in ${String(
             Math.round(this.fightWindowMs() / 1000),
-          )} s)`;
-          this.setStatus(next, c, 'error', reason);
-          if (count === threshold) this.log({ event: 'fighting', host: this.host, portId: c.portId, reason });
+          )} s); writer: ${foreign.writer} (${foreign.evidence}); to stop it: ${adviceFor(foreign.writer)}`;
+          this.setStatus(next, c, 'error', reason, foreign.writer);
+          if (count === threshold) {
+            this.log({ event: 'fighting', host: this.host, portId: c.portId, writer: foreign.writer, reason }, 'warn');
+          }
           // Repair only on full resyncs, so we do not fight at event speed.
           if (!full) continue;
         } else {
@@ -573,22 +608,33 @@ export class HostReconciler {
 
   // ---- status ----
 
-  private makeStatus(c: Candidate, state: PortState, reason: string | undefined): PortStatus {
+  private makeStatus(c: Candidate, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): PortStatus {
     const previous = this.statuses.get(c.portId);
     const same = previous?.state === state && previous.reason === reason;
+    // A fight keeps its writer across passes that only restate the reason.
+    const writer =
+      contestedBy ?? (state === 'error' && reason?.startsWith('rows rewritten') === true ? this.lastForeignWrite.get(c.portId)?.writer : undefined);
     return {
       portId: c.portId,
       serverId: c.serverId,
       host: this.host,
       state,
       ...(reason === undefined ? {} : { reason }),
+      ...(writer === undefined ? {} : { contestedBy: writer }),
       ovsPort: c.hp.port.name,
       since: same ? previous.since : new Date(this.clock.now()).toISOString(),
     };
   }
 
-  private setStatus(next: Map<string, PortStatus>, c: Candidate, state: PortState, reason: string | undefined): void {
-    next.set(c.portId, this.makeStatus(c, state, reason));
+  private setStatus(next: Map<string, PortStatus>, c: Candidate, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): void {
+    next.set(c.portId, this.makeStatus(c, state, reason, contestedBy));
+  }
+
+  /** The writer owning the QoS that blocks us on this port, when that is what `error` says. */
+  private foreignQosWriter(view: VswitchView, hp: HostPort, error: unknown): ForeignWriter | undefined {
+    if (!(error instanceof VswitchError) || error.code !== 'CM_ERR_FOREIGN_QOS') return undefined;
+    const qos = hp.port.qos === undefined ? undefined : view.qos.get(hp.port.qos);
+    return qos ? writerOfQos(qos, this.owner) : undefined;
   }
 
   private updateStatus(c: Candidate, state: PortState, reason: string | undefined): void {
@@ -612,9 +658,9 @@ export class HostReconciler {
     return this.options.ioTimeoutMs ?? 10_000;
   }
 
-  private log(event: object): void {
+  private log(event: object, level: 'info' | 'warn' = 'info'): void {
     try {
-      this.options.logger?.(event);
+      this.options.logger?.({ level, ...event });
     } catch {
       // A failing logger must not break reconciliation.
     }

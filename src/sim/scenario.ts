@@ -90,6 +90,11 @@ export class ScenarioError extends Error {
 
 export const DEFAULT_SCENARIO_PATH = path.join(import.meta.dirname, 'scenarios', 'thesis.yaml');
 
+/** A built-in scenario by name (`thesis`), or a YAML path as given. */
+export function scenarioPath(nameOrPath: string): string {
+  return /^[a-z][a-z0-9-]*$/.test(nameOrPath) ? path.join(import.meta.dirname, 'scenarios', `${nameOrPath}.yaml`) : nameOrPath;
+}
+
 type Obj = Record<string, unknown>;
 
 function isObj(v: unknown): v is Obj {

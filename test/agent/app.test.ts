@@ -26,7 +26,7 @@ class FakeFleet implements FleetView {
   }
   metrics(): ReadonlyMap<string, ReconcilerCounters> {
     return new Map(
-      [...this.connected].map(([host, c]) => [host, { passes: 7, lastPassMs: 12, repairs: 2, driftDetected: 3, orphansDeleted: 1, errors: 0, connected: c, transactions: 4 }]),
+      [...this.connected].map(([host, c]) => [host, { passes: 7, lastPassMs: 12, repairs: 2, driftDetected: 3, orphansDeleted: 1, errors: 0, connected: c, transactions: 4, foreignWrites: new Map([['neutron-openvswitch-agent', 2]]) }]),
     );
   }
   ready(): readonly { host: string; connected: boolean }[] {
@@ -335,7 +335,11 @@ describe('agent HTTP API', () => {
 
     it('/metrics exposes HTTP durations and the reconciler figures', async () => {
       await app.inject({ method: 'GET', url: '/healthz' });
+      fleet.statuses = [
+        { portId: 'p1', serverId: 's1', host: 'compute1', state: 'error', reason: 'rows rewritten by another writer', contestedBy: 'neutron-openvswitch-agent', since: new Date().toISOString() },
+      ];
       const r = await app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
+      fleet.statuses = [];
       assert.equal(r.statusCode, 200);
       assert.match(String(r.headers['content-type']), /^text\/plain/);
       for (const name of [
@@ -347,6 +351,9 @@ describe('agent HTTP API', () => {
         'cm_agent_drift_repairs_total{host="compute1"} 2',
         'cm_agent_ovsdb_connected{host="compute2"} 1',
         'cm_agent_ports{state="applied"} 0',
+        'cm_agent_ports{state="error"} 1',
+        'cm_agent_foreign_writes_total{host="compute1",writer="neutron-openvswitch-agent"} 2',
+        'cm_agent_contested_ports{writer="neutron-openvswitch-agent"} 1',
         'cm_agent_inventory_stale 0',
       ]) {
         assert.ok(r.body.includes(name), `${name} in\n${r.body}`);

@@ -80,4 +80,17 @@ colour: blue
     const yaml = problemsOf('listen:\n  port: [1,\n');
     assert.match(yaml[0] ?? '', /^line \d+, column \d+/);
   });
+
+  it('a sim section replaces cloud and ovsdb, keeps SLAs in memory by default, and is validated', () => {
+    const config = parseAgentConfig(`auth: { tokens: [${TOKEN}] }\nsim: { scenario: thesis, ovsdb: real }\n`, {});
+    assert.deepEqual(config.sim, { scenario: 'thesis', ovsdb: 'real' });
+    assert.equal(config.store.path, ':memory:');
+    assert.deepEqual(parseAgentConfig(`auth: { tokens: [${TOKEN}] }\nsim: {}\n`, {}).sim, { ovsdb: 'in-process' });
+    assert.equal(parseAgentConfig(`auth: { tokens: [${TOKEN}] }\nsim: {}\nstore: { path: /tmp/x.db }\n`, {}).store.path, '/tmp/x.db');
+    assert.deepEqual(problemsOf(`auth: { tokens: [${TOKEN}] }\nsim: { ovsdb: kernel, extra: 1 }\n`), [
+      'sim.extra: unknown field (allowed: scenario, ovsdb)',
+      'sim.ovsdb: must be "in-process" or "real" (a real ovsdb-server per host)',
+    ]);
+    assert.equal(parseAgentConfig(`auth: { tokens: [${TOKEN}] }\novsdb: { template: "unix:/x/{host}.sock" }\n`, {}).sim, undefined);
+  });
 });

@@ -283,6 +283,9 @@ for (const target of serverTargets()) {
         await waitFor('fight reported', () => stateOf(r, a) === 'error');
         const st = r.status().find((s) => s.portId === a);
         assert.match(st?.reason ?? '', /^rows rewritten by another writer: QoS max-rate 2 ≠ 10000000/);
+        assert.match(st?.reason ?? '', /writer: unknown \(no known signature on the rows\); to stop it: /);
+        assert.equal(st?.contestedBy, 'unknown');
+        assert.equal(r.metrics.foreignWrites.get('unknown'), 4);
         assert.equal(stateOf(r, b), 'applied', 'other ports unaffected');
         // The periodic resync still repairs it (once per resync, not at event speed).
         await waitFor('repaired on resync', async () => maxRateOf(qosOfPort(await readTables(e.admin), portName(a))) === '10000000', 3000);
@@ -313,6 +316,8 @@ for (const target of serverTargets()) {
         const bad = r.status().find((s) => s.portId === ids[1]);
         assert.equal(bad?.state, 'error');
         assert.match(bad.reason ?? '', /CM_ERR_FOREIGN_QOS/);
+        assert.equal(bad.contestedBy, 'neutron-openvswitch-agent', 'the writer is named by its external_ids signature');
+        assert.equal(r.metrics.foreignWrites.size, 0, 'a QoS that was there before us is not a rewrite');
         const t = await readTables(e.admin);
         assert.equal(t.qos.length, 3);
         const foreign = qosOfPort(t, portName(ids[1] ?? ''));
@@ -325,6 +330,37 @@ for (const target of serverTargets()) {
         assert.equal(t2.qos.length, 3);
         assert.equal(t2.interfaces.find((i) => i.name === portName(ids[1] ?? ''))?.ingress_policing_rate, 0);
         assert.equal(stateOf(r, ids[1] ?? ''), undefined);
+      } finally {
+        await e.cleanup(r);
+      }
+    });
+
+    it("names Neutron's qos extension when it takes over a port we applied, and counts it once", async () => {
+      const e = await env();
+      const a = neutronId(45);
+      await addPorts(e.admin, [{ name: portName(a), ifaceId: a }]);
+      e.source.set(a, sla(10));
+      const { r, events } = reconciler({ endpoint: e.endpoint, source: e.source, resyncIntervalMs: 300 });
+      try {
+        await r.start();
+        await waitFor('applied', () => stateOf(r, a) === 'applied');
+        // What neutron-openvswitch-agent's qos driver writes for a bandwidth_limit (ingress) rule.
+        await e.admin.transact(DB, [
+          insert('QoS', { type: 'linux-htb', other_config: { 'max-rate': '1000000' }, external_ids: { id: portName(a), _type: 'bandwidth_limit' } }, { uuidName: 'nq' }),
+          update('Port', [eq('name', portName(a))], { qos: namedUuid('nq') }),
+        ]);
+        await waitFor('contested', () => stateOf(r, a) === 'error');
+        const st = r.status().find((s) => s.portId === a);
+        assert.equal(st?.contestedBy, 'neutron-openvswitch-agent');
+        // Several resyncs later it is still one foreign write, not one per pass.
+        const passes = r.metrics.passes;
+        await waitFor('two more passes', () => r.metrics.passes >= passes + 2, 3000);
+        assert.deepEqual([...r.metrics.foreignWrites], [['neutron-openvswitch-agent', 1]]);
+        assert.ok(events.some((x) => (x as { event?: string; level?: string }).event === 'foreign-qos' && (x as { level?: string }).level === 'warn'));
+        const t = await readTables(e.admin);
+        assert.equal((qosOfPort(t, portName(a))?.external_ids as ReadonlyMap<string, string>).get('_type'), 'bandwidth_limit', 'never overwritten');
+        // Our own replaced QoS row is not leaked while the port is contested.
+        assert.equal(leakReport(t, OWNER).unreferencedQos, 0);
       } finally {
         await e.cleanup(r);
       }
