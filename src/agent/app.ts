@@ -61,7 +61,11 @@ export interface FleetView {
 }
 
 export interface AgentAppDeps {
-  inventory: { snapshot(): InventorySnapshot | undefined };
+  inventory: {
+    snapshot(): InventorySnapshot | undefined;
+    /** Reads the cloud now (one refresh in flight at a time); used when a request names a server not seen yet. */
+    refresh?(signal?: AbortSignal): Promise<InventorySnapshot>;
+  };
   /** The host's switch rows, keyed by compute service host; undefined when not available. */
   ovsView(host: string): VswitchView | undefined;
   store: SlaStore;
@@ -332,6 +336,24 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     return s;
   };
   const serverOf = (s: InventorySnapshot, id: string): ServerInventory | undefined => serverIndex(s).get(id.toLowerCase());
+  /**
+   * A server booted after the last refresh is unknown until the next one (every
+   * 30 s by default): re-read the cloud once before saying "unknown server", but
+   * not more than once a second, so unknown ids cannot hammer OpenStack.
+   */
+  let lastOnDemandRefresh = 0;
+  const freshSnapshotFor = async (ids: readonly string[]): Promise<InventorySnapshot> => {
+    const snapshot = snapshotOr503();
+    if (!deps.inventory.refresh || ids.every((id) => serverOf(snapshot, id) !== undefined)) return snapshot;
+    const now = Date.now();
+    if (now - lastOnDemandRefresh < 1000) return snapshot;
+    lastOnDemandRefresh = now;
+    try {
+      return await deps.inventory.refresh(AbortSignal.timeout(15_000));
+    } catch {
+      return snapshotOr503();
+    }
+  };
 
   // ------------------------------------------------------------ ops
 
@@ -418,7 +440,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       async (request) => {
         const parsed = parseThesisQosBody(request.body);
         if (parsed.problems.length > 0) throw validationProblem(`${parsed.problems.length} problem(s) in the QoS request; nothing was applied`, parsed.problems);
-        const snapshot = snapshotOr503();
+        const snapshot = await freshSnapshotFor(parsed.requests.map((r) => r.serverId));
         const results: ThesisQosResult[] = [];
         const touched = new Set<string>();
         for (const r of parsed.requests) {
@@ -477,7 +499,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       const id = checkId(request.params.id);
       const v = validateSlaRequest(request.body);
       if ('problems' in v) throw validationProblem(`${v.problems.length} problem(s) in the SLA`, v.problems);
-      const server = serverOf(snapshotOr503(), id);
+      const server = serverOf(await freshSnapshotFor([id]), id);
       if (!server) throw new ProblemError(404, 'unknown-server', `Server ${id} is not in the cloud inventory`);
       const result = await deps.store.put(id, v.sla, { ...(server.host ? { host: server.host } : {}), source: 'v1' });
       if (result.changed) deps.reconcilers.enqueue(server.host ?? undefined);

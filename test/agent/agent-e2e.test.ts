@@ -112,4 +112,28 @@ describe('cm-agent on the simulated cloud with real ovsdb-servers', { skip: real
     assert.ok(first <= (counters?.passes ?? 0) + (counters?.errors ?? 0), 'no pass counted twice');
     assert.ok((await scrape()) >= first, 'the histogram is cumulative');
   });
+
+  it('a server booted after the last inventory refresh gets its SLA at once (no 404, no wait for the next refresh)', async () => {
+    const flavor = (await os.nova.listFlavors())[0]!;
+    const net = (await os.neutron.listNetworks())[0]!;
+    const created = await os.nova.createServer({ name: 'Broker-1', imageRef: '', flavorRef: flavor.id, availabilityZone: 'nova:compute1', networks: [{ uuid: net.id }] });
+    await os.nova.waitForServer(created.id, ['ACTIVE'], { intervalMs: 20, timeoutMs: 10_000 });
+    assert.equal(agent.inventory.snapshot()!.servers.some((s) => s.id === created.id), false, 'not in the snapshot yet');
+    const put = await api('PUT', `/v1/servers/${created.id}/sla`, { download: { min: '10mbit', max: '20mbit' } });
+    assert.equal(put.status, 201, JSON.stringify(put.json));
+    const server = agent.inventory.snapshot()!.servers.find((s) => s.id === created.id)!;
+    const portId = server.ports[0]!.id;
+    await eventually(async () => {
+      const view = await switches.get('compute1')!.vswitch.view();
+      const found = view.findByIfaceId(portId);
+      return (found?.port.qos === undefined ? undefined : view.qos.get(found.port.qos)?.other_config.get('max-rate')) === '20000000';
+    }, 'the QoS row on compute1');
+    // An id no server has is still a 404, and asking again within a second does not re-read the cloud.
+    const refreshes = agent.inventory.refreshCount;
+    const unknown = '9d6c0a4e-1111-4222-8333-444455556666';
+    assert.equal((await api('PUT', `/v1/servers/${unknown}/sla`, { download: { max: '20mbit' } })).status, 404);
+    assert.equal((await api('PUT', `/v1/servers/${unknown}/sla`, { download: { max: '20mbit' } })).status, 404);
+    assert.ok(agent.inventory.refreshCount - refreshes <= 1, 'at most one on-demand refresh per second');
+    assert.equal((await api('DELETE', `/v1/servers/${created.id}/sla`)).status, 204);
+  });
 });
