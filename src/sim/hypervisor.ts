@@ -14,6 +14,11 @@ import type { SimPort, SimServer } from './state.ts';
 export interface HypervisorHook {
   plug(host: string, server: SimServer, port: SimPort): Promise<void>;
   unplug(host: string, server: SimServer, port: SimPort): Promise<void>;
+  /**
+   * A hook that brings its own switch per host (e.g. the testbed's real
+   * ovs-vswitchd) gives its OVSDB endpoints here; the sim then starts none.
+   */
+  ovsdbEndpoint?(host: string): string;
 }
 
 /** os-vif's OVS port name for a Neutron port. */

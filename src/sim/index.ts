@@ -52,7 +52,11 @@ export interface SimCloudOptions {
   scenario?: string | ScenarioObject;
   /** Per-host switch database: the in-process OVSDB server (default) or a real ovsdb-server. */
   ovsdb?: 'in-process' | 'real';
-  /** Replaces the default plug/unplug into the host's OVSDB. */
+  /**
+   * Replaces the default plug/unplug into the host's OVSDB. When it has
+   * `ovsdbEndpoint`, its switches are the hosts' (no OVSDB is started and
+   * `ovsdb` is ignored); the caller starts and stops them.
+   */
   hypervisor?: HypervisorHook;
   /** TCP port on 127.0.0.1 (default: any free port). */
   port?: number;
@@ -65,8 +69,10 @@ const NO_AUTH: readonly RegExp[] = [/^\/identity\/v3\/?$/, /^\/identity\/v3\/aut
 export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimCloud> {
   const scenario = loadScenario(options.scenario);
   const state = new SimState(scenario);
-  const switches = await HostSwitches.start([...state.hosts.keys()], options.ovsdb ?? 'in-process');
-  const hook = options.hypervisor ?? switches;
+  const external = options.hypervisor;
+  const externalEndpoint = external?.ovsdbEndpoint?.bind(external);
+  const switches = await HostSwitches.start(externalEndpoint ? [] : [...state.hosts.keys()], options.ovsdb ?? 'in-process');
+  const hook = external ?? switches;
   const compute = new Compute(state, hook, options.bootDelayMs ?? 50);
   const heat = new HeatEngine(state, compute);
   const tokens = new TokenStore();
@@ -193,7 +199,7 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
         tokens.expireAll();
       },
     },
-    ovsdbEndpoint: (host) => switches.endpoint(host),
+    ovsdbEndpoint: (host) => (externalEndpoint ? externalEndpoint(host) : switches.endpoint(host)),
     async close() {
       if (closed) return;
       closed = true;
