@@ -13,16 +13,13 @@
  * bearer token with `authorization: {credentials: …}` in the scrape config);
  * `auth.publicMetrics: true` opens it for a scraper on a trusted network.
  *
- * Every error is RFC 9457 `application/problem+json` (see problem.ts).
+ * Every error is RFC 9457 `application/problem+json` (see src/http/problem.ts).
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { Type, type TSchema } from 'typebox';
+import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
+import { createServiceApp } from '../http/service.ts';
 import type { VswitchView } from '../ovsdb/vswitch/index.ts';
 import type { Sla } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
@@ -30,7 +27,6 @@ import type { SlaStore, StoredSla } from '../store/index.ts';
 import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
-import { PROBLEM_CONTENT_TYPE, ProblemError, ProblemSchema, sendProblem, toProblem, validationProblem } from './problem.ts';
 
 export const WELCOME_TEXT = 'Welcome to the Connectivity Manager Agent';
 
@@ -161,7 +157,6 @@ const SlaStatusSchema = Type.Object(
 );
 
 const AnyObject = Type.Object({}, { additionalProperties: true });
-const BEARER = [{ bearer: [] as string[] }];
 
 // ---------------------------------------------------------------- helpers
 
@@ -190,52 +185,13 @@ function storedView(s: StoredSla): Record<string, unknown> {
   };
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
-/** True when `given` equals one of `tokens`; compares every token in constant time (no early exit). */
-export function tokenMatches(given: string, tokens: readonly Buffer[]): boolean {
-  const d = digest(given);
-  let ok = false;
-  for (const t of tokens) ok = timingSafeEqual(d, t) || ok;
-  return ok;
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-function requestId(req: IncomingMessage): string {
-  const h = req.headers['x-request-id'];
-  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
-}
-
 const SEVERITY: Record<PortStateName, number> = { applied: 0, pending: 1, drifted: 2, error: 3 };
 
 // ---------------------------------------------------------------- the app
 
 export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance> {
-  if ((deps.auth.tokens.length === 0 && !deps.auth.validate) || deps.auth.tokens.some((t) => t.length < 16)) {
-    throw new RangeError('auth.tokens: give at least one token, each of 16 characters or more');
-  }
-  const tokens = deps.auth.tokens.map(digest);
   const now = deps.now ?? Date.now;
   const maxAgeMs = deps.maxSnapshotAgeMs ?? 300_000;
-
-  const options = {
-    logger: deps.logger ?? { level: 'info' },
-    // Our genReqId honours a well-formed inbound X-Request-Id and replaces anything else (log injection).
-    requestIdHeader: false as const,
-    genReqId: requestId,
-    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    ajv: { customOptions: { coerceTypes: false } },
-  };
-  // An https instance is typed with https.Server; nothing below depends on the server type, so both share one type.
-  const base: FastifyInstance = deps.https ? Fastify({ ...options, https: deps.https }) : Fastify(options);
-  const app = base.withTypeProvider<TypeBoxTypeProvider>();
-
-  // Validation with TypeBox (no coercion: "100" stays a string for the rate parser); responses are plain JSON.
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   const metrics = createAgentMetrics({
     reconcilerMetrics: () => deps.reconcilers.metrics(),
@@ -248,87 +204,28 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     inventoryStale: () => deps.inventory.snapshot()?.stale ?? true,
   });
 
-  const started = new WeakMap<FastifyRequest, bigint>();
-  app.addHook('onRequest', async (request, reply) => {
-    started.set(request, process.hrtime.bigint());
-    void reply.header('x-request-id', request.id);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const t0 = started.get(request);
-    if (t0 === undefined) return;
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpDuration.observe(
-      { method: request.method, route, status_code: String(reply.statusCode) },
-      Number(process.hrtime.bigint() - t0) / 1e9,
-    );
-  });
-
-  const open = new Set(['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])]);
-  app.addHook('onRequest', (request, _reply, done) => {
-    const route = request.routeOptions.url;
-    if (route !== undefined && (open.has(route) || route === '/docs' || route.startsWith('/docs/'))) {
-      done();
-      return;
-    }
-    const header = request.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer[ ]+([^\s]+)\s*$/i.exec(header) : null;
-    const token = m?.[1];
-    const refuse = (): ProblemError =>
-      new ProblemError(401, 'unauthorized', token === undefined ? 'Send Authorization: Bearer <token>' : 'The bearer token is not valid', {
-        headers: {
-          'www-authenticate': token === undefined ? 'Bearer realm="cm-agent"' : 'Bearer realm="cm-agent", error="invalid_token"',
-        },
-      });
-    if (token !== undefined && !tokenMatches(token, tokens) && deps.auth.validate) {
-      deps.auth.validate(token).then(
-        (ok) => {
-          done(ok ? undefined : refuse());
-        },
-        (error: unknown) => {
-          request.log.warn({ err: error }, 'token validation failed');
-          done(new ProblemError(503, 'not-ready', 'The bearer token could not be validated now (identity service unavailable)'));
-        },
-      );
-      return;
-    }
-    if (token === undefined || !tokenMatches(token, tokens)) {
-      done(refuse());
-      return;
-    }
-    done();
-  });
-
-  app.setErrorHandler((error, request, reply) => {
-    const problem = toProblem(error);
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ status: problem.status, kind: problem.kind }, problem.message);
-    return sendProblem(reply, problem, request);
-  });
-  app.setNotFoundHandler(async (request, reply) =>
-    sendProblem(reply, new ProblemError(404, 'not-found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`), request),
-  );
-
-  app.addSchema(ProblemSchema);
-  app.addSchema(SlaView);
-  app.addSchema(SlaRequestSchema);
-  app.addSchema(StoredSlaSchema);
-  app.addSchema(SlaStatusSchema);
-
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'Connectivity Manager Agent', version: '1.0.0', description: 'Per-VM bandwidth SLAs on Open vSwitch; thesis-compatible and /v1 API.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: BEARER,
-      tags: [
-        { name: 'thesis', description: 'The original agent API (2015), kept for its clients' },
-        { name: 'v1', description: 'The modern API' },
-        { name: 'ops', description: 'Health, readiness, metrics' },
-      ],
+  const app = await createServiceApp({
+    title: 'Connectivity Manager Agent',
+    description: 'Per-VM bandwidth SLAs on Open vSwitch; thesis-compatible and /v1 API.',
+    realm: 'cm-agent',
+    tags: [
+      { name: 'thesis', description: 'The original agent API (2015), kept for its clients' },
+      { name: 'v1', description: 'The modern API' },
+      { name: 'ops', description: 'Health, readiness, metrics' },
+    ],
+    auth: {
+      tokens: deps.auth.tokens,
+      ...(deps.auth.validate ? { validate: deps.auth.validate } : {}),
+      open: ['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])],
     },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    schemas: [SlaView, SlaRequestSchema, StoredSlaSchema, SlaStatusSchema],
+    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
+    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.bodyLimit === undefined ? {} : { bodyLimit: deps.bodyLimit }),
+    observe: (labels, seconds) => {
+      metrics.httpDuration.observe(labels, seconds);
+    },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const snapshotOr503 = (): InventorySnapshot => {
     const s = deps.inventory.snapshot();

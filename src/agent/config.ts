@@ -20,6 +20,7 @@
  * ```
  */
 import YAML from 'yaml';
+import { ConfigReader as Reader, isRecord, type ConfigProblem } from '../config/reader.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
 
 export interface AgentConfig {
@@ -43,11 +44,7 @@ export interface AgentConfig {
   sim?: { scenario?: string; ovsdb: 'in-process' | 'real' };
 }
 
-export interface ConfigProblem {
-  /** Dotted path of the field, e.g. `ovsdb.endpoints.compute1`. */
-  field: string;
-  message: string;
-}
+export type { ConfigProblem } from '../config/reader.ts';
 
 export class AgentConfigError extends Error {
   readonly code = 'CM_ERR_AGENT_CONFIG';
@@ -63,52 +60,6 @@ export class AgentConfigError extends Error {
 /** Placeholders a template may use. */
 const TEMPLATE_FIELDS = ['host', 'host_ip', 'hypervisor_hostname'] as const;
 const MIN_TOKEN_LENGTH = 16;
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-class Reader {
-  readonly problems: ConfigProblem[] = [];
-
-  section(root: Record<string, unknown>, name: string, allowed: readonly string[]): Record<string, unknown> {
-    const value = root[name];
-    if (value === undefined || value === null) return {};
-    if (!isRecord(value)) {
-      this.problems.push({ field: name, message: 'must be a mapping' });
-      return {};
-    }
-    this.unknownKeys(value, allowed, name);
-    return value;
-  }
-
-  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], prefix: string): void {
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) {
-        this.problems.push({ field: prefix ? `${prefix}.${key}` : key, message: `unknown field (allowed: ${allowed.join(', ')})` });
-      }
-    }
-  }
-
-  string(value: unknown, field: string, fallback?: string): string | undefined {
-    if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'string' || value === '') {
-      this.problems.push({ field, message: 'must be a non-empty string' });
-      return fallback;
-    }
-    return value;
-  }
-
-  integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
-    if (value === undefined || value === null) return fallback;
-    const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-      this.problems.push({ field, message: `must be an integer from ${String(min)} to ${String(max)}` });
-      return fallback;
-    }
-    return n;
-  }
-}
 
 /**
  * Parses and validates the configuration.

@@ -1,5 +1,5 @@
 /**
- * RFC 9457 problem details for the agent's HTTP API: one error type
+ * RFC 9457 problem details for the services' HTTP APIs (agent, manager): one error type
  * ({@link ProblemError}) thrown by the routes, and the mapping of fastify's own
  * errors (schema validation, bad JSON, body too large, 404) to the same shape.
  */
@@ -23,6 +23,10 @@ export type ProblemKind =
   | 'payload-too-large'
   | 'unsupported-media-type'
   | 'method-not-allowed'
+  | 'invalid-topology'
+  | 'infeasible'
+  | 'conflict'
+  | 'upstream'
   | 'internal';
 
 const TITLES: Record<ProblemKind, string> = {
@@ -32,10 +36,14 @@ const TITLES: Record<ProblemKind, string> = {
   'not-found': 'Not found',
   'unknown-server': 'Unknown server',
   'inventory-unavailable': 'The cloud inventory is not available yet',
-  'not-ready': 'The agent is not ready',
+  'not-ready': 'The service is not ready',
   'payload-too-large': 'The body is too large',
   'unsupported-media-type': 'Unsupported media type',
   'method-not-allowed': 'Method not allowed',
+  'invalid-topology': 'The topology documents are not valid',
+  infeasible: 'The topology cannot be placed',
+  conflict: 'Conflict with the current state',
+  upstream: 'A service this one depends on failed',
   internal: 'Internal error',
 };
 

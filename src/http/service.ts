@@ -1,0 +1,156 @@
+/**
+ * What every HTTP service of the project shares (agent, manager): fastify
+ * with TypeBox validation and no coercion, request ids, bearer-token auth
+ * compared in constant time (plus an optional validator, e.g. Keystone),
+ * problem+json errors, OpenAPI at /docs, and a per-request duration callback
+ * for the service's own metrics registry.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import type { TSchema } from 'typebox';
+import { ProblemError, ProblemSchema, sendProblem, toProblem } from './problem.ts';
+
+export const MIN_TOKEN_LENGTH = 16;
+export const BEARER = [{ bearer: [] as string[] }];
+
+export type ServiceApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface ServiceAppOptions {
+  /** OpenAPI title, e.g. `Connectivity Manager Agent`. */
+  title: string;
+  description: string;
+  /** `WWW-Authenticate` realm, e.g. `cm-agent`. */
+  realm: string;
+  tags: { name: string; description: string }[];
+  auth: {
+    tokens: readonly string[];
+    /** Accepts bearer tokens not in `tokens` (e.g. Keystone validation); false = 401, a throw = 503. */
+    validate?: (token: string) => Promise<boolean>;
+    /** Routes served without a token (besides /docs). */
+    open: readonly string[];
+  };
+  /** Schemas referenced by `Type.Ref` in routes (Problem is always added). */
+  schemas?: readonly TSchema[];
+  logger?: LoggerOptions | false;
+  https?: { cert: string; key: string };
+  bodyLimit?: number;
+  /** Called once per response with its duration. */
+  observe?: (labels: { method: string; route: string; status_code: string }, seconds: number) => void;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** True when `given` equals one of `tokens`; compares every token in constant time (no early exit). */
+export function tokenMatches(given: string, tokens: readonly Buffer[]): boolean {
+  const d = digest(given);
+  let ok = false;
+  for (const t of tokens) ok = timingSafeEqual(d, t) || ok;
+  return ok;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestId(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
+}
+
+export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp> {
+  if ((o.auth.tokens.length === 0 && !o.auth.validate) || o.auth.tokens.some((t) => t.length < MIN_TOKEN_LENGTH)) {
+    throw new RangeError(`auth.tokens: give at least one token, each of ${String(MIN_TOKEN_LENGTH)} characters or more`);
+  }
+  const tokens = o.auth.tokens.map(digest);
+  const options = {
+    logger: o.logger ?? { level: 'info' },
+    // Our genReqId honours a well-formed inbound X-Request-Id and replaces anything else (log injection).
+    requestIdHeader: false as const,
+    genReqId: requestId,
+    bodyLimit: o.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false } },
+  };
+  // An https instance is typed with https.Server; nothing here depends on the server type, so both share one type.
+  const base: FastifyInstance = o.https ? Fastify({ ...options, https: o.https }) : Fastify(options);
+  const app: ServiceApp = base.withTypeProvider<TypeBoxTypeProvider>();
+
+  // Validation with TypeBox (no coercion: "100" stays a string for the rate parsers); responses are plain JSON.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const started = new WeakMap<FastifyRequest, bigint>();
+  app.addHook('onRequest', async (request, reply) => {
+    started.set(request, process.hrtime.bigint());
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const t0 = started.get(request);
+    if (t0 === undefined || !o.observe) return;
+    o.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, Number(process.hrtime.bigint() - t0) / 1e9);
+  });
+
+  const open = new Set(o.auth.open);
+  const validate = o.auth.validate;
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && (open.has(route) || route === '/docs' || route.startsWith('/docs/'))) {
+      done();
+      return;
+    }
+    const header = request.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer[ ]+([^\s]+)\s*$/i.exec(header) : null;
+    const token = m?.[1];
+    const refuse = (): ProblemError =>
+      new ProblemError(401, 'unauthorized', token === undefined ? 'Send Authorization: Bearer <token>' : 'The bearer token is not valid', {
+        headers: { 'www-authenticate': token === undefined ? `Bearer realm="${o.realm}"` : `Bearer realm="${o.realm}", error="invalid_token"` },
+      });
+    if (token !== undefined && !tokenMatches(token, tokens) && validate) {
+      validate(token).then(
+        (ok) => {
+          done(ok ? undefined : refuse());
+        },
+        (error: unknown) => {
+          request.log.warn({ err: error }, 'token validation failed');
+          done(new ProblemError(503, 'not-ready', 'The bearer token could not be validated now (identity service unavailable)'));
+        },
+      );
+      return;
+    }
+    if (token === undefined || !tokenMatches(token, tokens)) {
+      done(refuse());
+      return;
+    }
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ status: problem.status, kind: problem.kind }, problem.message);
+    return sendProblem(reply, problem, request);
+  });
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(reply, new ProblemError(404, 'not-found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`), request),
+  );
+
+  app.addSchema(ProblemSchema);
+  for (const s of o.schemas ?? []) app.addSchema(s);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: o.title, version: '1.0.0', description: o.description },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: BEARER,
+      tags: o.tags,
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${String(i)}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  return app;
+}
