@@ -1,16 +1,24 @@
 /**
- * Heat v1: stacks of OS::Nova::Server and OS::Neutron::Port resources
- * (create, list, find → 302, show, delete, resources, events), with rollback.
+ * Heat v1: stacks of OS::Nova::Server, OS::Neutron::Port and
+ * OS::Neutron::FloatingIP resources (create, list, find → 302, show, delete,
+ * resources, events), with rollback. Intrinsic functions: get_param,
+ * get_resource, get_attr (with a path), list_join, str_replace.
+ *
+ * Unlike real Heat, resources are created one after another (dependency
+ * order) and property errors surface as CREATE_FAILED rather than as a 400
+ * from template validation; the reasons are worded as Heat words them.
  */
 import { randomUUID } from 'node:crypto';
+import { Buffer } from 'node:buffer';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parse } from 'yaml';
 import type { Compute } from './compute.ts';
 import { ApiError, authOf, body, isTrue, origin, queryOne, type AuthContext } from './http.ts';
-import { NOVA_TIME, type SimStack, type SimStackResource, type SimState } from './state.ts';
+import { NOVA_TIME, type SimNetwork, type SimStack, type SimStackResource, type SimState } from './state.ts';
 
-const SUPPORTED = new Set(['OS::Nova::Server', 'OS::Neutron::Port']);
+const SUPPORTED = new Set(['OS::Nova::Server', 'OS::Neutron::Port', 'OS::Neutron::FloatingIP']);
+const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const NAME_RE = /^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$/;
 
 type Json = Record<string, unknown>;
@@ -28,6 +36,54 @@ function refs(value: unknown, out = new Set<string>()): Set<string> {
     }
   }
   return out;
+}
+
+/** get_attr's path: keys into maps, indexes into lists; a missing step gives null, as in Heat. */
+function walk(value: unknown, path: unknown[]): unknown {
+  let cur = value;
+  for (const step of path) {
+    if (Array.isArray(cur)) cur = cur[Number(step)];
+    else if (isObj(cur)) cur = cur[str(step)];
+    else return null;
+    if (cur === undefined) return null;
+  }
+  return cur;
+}
+
+/** list_join: [delimiter, list, list, ...]; maps and lists inside are JSON-encoded. */
+function listJoin(args: unknown[]): string {
+  const [delim, ...lists] = args;
+  if (typeof delim !== 'string') throw new Error('Incorrect arguments to "list_join" should be: list_join: [delimiter, [item, ...]]');
+  const items = lists.flatMap((l) => {
+    if (!Array.isArray(l)) throw new Error('Incorrect arguments to "list_join" should be: list_join: [delimiter, [item, ...]]');
+    return l as unknown[];
+  });
+  return items.map((i) => (typeof i === 'string' ? i : i === null || i === undefined ? '' : typeof i === 'number' ? String(i) : JSON.stringify(i))).join(delim);
+}
+
+/**
+ * str_replace as Heat does it: longest placeholder first, and text a
+ * replacement put in is never replaced again.
+ */
+function strReplace(template: unknown, params: unknown): string {
+  if (typeof template !== 'string') throw new Error('"str_replace" template must be a string');
+  if (!isObj(params)) throw new Error('"str_replace" params must be a map');
+  const keys = Object.keys(params).sort().sort((a, b) => b.length - a.length);
+  const value = (k: string): string => {
+    const v = params[k];
+    if (v === null || v === undefined) return '';
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+    throw new Error(`"str_replace" params must be strings or numbers, param ${k} is not valid`);
+  };
+  const replace = (text: string, rest: string[]): string => {
+    const [k, ...more] = rest;
+    if (k === undefined) return text;
+    return text
+      .split(k)
+      .map((part) => replace(part, more))
+      .join(value(k));
+  };
+  return replace(template, keys);
 }
 
 export class HeatEngine {
@@ -147,11 +203,12 @@ export class HeatEngine {
       const arg = value[k ?? ''];
       if (k === 'get_param' && typeof arg === 'string') return stack.parameters[arg] ?? (arg === 'OS::stack_name' ? stack.name : arg === 'OS::stack_id' ? stack.id : undefined);
       if (k === 'get_resource' && typeof arg === 'string') return stack.resources.find((r) => r.name === arg)?.physicalId;
-      if (k === 'get_attr' && Array.isArray(arg)) return this.attr(stack, String(arg[0]), String(arg[1]));
-      if (k === 'list_join' && Array.isArray(arg)) {
-        const parts = this.resolve(stack, arg[1]);
-        return Array.isArray(parts) ? parts.map(String).join(String(arg[0])) : '';
+      if (k === 'get_attr' && Array.isArray(arg)) {
+        const [res, attr, ...path] = this.resolve(stack, arg) as unknown[];
+        return walk(this.attr(stack, str(res), str(attr)), path);
       }
+      if (k === 'list_join' && Array.isArray(arg)) return listJoin(this.resolve(stack, arg) as unknown[]);
+      if (k === 'str_replace' && isObj(arg)) return strReplace(this.resolve(stack, arg.template), this.resolve(stack, arg.params));
     }
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolve(stack, v)]));
   }
@@ -159,42 +216,127 @@ export class HeatEngine {
   private attr(stack: SimStack, resource: string, attr: string): unknown {
     const r = stack.resources.find((x) => x.name === resource);
     if (!r) return null;
+    const state = this.state;
     if (r.type === 'OS::Nova::Server') {
-      const s = this.state.servers.get(r.physicalId);
+      const s = state.servers.get(r.physicalId);
       if (!s) return null;
-      const port = this.state.ports.get(s.portIds[0] ?? '');
-      if (attr === 'first_address') return port?.fixedIps[0]?.ip_address ?? '';
-      if (attr === 'name') return s.name;
+      const ports = s.portIds.map((id) => state.ports.get(id)).filter((p) => p !== undefined);
+      const netName = (networkId: string) => state.networks.get(networkId)?.name ?? networkId;
+      if (attr === 'first_address') return ports[0]?.fixedIps[0]?.ip_address ?? '';
+      if (attr === 'name' || attr === 'instance_name') return s.name;
       if (attr === 'host') return s.host;
-      if (attr === 'show') return { id: s.id, name: s.name, status: s.status };
+      if (attr === 'accessIPv4' || attr === 'accessIPv6') return '';
+      if (attr === 'networks') {
+        const out: Record<string, string[]> = {};
+        for (const p of ports) (out[netName(p.networkId)] ??= []).push(...p.fixedIps.map((ip) => ip.ip_address));
+        return out;
+      }
+      if (attr === 'addresses') {
+        const out: Record<string, unknown[]> = {};
+        for (const p of ports) {
+          for (const ip of p.fixedIps) (out[netName(p.networkId)] ??= []).push({ addr: ip.ip_address, version: 4, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': p.macAddress, port: p.id });
+        }
+        return out;
+      }
+      if (attr === 'show') return { id: s.id, name: s.name, status: s.status, metadata: s.metadata, 'OS-EXT-SRV-ATTR:host': s.host, 'OS-EXT-AZ:availability_zone': s.az };
       return null;
     }
-    const p = this.state.ports.get(r.physicalId);
-    if (attr === 'fixed_ips') return p?.fixedIps ?? [];
-    if (attr === 'mac_address') return p?.macAddress ?? null;
-    return null;
+    if (r.type === 'OS::Neutron::FloatingIP') {
+      const f = state.floatingIps.get(r.physicalId);
+      if (!f) return null;
+      const view: Record<string, unknown> = { floating_ip_address: f.address, floating_network_id: f.networkId, port_id: f.portId, fixed_ip_address: f.fixedIp, router_id: null, tenant_id: f.projectId };
+      return attr === 'show' ? view : (view[attr] ?? null);
+    }
+    const p = state.ports.get(r.physicalId);
+    if (!p) return null;
+    const view: Record<string, unknown> = {
+      fixed_ips: p.fixedIps.map((ip) => ({ ...ip })),
+      mac_address: p.macAddress,
+      name: p.name,
+      network_id: p.networkId,
+      security_groups: [...p.securityGroupIds],
+      device_id: p.deviceId,
+      status: p.status,
+      subnets: p.fixedIps.map((ip) => ({ id: ip.subnet_id, cidr: state.networks.get(p.networkId)?.cidr })),
+    };
+    return attr === 'show' ? view : (view[attr] ?? null);
+  }
+
+  private network(resName: string, ref: string): SimNetwork {
+    const net = this.state.networks.get(ref) ?? [...this.state.networks.values()].find((n) => n.name === ref);
+    if (!net) throw new Error(`NotFound: resources.${resName}: Unable to find network with name or id '${ref}'`);
+    return net;
+  }
+
+  /** Heat's lookup by name or id: a name must match exactly one group of the project (or, for admins, one overall). */
+  private securityGroupIds(resName: string, projectId: string, refs: unknown): string[] {
+    if (!Array.isArray(refs)) throw new Error(`StackValidationFailed: resources.${resName}: Property error: ${resName}.properties.security_groups: Value must be a list`);
+    return refs.map((raw) => {
+      const ref = str(raw);
+      const byId = this.state.securityGroups.get(ref);
+      if (byId) return byId.id;
+      if (UUID_RE.test(ref)) throw new Error(`NotFound: resources.${resName}: Security group ${ref} does not exist`);
+      const named = [...this.state.securityGroups.values()].filter((g) => g.name === ref);
+      const own = named.filter((g) => g.projectId === projectId);
+      const pick = own.length > 0 ? own : named;
+      if (pick.length === 0) throw new Error(`NotFound: resources.${resName}: Unable to find security_group with name or id '${ref}'`);
+      if (pick.length > 1) throw new Error(`PhysicalResourceNameAmbiguity: resources.${resName}: Multiple physical resources were found with name (${ref}).`);
+      return pick[0]?.id ?? '';
+    });
   }
 
   private async createResource(stack: SimStack, auth: AuthContext, res: SimStackResource, props: Json): Promise<void> {
     const state = this.state;
     if (res.type === 'OS::Neutron::Port') {
-      const netRef = str(props.network ?? props.network_id);
-      const net = state.networks.get(netRef) ?? [...state.networks.values()].find((n) => n.name === netRef);
-      if (!net) throw new Error(`NotFound: resources.${res.name}: Unable to find network with name or id '${netRef}'`);
-      const port = state.createPort(net, stack.projectId, { name: typeof props.name === 'string' ? props.name : `${stack.name}-${res.name}` });
+      const net = this.network(res.name, str(props.network ?? props.network_id));
+      let ipAddress: string | undefined;
+      if (props.fixed_ips !== undefined) {
+        const fixed = Array.isArray(props.fixed_ips) ? props.fixed_ips : [];
+        for (const f of fixed) {
+          const o = isObj(f) ? f : {};
+          const subnetRef = o.subnet ?? o.subnet_id;
+          if (subnetRef !== undefined) {
+            const ref = str(subnetRef);
+            const owner = [...state.networks.values()].find((n) => n.subnetId === ref || n.subnetName === ref);
+            if (!owner) throw new Error(`NotFound: resources.${res.name}: Unable to find subnet with name or id '${ref}'`);
+            if (owner.id !== net.id) {
+              throw new Error(`BadRequest: resources.${res.name}: Invalid input for operation: Failed to create port on network ${net.id}, because fixed_ips included invalid subnet ${owner.subnetId}.`);
+            }
+          }
+          if (typeof o.ip_address === 'string') ipAddress = o.ip_address;
+        }
+      }
+      const securityGroupIds = props.security_groups === undefined ? undefined : this.securityGroupIds(res.name, stack.projectId, props.security_groups);
+      const port = state.createPort(net, stack.projectId, {
+        name: typeof props.name === 'string' ? props.name : `${stack.name}-${res.name}`,
+        ...(securityGroupIds ? { securityGroupIds } : {}),
+        ...(ipAddress === undefined ? {} : { ipAddress }),
+      });
       res.physicalId = port.id;
+      return;
+    }
+    if (res.type === 'OS::Neutron::FloatingIP') {
+      const net = this.network(res.name, str(props.floating_network ?? props.floating_network_id));
+      if (!net.external) throw new Error(`BadRequest: resources.${res.name}: Bad floatingip request: Network ${net.id} is not a valid external network.`);
+      let port = null;
+      if (props.port_id !== undefined && props.port_id !== null) {
+        port = state.ports.get(str(props.port_id)) ?? null;
+        if (!port) throw new Error(`NotFound: resources.${res.name}: Port ${str(props.port_id)} could not be found.`);
+      }
+      res.physicalId = state.createFloatingIp(net, stack.projectId, port).id;
       return;
     }
     const networks = Array.isArray(props.networks)
       ? props.networks.map((n: unknown) => {
           const o = isObj(n) ? n : {};
           if (typeof o.port === 'string') return { port: o.port };
-          const ref = str(o.network ?? o.uuid);
-          const net = state.networks.get(ref) ?? [...state.networks.values()].find((x) => x.name === ref);
-          if (!net) throw new Error(`NotFound: resources.${res.name}: Unable to find network with name or id '${ref}'`);
-          return { uuid: net.id };
+          return { uuid: this.network(res.name, str(o.network ?? o.uuid)).id };
         })
       : undefined;
+    // Nova takes user_data base64-encoded; with RAW Heat passes the text through unchanged.
+    const userData = typeof props.user_data === 'string' && props.user_data !== '' ? Buffer.from(props.user_data, 'utf8').toString('base64') : undefined;
+    // Nova metadata values are strings; Heat JSON-encodes anything else.
+    const metadata = isObj(props.metadata) ? Object.fromEntries(Object.entries(props.metadata).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])) : undefined;
     let server;
     try {
       server = this.compute.boot({
@@ -206,7 +348,9 @@ export class HeatEngine {
         isAdmin: auth.isAdmin,
         ...(typeof props.availability_zone === 'string' ? { availabilityZone: props.availability_zone } : {}),
         ...(networks ? { networks } : {}),
-        ...(isObj(props.metadata) ? { metadata: props.metadata as Record<string, string> } : {}),
+        ...(metadata ? { metadata } : {}),
+        ...(userData === undefined ? {} : { userData }),
+        ...(typeof props.key_name === 'string' ? { keyName: props.key_name } : {}),
       });
     } catch (err) {
       if (err instanceof ApiError) throw new Error(`${err.status === 403 ? 'Forbidden' : 'BadRequest'}: resources.${res.name}: ${err.message} (HTTP ${err.status})`, { cause: err });
@@ -224,8 +368,10 @@ export class HeatEngine {
     if (res.type === 'OS::Nova::Server') {
       const s = this.state.servers.get(res.physicalId);
       if (s) await (s.taskState === 'deleting' ? this.waitGone(s.id) : this.compute.delete(s));
+    } else if (res.type === 'OS::Neutron::FloatingIP') {
+      this.state.floatingIps.delete(res.physicalId);
     } else {
-      this.state.ports.delete(res.physicalId);
+      this.state.deletePort(res.physicalId);
     }
   }
 

@@ -1,10 +1,12 @@
 /**
- * Neutron v2.0: networks and ports (list with filters and fields, show,
- * create, delete). binding:* attributes only for admin tokens.
+ * Neutron v2.0: networks, subnets, ports, security groups and floating IPs
+ * (list with filters and fields, show, create, delete). binding:* attributes
+ * only for admin tokens. Routers are not modelled: a floating IP needs only
+ * an external network, not a router between it and the port's subnet.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, authOf, body, queryAll, type AuthContext } from './http.ts';
-import type { SimNetwork, SimPort, SimState } from './state.ts';
+import type { SimFloatingIp, SimNetwork, SimPort, SimSecurityGroup, SimState } from './state.ts';
 
 export function portView(p: SimPort, admin: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -28,7 +30,7 @@ export function portView(p: SimPort, admin: boolean): Record<string, unknown> {
     qos_network_policy_id: null,
     qos_policy_id: null,
     revision_number: p.revision,
-    security_groups: [],
+    security_groups: [...p.securityGroupIds],
     status: p.status,
     tags: [],
     tenant_id: p.projectId,
@@ -65,7 +67,7 @@ function networkView(n: SimNetwork): Record<string, unknown> {
     'provider:network_type': 'vlan',
     'provider:physical_network': 'physnet1',
     'provider:segmentation_id': 100,
-    'router:external': false,
+    'router:external': n.external,
     shared: n.shared,
     status: 'ACTIVE',
     subnets: [n.subnetId],
@@ -73,6 +75,70 @@ function networkView(n: SimNetwork): Record<string, unknown> {
     tenant_id: n.projectId,
     updated_at: '2024-01-01T00:00:00Z',
     revision_number: 1,
+  };
+}
+
+function subnetView(n: SimNetwork): Record<string, unknown> {
+  const [base = '10.0.0.0'] = n.cidr.split('/');
+  const gateway = base.replace(/\.\d+$/, '.1');
+  return {
+    allocation_pools: [{ start: base.replace(/\.\d+$/, '.2'), end: base.replace(/\.\d+$/, '.254') }],
+    cidr: n.cidr,
+    created_at: '2024-01-01T00:00:00Z',
+    description: '',
+    dns_nameservers: [],
+    enable_dhcp: true,
+    gateway_ip: gateway,
+    host_routes: [],
+    id: n.subnetId,
+    ip_version: 4,
+    name: n.subnetName,
+    network_id: n.id,
+    project_id: n.projectId,
+    revision_number: 1,
+    tags: [],
+    tenant_id: n.projectId,
+    updated_at: '2024-01-01T00:00:00Z',
+  };
+}
+
+function securityGroupView(g: SimSecurityGroup): Record<string, unknown> {
+  return {
+    created_at: g.createdAt,
+    description: g.description,
+    id: g.id,
+    name: g.name,
+    project_id: g.projectId,
+    revision_number: 1,
+    security_group_rules: [],
+    stateful: true,
+    tags: [],
+    tenant_id: g.projectId,
+    updated_at: g.createdAt,
+  };
+}
+
+export function floatingIpView(f: SimFloatingIp): Record<string, unknown> {
+  return {
+    created_at: f.createdAt,
+    description: '',
+    dns_domain: '',
+    dns_name: '',
+    fixed_ip_address: f.fixedIp,
+    floating_ip_address: f.address,
+    floating_network_id: f.networkId,
+    id: f.id,
+    port_details: null,
+    port_forwardings: [],
+    port_id: f.portId,
+    project_id: f.projectId,
+    qos_policy_id: null,
+    revision_number: f.revision,
+    router_id: null,
+    status: f.portId === null ? 'DOWN' : 'ACTIVE',
+    tags: [],
+    tenant_id: f.projectId,
+    updated_at: f.updatedAt,
   };
 }
 
@@ -97,6 +163,29 @@ function filter(records: Record<string, unknown>[], query: unknown, admin: boole
   );
 }
 
+/** Security groups as Neutron checks them on a port: ids the caller can see, else 404. */
+function resolveGroupIds(state: SimState, auth: AuthContext, raw: unknown): string[] {
+  if (!Array.isArray(raw)) throw new ApiError(400, `Invalid input for security_groups. Reason: '${JSON.stringify(raw)}' is not a list.`, 'HTTPBadRequest');
+  return raw.map((ref: unknown) => {
+    const id = String(ref);
+    const g = state.securityGroups.get(id);
+    if (!g || (!auth.isAdmin && g.projectId !== auth.projectId)) throw new ApiError(404, `Security group ${id} does not exist`, 'SecurityGroupNotFound');
+    return g.id;
+  });
+}
+
+/** `fixed_ips: [{subnet_id, ip_address?}]` on the network's one subnet. */
+function fixedIpOf(net: SimNetwork, raw: unknown): { ipAddress?: string } {
+  if (raw === undefined) return {};
+  const first: unknown = Array.isArray(raw) ? raw[0] : undefined;
+  if (typeof first !== 'object' || first === null) return {};
+  const f = first as Record<string, unknown>;
+  if (f.subnet_id !== undefined && f.subnet_id !== net.subnetId) {
+    throw new ApiError(400, `Invalid input for operation: Failed to create port on network ${net.id}, because fixed_ips included invalid subnet ${typeof f.subnet_id === 'string' ? f.subnet_id : JSON.stringify(f.subnet_id)}.`, 'InvalidInput');
+  }
+  return typeof f.ip_address === 'string' ? { ipAddress: f.ip_address } : {};
+}
+
 export function registerNeutron(app: FastifyInstance, state: SimState): void {
   const visiblePort = (auth: AuthContext, p: SimPort) => auth.isAdmin || p.projectId === auth.projectId;
   const visibleNet = (auth: AuthContext, n: SimNetwork) => auth.isAdmin || n.shared || n.projectId === auth.projectId;
@@ -117,7 +206,7 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
   app.get<{ Params: { id: string } }>('/network/v2.0/ports/:id', (req) => ({ port: trim(portView(findPort(req, req.params.id), authOf(req).isAdmin), queryAll(req.query, 'fields')) }));
   app.delete<{ Params: { id: string } }>('/network/v2.0/ports/:id', (req, reply: FastifyReply) => {
     const p = findPort(req, req.params.id);
-    state.ports.delete(p.id);
+    state.deletePort(p.id);
     return reply.code(204).send();
   });
   app.post('/network/v2.0/ports', (req, reply: FastifyReply) => {
@@ -128,7 +217,12 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
     if (typeof p.network_id !== 'string') throw new ApiError(400, "Failed to parse request. Required attribute 'network_id' not specified", 'HTTPBadRequest');
     const net = state.networks.get(p.network_id);
     if (!net || !visibleNet(auth, net)) throw new ApiError(404, `Network ${p.network_id} could not be found.`, 'NetworkNotFound');
-    const port = state.createPort(net, auth.projectId, typeof p.name === 'string' ? { name: p.name } : {});
+    const securityGroupIds = p.security_groups === undefined ? undefined : resolveGroupIds(state, auth, p.security_groups);
+    const port = state.createPort(net, auth.projectId, {
+      ...(typeof p.name === 'string' ? { name: p.name } : {}),
+      ...(securityGroupIds ? { securityGroupIds } : {}),
+      ...fixedIpOf(net, p.fixed_ips),
+    });
     return reply.code(201).send({ port: portView(port, auth.isAdmin) });
   });
 
@@ -141,5 +235,64 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
     const n = state.networks.get(req.params.id);
     if (!n || !visibleNet(authOf(req), n)) throw new ApiError(404, `Network ${req.params.id} could not be found.`, 'NetworkNotFound');
     return { network: networkView(n) };
+  });
+
+  app.get('/network/v2.0/subnets', (req) => {
+    const auth = authOf(req);
+    const records = [...state.networks.values()].filter((n) => visibleNet(auth, n)).map(subnetView);
+    return { subnets: filter(records, req.query, auth.isAdmin).map((r) => trim(r, queryAll(req.query, 'fields'))) };
+  });
+  app.get<{ Params: { id: string } }>('/network/v2.0/subnets/:id', (req) => {
+    const n = [...state.networks.values()].find((x) => x.subnetId === req.params.id);
+    if (!n || !visibleNet(authOf(req), n)) throw new ApiError(404, `Subnet ${req.params.id} could not be found.`, 'SubnetNotFound');
+    return { subnet: subnetView(n) };
+  });
+
+  const visibleGroup = (auth: AuthContext, g: SimSecurityGroup) => auth.isAdmin || g.projectId === auth.projectId;
+  app.get('/network/v2.0/security-groups', (req) => {
+    const auth = authOf(req);
+    state.defaultSecurityGroup(auth.projectId);
+    const records = [...state.securityGroups.values()].filter((g) => visibleGroup(auth, g)).map(securityGroupView);
+    return { security_groups: filter(records, req.query, auth.isAdmin).map((r) => trim(r, queryAll(req.query, 'fields'))) };
+  });
+  const findGroup = (req: FastifyRequest, id: string): SimSecurityGroup => {
+    const g = state.securityGroups.get(id);
+    if (!g || !visibleGroup(authOf(req), g)) throw new ApiError(404, `Security group ${id} does not exist`, 'SecurityGroupNotFound');
+    return g;
+  };
+  app.get<{ Params: { id: string } }>('/network/v2.0/security-groups/:id', (req) => ({ security_group: securityGroupView(findGroup(req, req.params.id)) }));
+  app.post('/network/v2.0/security-groups', (req, reply: FastifyReply) => {
+    const auth = authOf(req);
+    const raw = body(req).security_group;
+    if (typeof raw !== 'object' || raw === null) throw new ApiError(400, 'Resource body required', 'HTTPBadRequest');
+    const g = raw as Record<string, unknown>;
+    const name = typeof g.name === 'string' ? g.name : '';
+    if (name === 'default') throw new ApiError(409, 'Default security group default already exists.', 'SecurityGroupDefaultAlreadyExists');
+    const group = state.addSecurityGroup(auth.projectId, name, typeof g.description === 'string' ? g.description : '');
+    return reply.code(201).send({ security_group: securityGroupView(group) });
+  });
+  app.delete<{ Params: { id: string } }>('/network/v2.0/security-groups/:id', (req, reply: FastifyReply) => {
+    const g = findGroup(req, req.params.id);
+    if (g.name === 'default' && !authOf(req).isAdmin) throw new ApiError(409, 'Insufficient rights for removing default security group.', 'SecurityGroupCannotRemoveDefault');
+    if ([...state.ports.values()].some((p) => p.securityGroupIds.includes(g.id))) throw new ApiError(409, `Security Group ${g.id} in use.`, 'SecurityGroupInUse');
+    state.securityGroups.delete(g.id);
+    return reply.code(204).send();
+  });
+
+  const visibleFip = (auth: AuthContext, f: SimFloatingIp) => auth.isAdmin || f.projectId === auth.projectId;
+  app.get('/network/v2.0/floatingips', (req) => {
+    const auth = authOf(req);
+    const records = [...state.floatingIps.values()].filter((f) => visibleFip(auth, f)).map(floatingIpView);
+    return { floatingips: filter(records, req.query, auth.isAdmin).map((r) => trim(r, queryAll(req.query, 'fields'))) };
+  });
+  const findFip = (req: FastifyRequest, id: string): SimFloatingIp => {
+    const f = state.floatingIps.get(id);
+    if (!f || !visibleFip(authOf(req), f)) throw new ApiError(404, `Floating IP ${id} could not be found`, 'FloatingIPNotFound');
+    return f;
+  };
+  app.get<{ Params: { id: string } }>('/network/v2.0/floatingips/:id', (req) => ({ floatingip: floatingIpView(findFip(req, req.params.id)) }));
+  app.delete<{ Params: { id: string } }>('/network/v2.0/floatingips/:id', (req, reply: FastifyReply) => {
+    state.floatingIps.delete(findFip(req, req.params.id).id);
+    return reply.code(204).send();
   });
 }

@@ -79,8 +79,32 @@ export interface SimNetwork {
   projectId: string;
   shared: boolean;
   subnetId: string;
+  /** devstack's convention (`private` → `private-subnet`), so templates can name the subnet. */
+  subnetName: string;
   cidr: string;
   nextIp: number;
+  /** `router:external`: floating IPs come from here. Routers are not modelled. */
+  external: boolean;
+}
+
+export interface SimSecurityGroup {
+  id: string;
+  name: string;
+  projectId: string;
+  description: string;
+  createdAt: string;
+}
+
+export interface SimFloatingIp {
+  id: string;
+  networkId: string;
+  projectId: string;
+  address: string;
+  portId: string | null;
+  fixedIp: string | null;
+  createdAt: string;
+  updatedAt: string;
+  revision: number;
 }
 
 export interface SimPort {
@@ -90,6 +114,7 @@ export interface SimPort {
   projectId: string;
   macAddress: string;
   fixedIps: { subnet_id: string; ip_address: string }[];
+  securityGroupIds: string[];
   deviceId: string;
   deviceOwner: string;
   hostId: string;
@@ -211,6 +236,8 @@ export class SimState {
   /** consumer uuid → allocation (one provider per consumer in this sim). */
   readonly allocations = new Map<string, SimAllocation>();
   readonly stacks = new Map<string, SimStack>();
+  readonly securityGroups = new Map<string, SimSecurityGroup>();
+  readonly floatingIps = new Map<string, SimFloatingIp>();
   private instanceCounter = 0;
 
   constructor(scenario: ScenarioObject) {
@@ -264,6 +291,7 @@ export class SimState {
         quotas: { instances: p.quotas?.instances ?? 10, cores: p.quotas?.cores ?? 20, ram: p.quotas?.ram ?? 51200 },
       };
       this.projects.set(project.id, project);
+      this.defaultSecurityGroup(project.id);
       for (const u of p.users ?? []) {
         let user = usersByName.get(u.name);
         if (!user) {
@@ -281,16 +309,38 @@ export class SimState {
     const firstProject = [...this.projects.values()][0];
     for (const n of scenario.networks ?? []) {
       const owner = n.project === undefined ? firstProject : this.projectByName(n.project);
-      this.networks.set(stableUuid(`net:${n.name}`), {
-        id: stableUuid(`net:${n.name}`),
-        name: n.name,
-        projectId: owner?.id ?? '',
-        shared: n.shared ?? false,
-        subnetId: stableUuid(`subnet:${n.name}`),
-        cidr: n.cidr,
-        nextIp: 10,
-      });
+      this.addNetwork({ name: n.name, cidr: n.cidr, shared: n.shared ?? false, projectId: owner?.id ?? '' });
     }
+  }
+
+  /** Adds a network with its one subnet; ids are stable per name so scenarios and tests can predict them. */
+  addNetwork(spec: { name: string; cidr: string; shared?: boolean; projectId: string; external?: boolean }): SimNetwork {
+    const net: SimNetwork = {
+      id: stableUuid(`net:${spec.name}`),
+      name: spec.name,
+      projectId: spec.projectId,
+      shared: spec.shared ?? false,
+      subnetId: stableUuid(`subnet:${spec.name}`),
+      subnetName: `${spec.name}-subnet`,
+      cidr: spec.cidr,
+      nextIp: 10,
+      external: spec.external ?? false,
+    };
+    this.networks.set(net.id, net);
+    return net;
+  }
+
+  /** Neutron gives every project a `default` group; ports without explicit groups get it. */
+  defaultSecurityGroup(projectId: string): SimSecurityGroup {
+    const existing = [...this.securityGroups.values()].find((g) => g.projectId === projectId && g.name === 'default');
+    if (existing) return existing;
+    return this.addSecurityGroup(projectId, 'default', 'Default security group');
+  }
+
+  addSecurityGroup(projectId: string, name: string, description = ''): SimSecurityGroup {
+    const group: SimSecurityGroup = { id: randomUUID(), name, projectId, description, createdAt: NEUTRON_TIME() };
+    this.securityGroups.set(group.id, group);
+    return group;
   }
 
   projectByName(name: string): SimProject | undefined {
@@ -380,7 +430,7 @@ export class SimState {
     return `${base[0] ?? 10}.${base[1] ?? 0}.${(base[2] ?? 0) + Math.floor(n / 256)}.${n % 256}`;
   }
 
-  createPort(net: SimNetwork, projectId: string, opts: { name?: string; createdByNova?: boolean } = {}): SimPort {
+  createPort(net: SimNetwork, projectId: string, opts: { name?: string; createdByNova?: boolean; securityGroupIds?: string[]; ipAddress?: string } = {}): SimPort {
     const now = NEUTRON_TIME();
     const mac = `fa:16:3e:${randomBytes(3).toString('hex').match(/../g)?.join(':') ?? '00:00:00'}`;
     const port: SimPort = {
@@ -389,7 +439,8 @@ export class SimState {
       networkId: net.id,
       projectId,
       macAddress: mac,
-      fixedIps: [{ subnet_id: net.subnetId, ip_address: this.allocateIp(net) }],
+      fixedIps: [{ subnet_id: net.subnetId, ip_address: opts.ipAddress ?? this.allocateIp(net) }],
+      securityGroupIds: opts.securityGroupIds ?? [this.defaultSecurityGroup(projectId).id],
       deviceId: '',
       deviceOwner: '',
       hostId: '',
@@ -402,6 +453,35 @@ export class SimState {
     };
     this.ports.set(port.id, port);
     return port;
+  }
+
+  /** Deletes a port the way Neutron does: floating IPs on it are disassociated, not deleted. */
+  deletePort(portId: string): void {
+    if (!this.ports.delete(portId)) return;
+    for (const fip of this.floatingIps.values()) {
+      if (fip.portId !== portId) continue;
+      fip.portId = null;
+      fip.fixedIp = null;
+      fip.revision += 1;
+      fip.updatedAt = NEUTRON_TIME();
+    }
+  }
+
+  createFloatingIp(net: SimNetwork, projectId: string, port: SimPort | null): SimFloatingIp {
+    const now = NEUTRON_TIME();
+    const fip: SimFloatingIp = {
+      id: randomUUID(),
+      networkId: net.id,
+      projectId,
+      address: this.allocateIp(net),
+      portId: port?.id ?? null,
+      fixedIp: port?.fixedIps[0]?.ip_address ?? null,
+      createdAt: now,
+      updatedAt: now,
+      revision: 1,
+    };
+    this.floatingIps.set(fip.id, fip);
+    return fip;
   }
 
   touchPort(port: SimPort): void {
