@@ -368,10 +368,23 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         operationId: 'listHosts',
         tags: ['v1'],
         summary: 'Compute hosts, capacity, servers, ports and what each switch enforces',
+        description:
+          'Served from the cached inventory. `Cache-Control: no-cache` re-reads the cloud first (a placement decision needs current capacity; concurrent re-reads share one refresh).',
         response: { 200: AnyObject, ...problemResponses(401, 503) },
       },
     },
-    () => renderV1Hosts(snapshotOr503(), (host) => deps.ovsView(host)),
+    async (request) => {
+      const cacheControl = request.headers['cache-control'];
+      let snapshot = snapshotOr503();
+      if (typeof cacheControl === 'string' && /\bno-cache\b/i.test(cacheControl) && deps.inventory.refresh) {
+        try {
+          snapshot = await deps.inventory.refresh(AbortSignal.timeout(15_000));
+        } catch (error) {
+          throw new ProblemError(503, 'inventory-unavailable', `Could not re-read the cloud: ${(error as Error).message}`, { headers: { 'retry-after': '5' } });
+        }
+      }
+      return renderV1Hosts(snapshot, (host) => deps.ovsView(host));
+    },
   );
 
   const checkId = (id: string): string => {

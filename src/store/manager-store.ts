@@ -53,6 +53,11 @@ export const RESUMABLE_STATES: readonly TopologyState[] = ['DEPLOYING', 'DEPLOYE
 
 export interface TopologyUnit {
   name: string;
+  /** The service instance the unit belongs to (null when unknown). */
+  serviceInstance?: string | null;
+  /** Where the plan put it (null: Nova's scheduler decides). */
+  plannedHost?: string | null;
+  /** Where it runs. */
   host: string | null;
   serverId: string | null;
   ports: unknown[];
@@ -887,6 +892,8 @@ function encodeUnits(units: readonly TopologyUnit[]): string {
       if (!Array.isArray(ports)) throw new StoreError('CM_ERR_STORE_INVALID', `units[${i}].ports must be an array`);
       return {
         name: u.name,
+        service_instance: u.serviceInstance ?? null,
+        planned_host: u.plannedHost ?? null,
         host: u.host,
         server_id: u.serverId,
         ports: u.ports,
@@ -913,6 +920,8 @@ function decodeUnits(value: unknown, where: string): TopologyUnit[] {
     if (name === null) throw new StoreError('CM_ERR_STORE_CORRUPT', `${where}: units[${i}] has no name`);
     return {
       name,
+      serviceInstance: text('service_instance'),
+      plannedHost: text('planned_host'),
       host: text('host'),
       serverId: text('server_id'),
       ports: Array.isArray(o.ports) ? (o.ports as unknown[]) : [],
