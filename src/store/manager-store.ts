@@ -892,8 +892,8 @@ function encodeUnits(units: readonly TopologyUnit[]): string {
       if (!Array.isArray(ports)) throw new StoreError('CM_ERR_STORE_INVALID', `units[${i}].ports must be an array`);
       return {
         name: u.name,
-        service_instance: u.serviceInstance ?? null,
-        planned_host: u.plannedHost ?? null,
+        ...(u.serviceInstance === undefined ? {} : { service_instance: u.serviceInstance }),
+        ...(u.plannedHost === undefined ? {} : { planned_host: u.plannedHost }),
         host: u.host,
         server_id: u.serverId,
         ports: u.ports,
@@ -920,8 +920,9 @@ function decodeUnits(value: unknown, where: string): TopologyUnit[] {
     if (name === null) throw new StoreError('CM_ERR_STORE_CORRUPT', `${where}: units[${i}] has no name`);
     return {
       name,
-      serviceInstance: text('service_instance'),
-      plannedHost: text('planned_host'),
+      // Optional fields come back only when they were written, so units round-trip exactly.
+      ...('service_instance' in o ? { serviceInstance: text('service_instance') } : {}),
+      ...('planned_host' in o ? { plannedHost: text('planned_host') } : {}),
       host: text('host'),
       serverId: text('server_id'),
       ports: Array.isArray(o.ports) ? (o.ports as unknown[]) : [],
