@@ -16,6 +16,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'CM Agent on a simulated cloud (200 hosts x 20 servers): GET /hosts, apply-all, port -> SLA',
     load: () => import('./agent.ts'),
   },
+  placement: {
+    description: 'placement engine: 50-unit topology over 1k/10k/100k hosts, single-host fit and split (p50/p99)',
+    load: () => import('./placement.ts'),
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,133 @@
+/**
+ * The manager's view of the CM Agent: its modern API over HTTP (hosts with
+ * capacity, per-server SLAs, enforcement status). The agent is the only
+ * component that touches switches; the manager never talks to OVSDB.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { V1Hosts } from '../agent/hosts-view.ts';
+
+/** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits). */
+export interface AgentSlaBody {
+  download?: { min?: number; max: number; burst?: number };
+  upload?: { max: number; burst?: number };
+}
+
+export type AgentPortState = 'applied' | 'pending' | 'drifted' | 'error';
+
+export interface AgentSlaStatusItem {
+  server_id: string;
+  state: AgentPortState;
+  reason: string | null;
+  ports: { port_id: string; host: string | null; ovs_port: string | null; state: AgentPortState; reason: string | null; contested_by?: string | null }[];
+}
+
+export class AgentClientError extends Error {
+  readonly code: 'CM_ERR_AGENT_HTTP' | 'CM_ERR_AGENT_UNREACHABLE' | 'CM_ERR_AGENT_RESPONSE';
+  constructor(
+    code: AgentClientError['code'],
+    message: string,
+    readonly status?: number,
+    readonly problem?: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AgentClientError';
+    this.code = code;
+  }
+}
+
+export interface AgentClientOptions {
+  /** e.g. `http://127.0.0.1:8091` */
+  url: string;
+  token: string;
+  /** Per call, retries included. @default 30000 */
+  timeoutMs?: number;
+  /** PEM CA for an https agent. */
+  ca?: string;
+}
+
+const RETRYABLE = new Set([502, 503, 504]);
+
+export class AgentClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly base: string;
+
+  constructor(private readonly options: AgentClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+    this.dispatcher = new Agent({ connections: 16, ...(options.ca ? { connect: { ca: options.ca } } : {}) });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** `fresh`: the agent re-reads the cloud first (placement decisions need current capacity). */
+  hosts(signal?: AbortSignal, options: { fresh?: boolean } = {}): Promise<V1Hosts> {
+    return this.call<V1Hosts>('GET', '/v1/hosts', undefined, signal, options.fresh === true ? { 'cache-control': 'no-cache' } : {});
+  }
+
+  /** Idempotent: the same body again changes nothing on the agent. */
+  async putSla(serverId: string, body: AgentSlaBody, signal?: AbortSignal): Promise<void> {
+    await this.call('PUT', `/v1/servers/${encodeURIComponent(serverId)}/sla`, body, signal);
+  }
+
+  /** Removes the SLA; a server without one is fine (404 is success here). */
+  async deleteSla(serverId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.call('DELETE', `/v1/servers/${encodeURIComponent(serverId)}/sla`, undefined, signal);
+    } catch (error) {
+      if (error instanceof AgentClientError && error.status === 404) return;
+      throw error;
+    }
+  }
+
+  async slaStatus(signal?: AbortSignal): Promise<AgentSlaStatusItem[]> {
+    const body = await this.call<{ items: AgentSlaStatusItem[] }>('GET', '/v1/sla', undefined, signal);
+    return body.items;
+  }
+
+  private async call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body: unknown, signal?: AbortSignal, extraHeaders: Record<string, string> = {}): Promise<T> {
+    const deadline = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
+    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    // PUT and DELETE of an SLA are idempotent, so every method may be retried.
+    for (let attempt = 0; ; attempt++) {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(`${this.base}${path}`, {
+          method,
+          dispatcher: this.dispatcher,
+          signal: combined,
+          headers: {
+            authorization: `Bearer ${this.options.token}`,
+            accept: 'application/json',
+            ...extraHeaders,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      } catch (error) {
+        if (combined.aborted || attempt >= 3) {
+          throw new AgentClientError('CM_ERR_AGENT_UNREACHABLE', `CM Agent ${this.base} unreachable (${method} ${path}): ${(error as Error).message}`, undefined, undefined, { cause: error });
+        }
+        await delay(200 * 2 ** attempt, undefined, { signal: combined }).catch(() => undefined);
+        continue;
+      }
+      const text = await response.body.text();
+      if (response.statusCode === 204) return undefined as T;
+      let parsed: unknown;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch (error) {
+        throw new AgentClientError('CM_ERR_AGENT_RESPONSE', `CM Agent answered ${method} ${path} with invalid JSON`, response.statusCode, undefined, { cause: error });
+      }
+      if (response.statusCode >= 200 && response.statusCode < 300) return parsed as T;
+      if (RETRYABLE.has(response.statusCode) && attempt < 3 && !combined.aborted) {
+        await delay(250 * 2 ** attempt, undefined, { signal: combined }).catch(() => undefined);
+        continue;
+      }
+      const detail = typeof parsed === 'object' && parsed !== null && 'detail' in parsed ? String(parsed.detail) : text.slice(0, 200);
+      throw new AgentClientError('CM_ERR_AGENT_HTTP', `CM Agent: ${method} ${path} → ${String(response.statusCode)}: ${detail}`, response.statusCode, parsed);
+    }
+  }
+}

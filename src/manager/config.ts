@@ -1,0 +1,168 @@
+/**
+ * Connectivity Manager configuration: a YAML file overlaid by `CM_MANAGER_*`
+ * variables, validated as a whole (every problem with its field). Pure.
+ *
+ * ```yaml
+ * listen: { host: 127.0.0.1, port: 8092 }
+ * auth: { tokens: [ "long-random-secret" ] }        # CM_MANAGER_TOKENS=a,b
+ * cloud: { name: mycloud }                          # clouds.yaml entry; omitted: OS_* variables
+ * agent: { url: "http://10.0.0.5:8091", token: "…" } # CM_MANAGER_AGENT_URL / CM_MANAGER_AGENT_TOKEN
+ * store: { url: "sqlite:/var/lib/cm/manager.db" }    # or postgres://user:pass@db:5432/cm
+ * placement:
+ *   strategy: traffic-aware                         # single-host | traffic-aware | nova
+ *   uplink: "10gbit"                                # every host's NIC, unless listed below
+ *   uplinks: { compute1: "1gbit" }
+ * sla_classes:                                      # default: the thesis's Gold / Wholesale
+ *   classes: { Gold: { min: 100mbit, max: 10gbit }, Wholesale: { min: 100mbit, max: 1gbit } }
+ *   assign: { MediaServer: Gold }
+ *   default: Wholesale
+ * catalog: { services: [ services/MediaService.json ] }   # service types for POST /topologies
+ * deploy: { availability_zone: nova, stack_timeout_s: 600, enforce_timeout_s: 120 }
+ * ```
+ */
+import { ConfigReader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
+import type { PlacementStrategy } from '../placement/types.ts';
+import { checkRate } from '../qos/rates.ts';
+
+export interface ManagerConfig {
+  listen: { host: string; port: number; tls?: { cert: string; key: string } };
+  auth: { tokens: string[] };
+  cloud: { name?: string };
+  agent: { url: string; token: string };
+  store: { url: string };
+  placement: { strategy: PlacementStrategy; uplinkDefaultBps: number; uplinks: Record<string, number> };
+  /** The raw `sla_classes` section (validated by the topology module); undefined = the thesis's classes. */
+  slaClasses?: unknown;
+  catalog: { services: string[] };
+  deploy: {
+    /** The zone part of `availability_zone: <zone>:<host>`. */
+    availabilityZone: string;
+    stackTimeoutS: number;
+    enforceTimeoutS: number;
+    /** How long a manager's claim on an in-flight topology lasts without renewal. */
+    leaseMs: number;
+  };
+}
+
+export class ManagerConfigError extends Error {
+  readonly code = 'CM_ERR_MANAGER_CONFIG';
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`invalid manager configuration (${source}):\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`);
+    this.name = 'ManagerConfigError';
+  }
+}
+
+const STRATEGIES: readonly PlacementStrategy[] = ['single-host', 'traffic-aware', 'nova'];
+const MIN_TOKEN_LENGTH = 16;
+
+function rate(r: ConfigReader, value: unknown, field: string, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  const check = checkRate(value);
+  if (!check.ok) {
+    r.problems.push({ field, message: check.message });
+    return fallback;
+  }
+  return check.value;
+}
+
+/**
+ * @param env `CM_MANAGER_LISTEN_HOST`, `CM_MANAGER_LISTEN_PORT`, `CM_MANAGER_TOKENS`, `CM_MANAGER_AGENT_URL`,
+ *   `CM_MANAGER_AGENT_TOKEN`, `CM_MANAGER_STORE_URL`, `CM_MANAGER_CLOUD` or `OS_CLOUD`.
+ * @param options.embedded the agent and cloud are started by the caller (the demo): `agent` is not required.
+ */
+export function parseManagerConfig(
+  fileText: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  source = 'configuration',
+  options: { embedded?: boolean } = {},
+): ManagerConfig {
+  const parsed = parseYamlRoot(fileText);
+  if ('problem' in parsed) throw new ManagerConfigError(source, [parsed.problem]);
+  const root = parsed.root;
+  const r = new ConfigReader();
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'agent', 'store', 'placement', 'sla_classes', 'catalog', 'deploy'], '');
+
+  const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
+  const host = r.string(env.CM_MANAGER_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
+  const port = r.integer(env.CM_MANAGER_LISTEN_PORT ?? listen.port, 'listen.port', 8092, 0, 65535);
+  let tls: ManagerConfig['listen']['tls'];
+  if (listen.tls !== undefined) {
+    const t = isRecord(listen.tls) ? listen.tls : {};
+    r.unknownKeys(t, ['cert', 'key'], 'listen.tls');
+    const cert = r.string(t.cert, 'listen.tls.cert');
+    const key = r.string(t.key, 'listen.tls.key');
+    if (cert === undefined || key === undefined) r.problems.push({ field: 'listen.tls', message: 'needs cert and key (PEM files)' });
+    else tls = { cert, key };
+  }
+
+  const auth = r.section(root, 'auth', ['tokens']);
+  const rawTokens: unknown = env.CM_MANAGER_TOKENS !== undefined ? env.CM_MANAGER_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
+  const tokens: string[] = [];
+  if (Array.isArray(rawTokens)) {
+    rawTokens.forEach((t, i) => {
+      if (typeof t !== 'string' || t.length < MIN_TOKEN_LENGTH) {
+        r.problems.push({ field: `auth.tokens[${String(i)}]`, message: `must be a string of at least ${String(MIN_TOKEN_LENGTH)} characters` });
+      } else tokens.push(t);
+    });
+  } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
+  if (tokens.length === 0 && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
+    r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_MANAGER_TOKENS)' });
+  }
+
+  const cloud = r.section(root, 'cloud', ['name']);
+  const cloudName = r.string(env.CM_MANAGER_CLOUD ?? cloud.name ?? env.OS_CLOUD, 'cloud.name');
+
+  const agent = r.section(root, 'agent', ['url', 'token']);
+  const agentUrl = r.string(env.CM_MANAGER_AGENT_URL ?? agent.url, 'agent.url', options.embedded === true ? 'embedded' : undefined);
+  const agentToken = r.string(env.CM_MANAGER_AGENT_TOKEN ?? agent.token, 'agent.token', options.embedded === true ? 'embedded' : undefined);
+  if (agentUrl === undefined) r.problems.push({ field: 'agent.url', message: 'is required: the CM Agent API, e.g. http://10.0.0.5:8091 (or CM_MANAGER_AGENT_URL)' });
+  else if (options.embedded !== true && !/^https?:\/\/[^/]+/.test(agentUrl)) r.problems.push({ field: 'agent.url', message: 'must be an http:// or https:// URL' });
+  if (agentToken === undefined) r.problems.push({ field: 'agent.token', message: 'is required: a bearer token the agent accepts (or CM_MANAGER_AGENT_TOKEN)' });
+
+  const store = r.section(root, 'store', ['url']);
+  const storeUrl = r.string(env.CM_MANAGER_STORE_URL ?? store.url, 'store.url', 'sqlite:cm-manager.db') ?? 'sqlite:cm-manager.db';
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(storeUrl)) r.problems.push({ field: 'store.url', message: 'must be sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db' });
+
+  const placement = r.section(root, 'placement', ['strategy', 'uplink', 'uplinks']);
+  const strategy = r.string(placement.strategy, 'placement.strategy', 'traffic-aware') ?? 'traffic-aware';
+  if (!STRATEGIES.includes(strategy as PlacementStrategy)) r.problems.push({ field: 'placement.strategy', message: `must be one of ${STRATEGIES.join(', ')}` });
+  const uplinkDefaultBps = rate(r, placement.uplink, 'placement.uplink', 10_000_000_000);
+  const uplinks: Record<string, number> = {};
+  if (placement.uplinks !== undefined) {
+    if (!isRecord(placement.uplinks)) r.problems.push({ field: 'placement.uplinks', message: 'must be a mapping host → rate' });
+    else for (const [h, v] of Object.entries(placement.uplinks)) uplinks[h] = rate(r, v, `placement.uplinks.${h}`, uplinkDefaultBps);
+  }
+
+  const catalog = r.section(root, 'catalog', ['services']);
+  const services: string[] = [];
+  if (catalog.services !== undefined) {
+    if (!Array.isArray(catalog.services)) r.problems.push({ field: 'catalog.services', message: 'must be a list of service-type files' });
+    else catalog.services.forEach((f, i) => {
+      const v = r.string(f, `catalog.services[${String(i)}]`);
+      if (v !== undefined) services.push(v);
+    });
+  }
+
+  const deploy = r.section(root, 'deploy', ['availability_zone', 'stack_timeout_s', 'enforce_timeout_s', 'lease_ms']);
+  const config: ManagerConfig = {
+    listen: tls ? { host, port, tls } : { host, port },
+    auth: { tokens },
+    cloud: cloudName === undefined ? {} : { name: cloudName },
+    agent: { url: agentUrl ?? '', token: agentToken ?? '' },
+    store: { url: storeUrl },
+    placement: { strategy: strategy as PlacementStrategy, uplinkDefaultBps, uplinks },
+    ...(root.sla_classes === undefined ? {} : { slaClasses: root.sla_classes }),
+    catalog: { services },
+    deploy: {
+      availabilityZone: r.string(deploy.availability_zone, 'deploy.availability_zone', 'nova') ?? 'nova',
+      stackTimeoutS: r.integer(deploy.stack_timeout_s, 'deploy.stack_timeout_s', 600, 10, 86_400),
+      enforceTimeoutS: r.integer(deploy.enforce_timeout_s, 'deploy.enforce_timeout_s', 120, 1, 86_400),
+      leaseMs: r.integer(deploy.lease_ms, 'deploy.lease_ms', 30_000, 1000, 3_600_000),
+    },
+  };
+  if (r.problems.length > 0) throw new ManagerConfigError(source, r.problems);
+  return config;
+}

@@ -1,0 +1,497 @@
+/**
+ * The deployment state machine. Each topology is driven from whatever state
+ * the store says it is in, so a manager restarted mid-deployment resumes where
+ * the previous one stopped (it claims the topology's lease first):
+ *
+ *   PLANNED ─deploy→ DEPLOYING ─stack complete→ DEPLOYED ─SLAs sent→ ENFORCING ─all applied→ ACTIVE
+ *                        │  no valid host: delete stack, re-plan with fresh capacity once
+ *                        └→ FAILED (Heat's reasons per resource)
+ *   any ─delete→ DELETING ─SLAs removed, stack deleted→ DELETED
+ *
+ * Every step is idempotent: the stack is looked up by name before creating
+ * (a crash between create and recording its id must not create a second
+ * one), SLA PUTs and DELETEs are idempotent on the agent.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { V1Hosts } from '../agent/hosts-view.ts';
+import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource } from '../openstack/index.ts';
+import { formatBps } from '../placement/index.ts';
+import type { FeasiblePlan, PlacementPlan } from '../placement/types.ts';
+import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
+import { serverResource, slaClass, stackCreateRequest } from '../topology/index.ts';
+import type { SlaClassConfig, Topology } from '../topology/types.ts';
+import type { AgentSlaBody, AgentSlaStatusItem } from './agent-client.ts';
+import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
+import { parseRequest, planRequest, type PlannedTopology, type TopologyRequest } from './planner.ts';
+
+/** What the deployer needs of the agent (an `AgentClient` fits). */
+export interface AgentApi {
+  /** `fresh`: re-read the cloud rather than serve the cached inventory. */
+  hosts(signal?: AbortSignal, options?: { fresh?: boolean }): Promise<V1Hosts>;
+  putSla(serverId: string, body: AgentSlaBody, signal?: AbortSignal): Promise<void>;
+  deleteSla(serverId: string, signal?: AbortSignal): Promise<void>;
+  slaStatus(signal?: AbortSignal): Promise<AgentSlaStatusItem[]>;
+}
+
+/** What the deployer needs of OpenStack (a subset of `createOpenStack(...)`). */
+export interface CloudApi {
+  nova: {
+    listFlavors(q?: { limit?: number }, o?: { signal?: AbortSignal }): Promise<NovaFlavor[]>;
+    limits(q?: { tenantId?: string }, o?: { signal?: AbortSignal }): Promise<AbsoluteLimits>;
+    getServer(id: string, o?: { signal?: AbortSignal }): Promise<Server>;
+  };
+  heat: {
+    createStack(
+      r: { name: string; template: Record<string, unknown>; disableRollback?: boolean; timeoutMins?: number; tags?: string[] },
+      o?: { signal?: AbortSignal },
+    ): Promise<{ id: string }>;
+    findStack(nameOrId: string, id?: string, o?: { signal?: AbortSignal }): Promise<Stack | undefined>;
+    deleteStack(nameOrId: string, id?: string, o?: { signal?: AbortSignal }): Promise<void>;
+    listResources(name: string, id: string, o?: { signal?: AbortSignal }): Promise<StackResource[]>;
+  };
+}
+
+export interface DeployerOptions {
+  store: ManagerStore;
+  agent: AgentApi;
+  cloud: CloudApi;
+  classes: SlaClassConfig;
+  uplink: UplinkConfig;
+  availabilityZone: string;
+  stackTimeoutS: number;
+  enforceTimeoutS: number;
+  leaseMs: number;
+  /** Unique per process; the lease owner. */
+  ownerId?: string;
+  /** How often in-flight topologies with expired leases are looked for. @default 2000 */
+  claimIntervalMs?: number;
+  /** First poll interval of Heat and the agent; doubles up to 2 s. @default 250 */
+  pollMs?: number;
+  logger?: (event: Record<string, unknown>) => void;
+}
+
+/** One unit's row in the record (`units`), with what we learnt along the way. */
+export interface UnitRecord extends TopologyUnit {
+  serviceInstance: string | null;
+  plannedHost: string | null;
+}
+
+/** The stored plan: the engine's plan plus what produced it. */
+export interface StoredPlan {
+  placement: PlacementPlan;
+  /** When the hosts were read for it. */
+  plannedAt: string;
+  /** Which attempt produced it (1 = at submission). */
+  attempt: number;
+}
+
+class LeaseLostError extends Error {}
+
+const NO_VALID_HOST = /no valid host/i;
+
+export class Deployer {
+  readonly ownerId: string;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly lifetime = new AbortController();
+  private claimTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: DeployerOptions) {
+    this.ownerId = o.ownerId ?? `${os.hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Starts claiming in-flight topologies (those of a crashed manager included). */
+  start(): void {
+    const tick = (): void => {
+      void this.claim().finally(() => {
+        if (!this.lifetime.signal.aborted) this.claimTimer = setTimeout(tick, this.o.claimIntervalMs ?? 2000);
+      });
+    };
+    tick();
+  }
+
+  /** Stops driving topologies; they stay where they are, leases released, for the next manager. */
+  async stop(): Promise<void> {
+    this.lifetime.abort();
+    clearTimeout(this.claimTimer);
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** Claims what is resumable now and drives each claimed topology. */
+  async claim(): Promise<void> {
+    if (this.lifetime.signal.aborted) return;
+    let claimed: TopologyRecord[];
+    try {
+      claimed = await this.o.store.claimResumable(this.ownerId, new Date(), this.o.leaseMs);
+    } catch (error) {
+      this.log({ event: 'claim_failed', error: errorText(error) });
+      return;
+    }
+    for (const t of claimed) this.drive(t.id);
+  }
+
+  /** True while this manager drives the topology. */
+  isDriving(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** Resolves when the topology is no longer driven by this manager (terminal state, lease lost, or stopped). */
+  async settled(id: string): Promise<void> {
+    await this.running.get(id);
+  }
+
+  /** Plans with the cloud as it is now. */
+  async plan(request: TopologyRequest, signal?: AbortSignal, excludeTopology?: string): Promise<PlannedTopology> {
+    const [hosts, flavors, limits, committed] = await Promise.all([
+      this.o.agent.hosts(signal, { fresh: true }),
+      this.o.cloud.nova.listFlavors({}, signal ? { signal } : {}),
+      this.o.cloud.nova.limits({}, signal ? { signal } : {}).catch(() => undefined),
+      this.committed(excludeTopology),
+    ]);
+    return planRequest(request, { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes });
+  }
+
+  /** Guaranteed uplink use of the topologies placed so far (not deleted, not failed). */
+  private async committed(exclude?: string): Promise<Map<string, number>> {
+    const plans: { uplinkBps?: Record<string, number> }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await this.o.store.listTopologies({ states: ['DEPLOYING', 'DEPLOYED', 'ENFORCING', 'ACTIVE'], limit: 1000, cursor });
+      for (const t of page.items) {
+        const p = (t.plan as StoredPlan | null)?.placement;
+        if (t.id !== exclude && p?.feasible) plans.push(p);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return committedUplinks(plans);
+  }
+
+  private drive(id: string): void {
+    if (this.running.has(id) || this.lifetime.signal.aborted) return;
+    const run = this.runTopology(id)
+      .catch((error: unknown) => {
+        this.log({ event: 'drive_failed', topology: id, error: errorText(error) });
+      })
+      .finally(() => {
+        this.running.delete(id);
+        void this.o.store.releaseLease(id, this.ownerId).catch(() => undefined);
+      });
+    this.running.set(id, run);
+  }
+
+  /** Asks for the topology to be driven now (after a submit or a delete). */
+  kick(): void {
+    void this.claim();
+  }
+
+  private async runTopology(id: string): Promise<void> {
+    const signal = this.lifetime.signal;
+    let renewedAt = Date.now();
+    const renew = async (): Promise<void> => {
+      if (Date.now() - renewedAt < this.o.leaseMs / 3) return;
+      if (!(await this.o.store.renewLease(id, this.ownerId, new Date(), this.o.leaseMs))) throw new LeaseLostError(`lease of ${id} lost`);
+      renewedAt = Date.now();
+    };
+    while (!signal.aborted) {
+      const t = await this.o.store.getTopology(id);
+      if (!t) return;
+      try {
+        switch (t.state) {
+          case 'PLANNED':
+            if (t.deployRequestedAt === null) return;
+            await this.transition(t, ['PLANNED'], 'DEPLOYING', 'deployment started', { attempts: t.attempts + 1 });
+            break;
+          case 'DEPLOYING':
+            await this.deploying(t, renew, signal);
+            break;
+          case 'DEPLOYED':
+            await this.deployed(t, signal);
+            break;
+          case 'ENFORCING':
+            await this.enforcing(t, renew, signal);
+            break;
+          case 'DELETING':
+            await this.deleting(t, renew, signal);
+            break;
+          case 'ACTIVE':
+          case 'FAILED':
+          case 'DELETED':
+            return;
+        }
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.log({ event: 'lease_lost', topology: id });
+          return;
+        }
+        // Someone else moved it (a DELETE while deploying): read it again and go on from there.
+        if (error instanceof StoreTransitionError) continue;
+        // An abort (stop()) ends the drive; the lease expires and a later claim resumes it.
+        if (this.lifetime.signal.aborted) return;
+        throw error;
+      }
+    }
+  }
+
+  private async transition(
+    t: TopologyRecord,
+    from: readonly TopologyState[],
+    to: TopologyState,
+    message: string,
+    patch?: Parameters<ManagerStore['transition']>[1]['patch'],
+    details?: unknown,
+  ): Promise<TopologyRecord> {
+    const next = await this.o.store.transition(t.id, { from, to, message, ...(patch ? { patch } : {}), ...(details === undefined ? {} : { details }) });
+    this.log({ event: 'transition', topology: t.id, name: t.name, from: t.state, to, message });
+    return next;
+  }
+
+  private topologyOf(t: TopologyRecord): Topology {
+    return parseRequest(t.request as TopologyRequest, this.o.classes);
+  }
+
+  private async fail(t: TopologyRecord, code: string, message: string, details?: unknown): Promise<void> {
+    await this.transition(t, [t.state], 'FAILED', message, { error: { code, message, ...(details === undefined ? {} : { details }) } }, details);
+  }
+
+  // ------------------------------------------------------------- DEPLOYING
+
+  private async deploying(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    let stackId = t.stackId;
+    if (stackId === null) {
+      // A crash between Heat's 201 and recording the id leaves a stack of our name: adopt it.
+      const existing = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
+      if (existing && !existing.status.startsWith('DELETE')) {
+        stackId = existing.id;
+        await this.o.store.updateTopology(t.id, { stackId }, { expectedVersion: t.version });
+        this.log({ event: 'stack_adopted', topology: t.id, stack: stackId });
+        return;
+      }
+      await this.createStack(t, signal);
+      return;
+    }
+    const stack = await this.waitForStack(t, stackId, renew, signal);
+    if (!stack) return; // moved on (deleted) while waiting
+    if (stack.status === 'CREATE_COMPLETE') {
+      const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal });
+      const topology = this.topologyOf(t);
+      const byName = new Map(resources.map((r) => [r.name, r]));
+      const units: UnitRecord[] = topology.units.map((u) => {
+        const previous = (t.units as UnitRecord[]).find((x) => x.name === u.id);
+        const si = topology.serviceInstances.find((s) => s.name === u.serviceInstance);
+        return {
+          name: u.id,
+          serviceInstance: u.serviceInstance,
+          plannedHost: previous?.plannedHost ?? null,
+          host: null,
+          serverId: byName.get(serverResource(u.id))?.physicalId ?? null,
+          ports: [],
+          slaClass: si?.slaClass ?? null,
+          slaState: null,
+        };
+      });
+      await this.transition(t, ['DEPLOYING'], 'DEPLOYED', `stack ${t.stackName} CREATE_COMPLETE`, { units });
+      return;
+    }
+    // CREATE_FAILED (or a stack that vanished)
+    const resources = stack.status === 'GONE' ? [] : await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
+    const failures = resources
+      .filter((r) => r.status.endsWith('_FAILED'))
+      .map((r) => ({ resource: r.name, status: r.status, reason: r.statusReason ?? '' }));
+    const noValidHost = failures.some((f) => NO_VALID_HOST.test(f.reason)) || NO_VALID_HOST.test(stack.statusReason ?? '');
+    if (noValidHost && t.attempts < 2) {
+      // The cloud changed between planning and creating: drop this stack and plan once more with what is free now.
+      await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
+      await this.transition(
+        t,
+        ['DEPLOYING'],
+        'DEPLOYING',
+        `no valid host for ${failures.map((f) => f.resource).join(', ') || 'a server'}; stack deleted, re-planning with fresh capacity`,
+        { stackId: null, attempts: t.attempts + 1 },
+        { failures },
+      );
+      return;
+    }
+    await this.fail(t, noValidHost ? 'CM_ERR_NO_VALID_HOST' : 'CM_ERR_STACK_FAILED', `stack ${t.stackName} ${stack.status}: ${stack.statusReason ?? 'no reason given'}`, { failures });
+  }
+
+  private async createStack(t: TopologyRecord, signal: AbortSignal): Promise<void> {
+    const request = t.request as TopologyRequest;
+    const stored = t.plan as StoredPlan | null;
+    // Capacity is re-read just before creating: the plan may be minutes old (or from before a crash).
+    const planned = await this.plan(request, signal, t.id);
+    if (!planned.plan.feasible) {
+      await this.fail(t, 'CM_ERR_INFEASIBLE', `no longer placeable: ${planned.plan.explanation.summary}`, { reasons: planned.plan.reasons });
+      return;
+    }
+    const plan: FeasiblePlan = planned.plan;
+    const previous = stored?.placement.feasible === true ? stored.placement.assignments : undefined;
+    const moved = previous ? Object.keys(plan.assignments).filter((u) => previous[u] !== plan.assignments[u]) : [];
+    const body = stackCreateRequest(planned.topology, {
+      assignments: plan.assignments,
+      availabilityZone: this.o.availabilityZone,
+      stackName: t.stackName,
+      timeoutMins: Math.max(1, Math.ceil(this.o.stackTimeoutS / 60)),
+      tags: ['cm', `cm-topology-${t.id}`],
+    });
+    const units: UnitRecord[] = planned.topology.units.map((u) => ({
+      name: u.id,
+      serviceInstance: u.serviceInstance,
+      plannedHost: plan.assignments[u.id] ?? null,
+      host: null,
+      serverId: null,
+      ports: [],
+      slaClass: planned.topology.serviceInstances.find((s) => s.name === u.serviceInstance)?.slaClass ?? null,
+      slaState: null,
+    }));
+    const newPlan: StoredPlan = { placement: plan, plannedAt: new Date().toISOString(), attempt: t.attempts };
+    // Record the fresh plan before Heat sees it, so what is deployed is always what the record says.
+    const current = await this.o.store.updateTopology(t.id, { plan: newPlan, units }, { expectedVersion: t.version });
+    if (moved.length > 0) this.log({ event: 'replanned', topology: t.id, moved });
+    const created = await this.o.cloud.heat.createStack(
+      { name: body.stack_name, template: body.template, disableRollback: body.disable_rollback, ...(body.timeout_mins === undefined ? {} : { timeoutMins: body.timeout_mins }), tags: ['cm', `cm-topology-${t.id}`] },
+      { signal },
+    );
+    await this.o.store.updateTopology(t.id, { stackId: created.id }, { expectedVersion: current.version });
+    this.log({ event: 'stack_created', topology: t.id, stack: created.id, hosts: plan.hosts });
+  }
+
+  /** Polls the stack until it leaves *_IN_PROGRESS; undefined when the topology left DEPLOYING meanwhile. */
+  private async waitForStack(t: TopologyRecord, stackId: string, renew: () => Promise<void>, signal: AbortSignal): Promise<Stack | { status: 'GONE'; statusReason: string } | undefined> {
+    const deadline = Date.now() + this.o.stackTimeoutS * 1000;
+    let wait = this.o.pollMs ?? 250;
+    for (;;) {
+      const stack = await this.o.cloud.heat.findStack(t.stackName, stackId, { signal });
+      if (!stack) return { status: 'GONE', statusReason: 'the stack disappeared' };
+      if (!stack.status.endsWith('_IN_PROGRESS')) return stack;
+      if (Date.now() > deadline) return { ...stack, status: 'CREATE_FAILED', statusReason: `not complete after ${String(this.o.stackTimeoutS)} s (${stack.status})` };
+      await delay(wait, undefined, { signal });
+      wait = Math.min(wait * 2, 2000);
+      await renew();
+      const now = await this.o.store.getTopology(t.id);
+      if (now?.state !== 'DEPLOYING') return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------- DEPLOYED
+
+  private async deployed(t: TopologyRecord, signal: AbortSignal): Promise<void> {
+    const units = (t.units as UnitRecord[]).map((u) => ({ ...u }));
+    const misplaced: string[] = [];
+    for (const u of units) {
+      if (u.serverId === null) continue;
+      const server = await this.o.cloud.nova.getServer(u.serverId, { signal });
+      u.host = server.host ?? null;
+      if (u.plannedHost !== null && u.host !== u.plannedHost) misplaced.push(`${u.name} on ${String(u.host)} (planned ${u.plannedHost})`);
+    }
+    const message = misplaced.length === 0 ? 'every server is where the plan put it' : `servers not where planned: ${misplaced.join(', ')}`;
+    await this.transition(t, ['DEPLOYED'], 'ENFORCING', message, { units }, misplaced.length === 0 ? undefined : { misplaced });
+  }
+
+  // ------------------------------------------------------------- ENFORCING
+
+  private slaBody(className: string | null): AgentSlaBody {
+    const cls = slaClass(className ?? this.o.classes.default, this.o.classes);
+    return {
+      download: { min: cls.minBps, max: cls.maxBps, ...(cls.burstBits === null ? {} : { burst: cls.burstBits }) },
+      ...(cls.uploadMaxBps === null ? {} : { upload: { max: cls.uploadMaxBps } }),
+    };
+  }
+
+  private async enforcing(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const units = (t.units as UnitRecord[]).filter((u) => u.serverId !== null);
+    const deadline = Date.now() + this.o.enforceTimeoutS * 1000;
+    let wait = this.o.pollMs ?? 250;
+    // PUT is idempotent, so a resumed ENFORCING simply sends them again.
+    for (const u of units) {
+      for (;;) {
+        try {
+          await this.o.agent.putSla(u.serverId as string, this.slaBody(u.slaClass), signal);
+          break;
+        } catch (error) {
+          if (Date.now() > deadline || signal.aborted) throw error;
+          // The agent may not know a server Nova has just booted; it re-reads the cloud, try again shortly.
+          await delay(wait, undefined, { signal });
+          wait = Math.min(wait * 2, 2000);
+        }
+      }
+    }
+    wait = this.o.pollMs ?? 250;
+    for (;;) {
+      const status = new Map((await this.o.agent.slaStatus(signal)).map((s) => [s.server_id, s]));
+      const states = units.map((u) => ({ unit: u, status: status.get(u.serverId as string) }));
+      const pending = states.filter((s) => s.status?.state !== 'applied');
+      if (pending.length === 0) {
+        const done = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId === null ? null : 'applied' }));
+        const classes = [...new Set(units.map((u) => u.slaClass))].map((c) => {
+          const cls = slaClass(c ?? this.o.classes.default, this.o.classes);
+          return `${cls.name} ${formatBps(cls.minBps)}–${formatBps(cls.maxBps)} ×${String(units.filter((u) => u.slaClass === c).length)}`;
+        });
+        await this.transition(t, ['ENFORCING'], 'ACTIVE', `every SLA applied on the switches (${classes.join(', ')})`, { units: done });
+        return;
+      }
+      if (Date.now() > deadline) {
+        const reasons = pending.map((s) => ({ unit: s.unit.name, server: s.unit.serverId, state: s.status?.state ?? 'unknown', reason: s.status?.reason ?? 'the agent does not report it' }));
+        await this.fail(t, 'CM_ERR_SLA_NOT_APPLIED', `SLAs not applied within ${String(this.o.enforceTimeoutS)} s: ${reasons.map((r) => `${r.unit} ${r.state} (${r.reason})`).join('; ')}`, { reasons });
+        return;
+      }
+      await delay(wait, undefined, { signal });
+      wait = Math.min(wait * 2, 2000);
+      await renew();
+      const now = await this.o.store.getTopology(t.id);
+      if (now?.state !== 'ENFORCING') return;
+    }
+  }
+
+  // ------------------------------------------------------------- DELETING
+
+  private async deleting(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
+    // The stack may hold servers whose ids never reached the record (a crash right after create).
+    let stackId = t.stackId;
+    if (stackId === null) {
+      const found = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
+      if (found && !found.status.startsWith('DELETE')) stackId = found.id;
+    }
+    if (stackId !== null) {
+      const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
+      for (const r of resources) if (r.type === 'OS::Nova::Server' && r.physicalId && !serverIds.includes(r.physicalId)) serverIds.push(r.physicalId);
+    }
+    for (const id of serverIds) await this.o.agent.deleteSla(id, signal);
+    if (stackId !== null) await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
+    const units = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: null }));
+    await this.transition(t, ['DELETING'], 'DELETED', `SLAs of ${String(serverIds.length)} server(s) removed${stackId === null ? '' : `, stack ${t.stackName} deleted`}`, { units });
+  }
+
+  private async deleteStackAndWait(name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.o.stackTimeoutS * 1000;
+    let wait = this.o.pollMs ?? 250;
+    let retried = false;
+    await this.o.cloud.heat.deleteStack(name, id, { signal });
+    for (;;) {
+      const stack = await this.o.cloud.heat.findStack(name, id, { signal });
+      if (!stack || stack.status === 'DELETE_COMPLETE') return;
+      if (stack.status === 'DELETE_FAILED') {
+        if (retried) throw new Error(`stack ${name} DELETE_FAILED: ${stack.statusReason ?? ''}`);
+        retried = true;
+        await this.o.cloud.heat.deleteStack(name, id, { signal });
+      }
+      if (Date.now() > deadline) throw new Error(`stack ${name} not deleted after ${String(this.o.stackTimeoutS)} s (${stack.status})`);
+      await delay(wait, undefined, { signal });
+      wait = Math.min(wait * 2, 2000);
+      await renew();
+    }
+  }
+
+  private log(event: Record<string, unknown>): void {
+    try {
+      this.o.logger?.({ component: 'manager', ...event });
+    } catch {
+      // logging must not break deployments
+    }
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

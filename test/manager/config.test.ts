@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManagerConfigError, parseManagerConfig } from '../../src/manager/config.ts';
+
+const TOKEN = 'a-long-enough-secret-token';
+
+function problemsOf(text: string | undefined, env: Record<string, string> = {}): string[] {
+  try {
+    parseManagerConfig(text, env);
+  } catch (error) {
+    assert.ok(error instanceof ManagerConfigError);
+    return error.problems.map((p) => `${p.field}: ${p.message}`);
+  }
+  return [];
+}
+
+describe('manager configuration', () => {
+  it('reads a full file with defaults and rates in tc notation', () => {
+    const c = parseManagerConfig(
+      `
+listen: { host: 0.0.0.0, port: 9092 }
+auth: { tokens: [${TOKEN}] }
+agent: { url: "http://10.0.0.5:8091", token: ${TOKEN} }
+store: { url: "postgres://cm:pw@db:5432/cm" }
+placement: { strategy: single-host, uplink: 1gbit, uplinks: { compute1: 100mbit } }
+sla_classes: { classes: { Gold: { min: 1mbit, max: 2mbit } }, assign: {}, default: Gold }
+deploy: { stack_timeout_s: 300 }
+`,
+      {},
+    );
+    assert.deepEqual(c.listen, { host: '0.0.0.0', port: 9092 });
+    assert.equal(c.store.url, 'postgres://cm:pw@db:5432/cm');
+    assert.deepEqual(c.placement, { strategy: 'single-host', uplinkDefaultBps: 1_000_000_000, uplinks: { compute1: 100_000_000 } });
+    assert.equal(c.deploy.stackTimeoutS, 300);
+    assert.equal(c.deploy.enforceTimeoutS, 120);
+    assert.equal(c.deploy.availabilityZone, 'nova');
+    assert.ok(c.slaClasses !== undefined);
+  });
+
+  it('takes CM_MANAGER_* over the file and defaults the store to a SQLite file', () => {
+    const c = parseManagerConfig(undefined, { CM_MANAGER_TOKENS: TOKEN, CM_MANAGER_AGENT_URL: 'https://agent:8091', CM_MANAGER_AGENT_TOKEN: TOKEN, CM_MANAGER_LISTEN_PORT: '0' });
+    assert.equal(c.listen.port, 0);
+    assert.equal(c.agent.url, 'https://agent:8091');
+    assert.equal(c.store.url, 'sqlite:cm-manager.db');
+    assert.equal(c.placement.strategy, 'traffic-aware');
+  });
+
+  it('reports every problem with its field at once', () => {
+    assert.deepEqual(
+      problemsOf(`
+listen: { port: 70000 }
+auth: { tokens: [short] }
+agent: { url: "ftp://x" }
+store: { url: "mysql://x" }
+placement: { strategy: random, uplink: fast, uplinks: { compute1: "1e9" } }
+deploy: { stack_timeout_s: 1 }
+extra: 1
+`),
+      [
+        'extra: unknown field (allowed: listen, auth, cloud, agent, store, placement, sla_classes, catalog, deploy)',
+        'listen.port: must be an integer from 0 to 65535',
+        'auth.tokens[0]: must be a string of at least 16 characters',
+        'agent.url: must be an http:// or https:// URL',
+        'agent.token: is required: a bearer token the agent accepts (or CM_MANAGER_AGENT_TOKEN)',
+        'store.url: must be sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db',
+        'placement.strategy: must be one of single-host, traffic-aware, nova',
+        'placement.uplink: is not a rate: "fast" (an integer in bit/s, or a number with a unit: bit, kbit, mbit, gbit, tbit, kibit, mibit, gibit, tibit, or bps, kbps, mbps, gbps, tbps meaning BYTES per second)',
+        'placement.uplinks.compute1: exponent notation is not accepted ("1e9"): Open vSwitch reads values like "1e8" as 0, which would remove the limit; write the digits (100000000) or use a unit ("100mbit")',
+        'deploy.stack_timeout_s: must be an integer from 10 to 86400',
+      ],
+    );
+  });
+
+  it('names bad YAML by line', () => {
+    assert.match(problemsOf('listen: [\n')[0] ?? '', /^line \d+, column \d+: /);
+  });
+});
