@@ -1,6 +1,7 @@
 /**
  * Module boundaries: src/ovsdb is a standalone library (node:* and its own
- * files only), so it can be published on its own.
+ * files only), so it can be published on its own; the pure cores (placement,
+ * topology, qos) do no I/O and know nothing of the services around them.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -67,5 +68,19 @@ describe('module boundaries', () => {
       }
     }
     assert.deepEqual(offenders, []);
+  });
+
+  it('src/placement is pure: only its own files (no node:*, no packages)', () => {
+    assert.deepEqual(offendersOf('src/placement', (_spec, resolved) => inside('src/placement')(resolved)), []);
+  });
+
+  it('src/topology is pure: yaml, src/qos, the placement types and its own files', () => {
+    const ok = (spec: string, resolved: string): boolean =>
+      spec === 'yaml' || inside('src/topology')(resolved) || inside('src/qos')(resolved) || resolved === path.join(root, 'src/placement/types.ts');
+    assert.deepEqual(offendersOf('src/topology', ok), []);
+  });
+
+  it('src/manager never touches OVSDB (the agent is the only component that writes switches)', () => {
+    assert.deepEqual(offendersOf('src/manager', (_spec, resolved) => !inside('src/ovsdb')(resolved) && !inside('src/agent')(resolved) || resolved.endsWith('src/agent/hosts-view.ts')), []);
   });
 });

@@ -253,5 +253,22 @@ for (const backend of backends) {
       assert.equal(r.json.type, '/problems/invalid-topology');
       assert.ok(r.json.errors.some((e) => /^topology\.json:\d+:\d+ service_instances\[1\]\.service_type$/.test(e.pointer) && /Brokr/.test(e.message)), JSON.stringify(r.json.errors));
     });
+
+    it("takes the thesis EMM's POST /services and POST /topologies, and deletes cleanly", async () => {
+      for (const doc of thesisServices()) {
+        const r = await api<{ service_type: string }>('POST', '/services', JSON.parse(doc));
+        assert.equal(r.status, 201);
+      }
+      assert.equal((await api<unknown[]>('GET', '/services')).json.length, 3);
+      const r = await api<TopologyView>('POST', '/topologies', JSON.parse(read('topology.json')));
+      assert.equal(r.status, 202, JSON.stringify(r.json));
+      const t = await waitState(r.json.id, ['ACTIVE']);
+      assert.equal(t.units.length, 5);
+      assert.ok(t.units.every((u) => u.sla_state === 'applied'));
+      await api('DELETE', `/v1/topologies/${t.id}`);
+      const d = await waitState(t.id, ['DELETED']);
+      assert.match(d.events.at(-1)?.message ?? '', /SLAs of 5 server\(s\) removed, stack cm-local-nm-template-minified-[0-9a-f]{8} deleted/);
+      assert.equal(sim.state.servers.size, 0);
+    });
   });
 }
