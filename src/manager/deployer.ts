@@ -352,7 +352,14 @@ export class Deployer {
       { name: body.stack_name, template: body.template, disableRollback: body.disable_rollback, ...(body.timeout_mins === undefined ? {} : { timeoutMins: body.timeout_mins }), tags: ['cm', `cm-topology-${t.id}`] },
       { signal },
     );
-    await this.o.store.updateTopology(t.id, { stackId: created.id }, { expectedVersion: current.version });
+    const pins = plan.hosts.map((h) => `${String(Object.values(plan.assignments).filter((x) => x === h).length)} on ${h}`).join(', ');
+    await this.o.store.transition(t.id, {
+      from: ['DEPLOYING'],
+      to: 'DEPLOYING',
+      message: `stack ${t.stackName} created: ${String(units.length)} servers${pins === '' ? ' (hosts left to Nova)' : ` pinned (${pins})`}${moved.length > 0 ? `; re-planned: ${moved.join(', ')} moved` : ''}`,
+      patch: { stackId: created.id },
+      expectedVersion: current.version,
+    });
     this.log({ event: 'stack_created', topology: t.id, stack: created.id, hosts: plan.hosts });
   }
 

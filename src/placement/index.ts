@@ -88,7 +88,7 @@ function singleHostPlan(ctx: Context, scan: Scan, best: HostView): FeasiblePlan 
       `(normalised leftover ${best.score.toFixed(3)}, Σ over vCPU, RAM, disk of leftover ÷ capacity; lower is tighter)`,
   );
   const chosenReasons = [
-    `tightest fit of ${plural(scan.fitting, 'host')} that hold the whole topology: leaves ${leaves}`,
+    `${scan.fitting === 1 ? 'the only host that holds' : `tightest fit of ${plural(scan.fitting, 'host')} that hold`} the whole topology: leaves ${leaves}`,
     `every unit's flavor is within max_unit (${HOST_RESOURCES.map((r, ri) => `${formatAmount(r, val(t.maxNeed, ri))} ≤ ${formatCount(val(best.maxUnit, ri))}`).join(', ')})`,
     `all ${plural(t.n, 'unit')} on one host: no guaranteed traffic crosses an uplink`,
   ];
@@ -109,7 +109,7 @@ function singleHostPlan(ctx: Context, scan: Scan, best: HostView): FeasiblePlan 
     crossHostBps: 0,
     uplinkBps: { [best.host.name]: 0 },
     explanation: explanation(
-      `whole topology on ${best.host.name} (tightest fit of ${plural(scan.fitting, 'candidate host')})`,
+      `whole topology on ${best.host.name} (${scan.fitting === 1 ? 'the only host it fits on' : `tightest fit of ${plural(scan.fitting, 'candidate host')}`})`,
       steps,
       [decision(best.host.name, chosenReasons)],
       rejected,
