@@ -9,9 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { createOpenStack, joinUrl, loadCloudConfig, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
+import { createOpenStack, joinUrl, loadCloudConfig, processConfigIO, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
 import YAML from 'yaml';
@@ -38,15 +37,6 @@ export interface StartAgentOptions {
   ovsdbEndpoint?: (host: string) => string | undefined;
   /** pino logging; false to silence. */
   log?: boolean;
-}
-
-function readOptional(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 export interface KeystoneValidatorOptions {
@@ -126,7 +116,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   const cloud =
     options.cloud ??
     loadCloudConfig(
-      { env: process.env, readFile: readOptional, cwd: process.cwd(), homedir: os.homedir() },
+      processConfigIO(),
       config.cloud.name === undefined ? {} : { cloud: config.cloud.name },
     );
   const log = options.log !== false;

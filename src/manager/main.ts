@@ -5,9 +5,8 @@
  * Command: `cm-manager --config FILE` (environment: CM_MANAGER_*, OS_* / OS_CLOUD).
  */
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createOpenStack, loadCloudConfig, type CloudConfig, type OpenStack } from '../openstack/index.ts';
+import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openManagerStore, type ManagerStore } from '../store/index.ts';
 import { DEFAULT_SLA_CLASSES, parseSlaClassConfig } from '../topology/index.ts';
 import type { SlaClassConfig, SourceFile } from '../topology/types.ts';
@@ -35,15 +34,6 @@ export interface StartManagerOptions {
   /** For tests: the deployer's poll and claim intervals. */
   pollMs?: number;
   claimIntervalMs?: number;
-}
-
-function readOptional(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 /** Service types given as files in the config, plus those POSTed to /services (kept in memory). */
@@ -80,7 +70,7 @@ function slaClassesOf(config: ManagerConfig): SlaClassConfig {
 export async function startManager(config: ManagerConfig, options: StartManagerOptions = {}): Promise<RunningManager> {
   const cloud =
     options.cloud ??
-    loadCloudConfig({ env: process.env, readFile: readOptional, cwd: process.cwd(), homedir: os.homedir() }, config.cloud.name === undefined ? {} : { cloud: config.cloud.name });
+    loadCloudConfig(processConfigIO(), config.cloud.name === undefined ? {} : { cloud: config.cloud.name });
   const log = options.log !== false;
   const logEvent = (event: Record<string, unknown>): void => {
     if (log) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'manager', level: 'info', ...event })}\n`);

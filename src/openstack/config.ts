@@ -3,6 +3,8 @@
  * clouds.yaml (with secure.yaml merged over it), or OS_* variables. Pure:
  * the environment and the file reader are parameters.
  */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpenStackConfigError } from './errors.ts';
@@ -270,4 +272,21 @@ function validate(cfg: CloudConfig, where: string, prefix: 'auth.' | 'OS_'): voi
   if (a.projectId === undefined && a.projectDomainName === undefined && a.projectDomainId === undefined) {
     missing(`${n('project_domain_name')} or ${n('project_domain_id')} (needed with ${n('project_name')})`);
   }
+}
+
+/** The process's own environment, files and directories (what the services and the CLI use). */
+export function processConfigIO(): ConfigIO {
+  return {
+    env: process.env,
+    readFile: (file) => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+    cwd: process.cwd(),
+    homedir: os.homedir(),
+  };
 }
