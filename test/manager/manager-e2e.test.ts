@@ -270,5 +270,18 @@ for (const backend of backends) {
       assert.match(d.events.at(-1)?.message ?? '', /SLAs of 5 server\(s\) removed, stack cm-local-nm-template-minified-[0-9a-f]{8} deleted/);
       assert.equal(sim.state.servers.size, 0);
     });
+
+    it("strategy nova leaves hosts to Nova's scheduler: no pin, servers where Nova put them, SLAs still enforced", async () => {
+      const r = await api<TopologyView>('POST', '/v1/topologies', { topology: read('thesis.yaml'), topology_file: 'thesis.yaml', strategy: 'nova' });
+      assert.equal(r.status, 202, JSON.stringify(r.json));
+      assert.ok(Object.values(r.json.placement?.assignments ?? { x: 'set' }).every((h) => h === null), 'no host chosen by the plan');
+      const t = await waitState(r.json.id, ['ACTIVE']);
+      assert.ok(t.units.every((u) => u.planned_host === null && u.host !== null && u.sla_state === 'applied'), JSON.stringify(t.units));
+      const stack = [...sim.state.stacks.values()].find((s) => s.id === t.stack.id);
+      assert.ok(stack);
+      assert.doesNotMatch(JSON.stringify(stack.template), /nova:compute/, 'the template pins no host');
+      await api('DELETE', `/v1/topologies/${t.id}`);
+      await waitState(t.id, ['DELETED']);
+    });
   });
 }
