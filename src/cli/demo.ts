@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { Command } from 'commander';
 import { parseAgentConfig } from '../agent/config.ts';
 import { simAgentOptions, startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentClient } from '../manager/agent-client.ts';
@@ -299,4 +300,15 @@ export async function demoMain(argv: readonly string[]): Promise<void> {
   });
   process.stderr.write('stopping…\n');
   await stop();
+}
+
+/** `cm demo [--once] [--json]`: the same as `npm run demo`. */
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('deploy the thesis topology on an embedded simulated cloud (agent + manager in this process) and show each step')
+    .option('--once', 'exit after showing the tables (default: keep the services running until Ctrl-C)')
+    .option('--json', 'print one JSON summary (the only output on stdout)')
+    .action(async (opts: { once?: boolean; json?: boolean }) => {
+      await demoMain([...(opts.once === true ? ['--once'] : []), ...(opts.json === true ? ['--json'] : [])]);
+    });
 }

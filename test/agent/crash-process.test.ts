@@ -31,6 +31,7 @@ import { OvsdbClient } from '../../src/ovsdb/client.ts';
 import { select } from '../../src/ovsdb/operations.ts';
 import { TAG_OWNER } from '../../src/ovsdb/vswitch/index.ts';
 import { ovsPortName, startSimCloud, type ScenarioObject, type SimCloud } from '../../src/sim/index.ts';
+import { openrcEnv } from '../../src/sim/openrc.ts';
 import { openSlaStore } from '../../src/store/index.ts';
 import { makeTempDir, realOvsAvailable, removeTempDir, terminate, trackChild, waitForExit } from '../harness/ovsdb-server.ts';
 import { connect } from './inventory-helpers.ts';
@@ -212,16 +213,7 @@ describe('cm-agent process SIGKILLed while applying 300 SLAs', { skip: real.skip
         configFile,
         `listen: { host: 127.0.0.1, port: ${String(port)} }\nauth: { tokens: [${TOKEN}] }\nowner: ${OWNER}\nstore: { path: "${storePath}" }\novsdb:\n  endpoints:\n${endpoints}\n`,
       );
-      const c = sim.credentials;
-      const env = {
-        OS_AUTH_URL: sim.authUrl,
-        OS_USERNAME: c.username,
-        OS_PASSWORD: c.password,
-        OS_PROJECT_NAME: c.projectName,
-        OS_USER_DOMAIN_NAME: c.userDomainName,
-        OS_PROJECT_DOMAIN_NAME: c.projectDomainName,
-        OS_REGION_NAME: c.regionName,
-      };
+      const env = openrcEnv(sim);
 
       // ---- first agent: SLAs in waves, SIGKILL once 60 are on the switches
       const first = spawnAgent(configFile, env);

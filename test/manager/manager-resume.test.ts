@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { simAgentOptions, startAgent } from '../../src/agent/main.ts';
 import { startSimCloud } from '../../src/sim/index.ts';
+import { openrcEnv } from '../../src/sim/openrc.ts';
 import { makeTempDir, realOvsAvailable, removeTempDir, trackChild } from '../harness/ovsdb-server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -70,17 +71,7 @@ describe('cm-manager killed mid-deployment', { skip: real.skip }, () => {
           'deploy: { lease_ms: 2000, enforce_timeout_s: 30, stack_timeout_s: 90 }',
         ].join('\n'),
       );
-      const c = sim.credentials;
-      const env = {
-        ...process.env,
-        OS_AUTH_URL: sim.authUrl,
-        OS_USERNAME: c.username,
-        OS_PASSWORD: c.password,
-        OS_PROJECT_NAME: c.projectName,
-        OS_USER_DOMAIN_NAME: c.userDomainName,
-        OS_PROJECT_DOMAIN_NAME: c.projectDomainName,
-        OS_REGION_NAME: c.regionName,
-      };
+      const env = { ...process.env, ...openrcEnv(sim) };
       let output = '';
       const launch = (): ChildProcess => {
         const child = spawn(process.execPath, [path.join(ROOT, 'bin/cm-manager.mjs'), '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });

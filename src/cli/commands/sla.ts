@@ -1,0 +1,221 @@
+/** `cm sla get|set|rm|list`: per-server SLAs on the agent (/v1/servers/{id}/sla, /v1/sla). */
+import { Command } from 'commander';
+import type { V1Hosts } from '../../agent/hosts-view.ts';
+import { formatBps } from '../../placement/format.ts';
+import { isUuidLike } from '../../qos/validate.ts';
+import type { CliContext } from '../context.ts';
+import { CliError, EXIT, usageError } from '../errors.ts';
+import type { ApiClient, PointerLabel } from '../http.ts';
+import { dash, renderTable, stateColour, type Styler } from '../output.ts';
+import type { SlaStatus, SlaStatusItem } from './hosts.ts';
+import { loadSlaClasses } from './sla-classes.ts';
+
+interface SlaBody {
+  download?: { min?: number | string; max?: number | string; burst?: number | string };
+  upload?: { max?: number | string; burst?: number | string };
+}
+
+interface StoredSla {
+  server_id: string;
+  sla: { download?: { min?: number; max: number; burst?: number }; upload?: { max: number; burst?: number } };
+  host: string | null;
+  source: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The agent names body fields; the user typed options. */
+const OPTION_OF: Record<string, string> = {
+  '/download/min': '--download-min',
+  '/download/max': '--download-max',
+  '/download/burst': '--download-burst',
+  '/upload/max': '--upload-max',
+  '/upload/burst': '--upload-burst',
+  '/download': '--download-*',
+  '/upload': '--upload-*',
+  '/params/id': 'SERVER',
+};
+const optionLabel: PointerLabel = (p) => OPTION_OF[p] ?? p;
+
+/**
+ * A server id, or a name looked up in the agent's inventory: people know
+ * their VMs by name, the agent's API by UUID.
+ */
+export async function resolveServer(agent: ApiClient, ref: string): Promise<{ id: string; name: string | null }> {
+  if (isUuidLike(ref)) return { id: ref.toLowerCase(), name: null };
+  const { body } = await agent.call<V1Hosts>('GET', '/v1/hosts');
+  const matches = [...body.hosts.flatMap((h) => h.servers), ...body.unplaced_servers].filter((s) => s.name === ref);
+  if (matches.length === 0) throw new CliError(EXIT.NOT_FOUND, `no server named "${ref}" in the agent's inventory`, ['hint: `cm servers` lists them; a server id works too']);
+  if (matches.length > 1) throw new CliError(EXIT.REFUSED, `${String(matches.length)} servers are named "${ref}": give the id`, matches.map((s) => `${s.id}  ${s.host ?? '-'}`));
+  const only = matches[0];
+  if (!only) throw new Error('unreachable: one match expected');
+  return { id: only.id, name: only.name };
+}
+
+function rate(v: number | undefined): string {
+  return v === undefined ? '-' : formatBps(v);
+}
+
+function bits(v: number | undefined): string {
+  return v === undefined ? '-' : `${String(v)} bit`;
+}
+
+function storedFields(s: StoredSla, state: SlaStatusItem | undefined): [string, string][] {
+  return [
+    ['server_id', s.server_id],
+    ...(state?.server_name ? ([['name', state.server_name]] as [string, string][]) : []),
+    ['host', dash(s.host)],
+    ['download.min', rate(s.sla.download?.min)],
+    ['download.max', rate(s.sla.download?.max)],
+    ['download.burst', bits(s.sla.download?.burst)],
+    ['upload.max', rate(s.sla.upload?.max)],
+    ['upload.burst', bits(s.sla.upload?.burst)],
+    ...(state ? ([['state', state.state], ['reason', dash(state.reason)]] as [string, string][]) : []),
+    ['source', s.source],
+    ['version', String(s.version)],
+    ['created_at', s.created_at],
+    ['updated_at', s.updated_at],
+  ];
+}
+
+function renderStored(s: StoredSla, state: SlaStatusItem | undefined): (style: Styler) => string {
+  return (style) =>
+    renderTable<[string, string]>(
+      [
+        { header: 'FIELD', value: (f) => f[0] },
+        { header: 'VALUE', value: (f) => f[1], colour: (f) => (f[0] === 'state' ? stateColour(f[1]) : undefined) },
+      ],
+      storedFields(s, state),
+      style,
+    );
+}
+
+/** The enforcement state of one server, for the table only (the JSON stays the GET body as is). */
+async function stateOf(ctx: CliContext, command: Command, agent: ApiClient, id: string): Promise<SlaStatusItem | undefined> {
+  if (ctx.globals(command).output !== 'table') return undefined;
+  const { body } = await agent.call<SlaStatus>('GET', '/v1/sla');
+  return body.items.find((i) => i.server_id === id);
+}
+
+interface SetOptions {
+  class?: string;
+  config?: string;
+  downloadMin?: string;
+  downloadMax?: string;
+  downloadBurst?: string;
+  uploadMax?: string;
+  uploadBurst?: string;
+}
+
+/** The PUT body: the class's rates (if any), overridden by each rate option given — sent as typed, so the agent's validation names them. */
+export function slaBody(opts: SetOptions): SlaBody {
+  const body: SlaBody = {};
+  if (opts.class !== undefined) {
+    const { config, source } = loadSlaClasses(opts.config);
+    const cls = config.classes[opts.class];
+    if (!cls) throw usageError(`--class: unknown SLA class "${opts.class}" in ${source} (known: ${Object.keys(config.classes).join(', ')})`);
+    body.download = { min: cls.minBps, max: cls.maxBps, ...(cls.burstBits === null ? {} : { burst: cls.burstBits }) };
+    if (cls.uploadMaxBps !== null) body.upload = { max: cls.uploadMaxBps };
+  } else if (opts.config !== undefined) {
+    throw usageError('--config only chooses where --class is looked up; give --class too');
+  }
+  if (opts.downloadMin !== undefined || opts.downloadMax !== undefined || opts.downloadBurst !== undefined) {
+    body.download = {
+      ...body.download,
+      ...(opts.downloadMin === undefined ? {} : { min: opts.downloadMin }),
+      ...(opts.downloadMax === undefined ? {} : { max: opts.downloadMax }),
+      ...(opts.downloadBurst === undefined ? {} : { burst: opts.downloadBurst }),
+    };
+  }
+  if (opts.uploadMax !== undefined || opts.uploadBurst !== undefined) {
+    body.upload = { ...body.upload, ...(opts.uploadMax === undefined ? {} : { max: opts.uploadMax }), ...(opts.uploadBurst === undefined ? {} : { burst: opts.uploadBurst }) };
+  }
+  if (body.download === undefined && body.upload === undefined) throw usageError('give --class NAME or the rates (--download-max, --download-min, --upload-max, …)');
+  return body;
+}
+
+export function slaCommand(ctx: CliContext): Command {
+  const sla = new Command('sla').description("a server's bandwidth SLA on the agent: what its switch port enforces");
+
+  sla
+    .command('get')
+    .description('the desired SLA of a server and whether its switch applies it (GET /v1/servers/{id}/sla)')
+    .argument('<server>', 'server id or name')
+    .action(async (ref: string, _opts: unknown, command: Command) => {
+      const agent = ctx.agent(command);
+      const { id } = await resolveServer(agent, ref);
+      const { body } = await agent.call<StoredSla>('GET', `/v1/servers/${encodeURIComponent(id)}/sla`, { pointerLabel: optionLabel });
+      ctx.print(command, body, renderStored(body, await stateOf(ctx, command, agent, id)));
+    });
+
+  sla
+    .command('set')
+    .description('set the SLA of a server (PUT /v1/servers/{id}/sla; idempotent)')
+    .argument('<server>', 'server id or name')
+    .option('--class <name>', 'the rates of an SLA class (see cm sla-classes); rate options override them')
+    .option('--config <file>', 'look --class up in this manager configuration instead of the defaults')
+    .option('--download-min <rate>', 'guaranteed rate towards the VM, e.g. 100mbit')
+    .option('--download-max <rate>', 'ceiling towards the VM, e.g. 1gbit')
+    .option('--download-burst <size>', 'burst towards the VM, e.g. 96kbit')
+    .option('--upload-max <rate>', 'ceiling from the VM (policing)')
+    .option('--upload-burst <size>', 'burst from the VM')
+    .addHelpText('after', '\nRates: integers in bit/s or tc notation (kbit, mbit, gbit; kbps, mbps, gbps = BYTES per second).\nExample: cm sla set web-1 --download-min 100mbit --download-max 1gbit')
+    .action(async (ref: string, opts: SetOptions, command: Command) => {
+      const body = slaBody(opts);
+      const agent = ctx.agent(command);
+      const { id } = await resolveServer(agent, ref);
+      const res = await agent.call<StoredSla>('PUT', `/v1/servers/${encodeURIComponent(id)}/sla`, { body, pointerLabel: optionLabel });
+      if (ctx.globals(command).output === 'table') ctx.err(`${res.status === 201 ? 'created' : 'set'}: the SLA of ${id} (version ${String(res.body.version)}); \`cm sla get ${ref}\` shows when the switch applies it\n`);
+      ctx.print(command, res.body, renderStored(res.body, undefined));
+    });
+
+  sla
+    .command('rm')
+    .alias('delete')
+    .description('remove the SLA of a server; its switch settings are removed (DELETE /v1/servers/{id}/sla)')
+    .argument('<server>', 'server id or name')
+    .action(async (ref: string, _opts: unknown, command: Command) => {
+      const agent = ctx.agent(command);
+      const { id } = await resolveServer(agent, ref);
+      await agent.call('DELETE', `/v1/servers/${encodeURIComponent(id)}/sla`, { pointerLabel: optionLabel });
+      // The API answers 204; the machine-readable outputs still say what was done.
+      ctx.print(command, { server_id: id, deleted: true }, () => '');
+      if (ctx.globals(command).output === 'table') ctx.err(`removed: the SLA of ${id}\n`);
+    });
+
+  sla
+    .command('list')
+    .alias('ls')
+    .description('every SLA: desired rates and what the switches apply (GET /v1/sla)')
+    .option('--state <states>', 'only these states, comma-separated: applied, pending, drifted, error')
+    .action(async (opts: { state?: string }, command: Command) => {
+      const { body } = await ctx.agent(command).call<SlaStatus>('GET', '/v1/sla');
+      const wanted = opts.state?.split(',').map((s) => s.trim());
+      const bad = wanted?.filter((s) => !['applied', 'pending', 'drifted', 'error'].includes(s)) ?? [];
+      if (bad.length > 0) throw usageError(`--state: unknown state ${bad.join(', ')} (applied, pending, drifted, error)`);
+      const data = wanted === undefined ? body : { ...body, items: body.items.filter((i) => wanted.includes(i.state)) };
+      ctx.print(command, data, (style) => {
+        const table = renderTable<SlaStatusItem>(
+          [
+            { header: 'SERVER', value: (i) => i.server_id },
+            { header: 'NAME', value: (i) => dash(i.server_name) },
+            { header: 'HOST', value: (i) => dash(i.host) },
+            { header: 'DOWNLOAD', value: (i) => (i.desired.download ? `${rate(i.desired.download.min)} – ${rate(i.desired.download.max)}` : '-') },
+            { header: 'UPLOAD', value: (i) => rate(i.desired.upload?.max) },
+            { header: 'STATE', value: (i) => i.state, colour: (i) => stateColour(i.state) },
+            { header: 'REASON', value: (i) => dash(i.reason) },
+          ],
+          data.items,
+          style,
+        );
+        const summary = Object.entries(body.summary)
+          .filter(([, n]) => n > 0)
+          .map(([s, n]) => `${String(n)} ${s}`)
+          .join(', ');
+        return summary === '' ? table : `${table}\n${summary}\n`;
+      });
+    });
+
+  return sla;
+}
