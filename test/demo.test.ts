@@ -37,6 +37,14 @@ describe('npm run demo -- --once --json', () => {
     assert.equal(s.urls, undefined, '--once leaves nothing running');
   });
 
+  it('runs on the in-process OVSDB server when asked (what a laptop without Open vSwitch gets)', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--once', '--json', '--ovsdb', 'in-process'], { cwd: root, timeout: 120_000 });
+    const s = JSON.parse(stdout.trim()) as DemoSummary;
+    assert.equal(s.ovsdb, 'in-process');
+    assert.equal(s.servers_active, 5);
+    assert.deepEqual([s.gold, s.wholesale], [3, 2]);
+  });
+
   it('refuses an unknown option with exit code 2', async () => {
     await assert.rejects(promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--bogus'], { cwd: root, timeout: 60_000 }), (e: { code?: number; stderr?: string }) => {
       assert.equal(e.code, 2);

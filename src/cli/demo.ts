@@ -33,6 +33,8 @@ const OWNER = 'cm-agent-demo';
 export interface DemoOptions {
   once: boolean;
   json: boolean;
+  /** `auto` (default): real ovsdb-servers when Open vSwitch is installed, else in-process. */
+  ovsdb?: 'auto' | 'real' | 'in-process';
   /** Where human-readable progress goes (stdout by default; the JSON line always goes to stdout). */
   out?: (line: string) => void;
   /** Preferred ports (taken when free, else any). */
@@ -142,7 +144,9 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
     return v;
   };
 
-  const realOvs = ['ovsdb-server', 'ovsdb-tool'].every((b) => findBinary(b) !== undefined);
+  const installed = ['ovsdb-server', 'ovsdb-tool'].every((b) => findBinary(b) !== undefined);
+  if (options.ovsdb === 'real' && !installed) throw new Error('--ovsdb real: ovsdb-server/ovsdb-tool not found (Debian package openvswitch-switch)');
+  const realOvs = options.ovsdb === 'real' || (options.ovsdb !== 'in-process' && installed);
   const stops: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -281,14 +285,25 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
 }
 
 export async function demoMain(argv: readonly string[]): Promise<void> {
-  const unknown = argv.filter((a) => !['--once', '--json'].includes(a));
-  if (unknown.length > 0) {
-    process.stderr.write(`demo: unknown option ${unknown.join(' ')} (known: --once, --json)\n`);
+  let once = false;
+  let json = false;
+  let ovsdb: DemoOptions['ovsdb'] = 'auto';
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--once') once = true;
+    else if (a === '--json') json = true;
+    else if (a === '--ovsdb') {
+      const v = argv[++i];
+      if (v === 'auto' || v === 'real' || v === 'in-process') ovsdb = v;
+      else problems.push(`--ovsdb ${String(v)}: must be auto, real or in-process`);
+    } else problems.push(`unknown option ${String(a)}`);
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`demo: ${problems.join('; ')} (known: --once, --json, --ovsdb auto|real|in-process)\n`);
     process.exit(2);
   }
-  const once = argv.includes('--once');
-  const json = argv.includes('--json');
-  const { summary, stop } = await runDemo({ once, json });
+  const { summary, stop } = await runDemo({ once, json, ovsdb });
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (once) {
     await stop();
@@ -308,7 +323,8 @@ export function demoCommand(): Command {
     .description('deploy the thesis topology on an embedded simulated cloud (agent + manager in this process) and show each step')
     .option('--once', 'exit after showing the tables (default: keep the services running until Ctrl-C)')
     .option('--json', 'print one JSON summary (the only output on stdout)')
-    .action(async (opts: { once?: boolean; json?: boolean }) => {
-      await demoMain([...(opts.once === true ? ['--once'] : []), ...(opts.json === true ? ['--json'] : [])]);
+    .option('--ovsdb <kind>', 'auto (real ovsdb-servers when Open vSwitch is installed), real or in-process', 'auto')
+    .action(async (opts: { once?: boolean; json?: boolean; ovsdb: string }) => {
+      await demoMain([...(opts.once === true ? ['--once'] : []), ...(opts.json === true ? ['--json'] : []), '--ovsdb', opts.ovsdb]);
     });
 }
