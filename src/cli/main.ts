@@ -6,6 +6,7 @@
  * code returned, so tests run it in-process; bin/cm.mjs and `npm run cm` call
  * it with the real process.
  */
+import { testbedCommand } from '../testbed/cli.ts';
 import { demoCommand } from './demo.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -78,6 +79,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(managerCommand(ctx));
   program.addCommand(simCommand(ctx));
   program.addCommand(demoCommand());
+  program.addCommand(testbedCommand());
   return program;
 }
 
@@ -111,6 +113,12 @@ function report(io: CliIo, error: unknown): number {
     return error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
+  // Commands built elsewhere (cm testbed) carry their own exit code.
+  const own = error instanceof Error ? (error as Error & { exitCode?: unknown }).exitCode : undefined;
+  if (typeof own === 'number' && Number.isInteger(own) && own >= 1 && own <= 5) {
+    write(message, []);
+    return own;
+  }
   if (errorCode(error) !== undefined) {
     write(message, []);
     return EXIT.UNREACHABLE;

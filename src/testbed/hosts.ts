@@ -350,8 +350,9 @@ class Testbed implements TestbedHosts {
   /** Waits until the host's ovs-vswitchd applied the configuration the transaction asked for. */
   private async applied(host: Host, results: readonly OperationResult[]): Promise<void> {
     const cfg = nextCfgOf(results);
+    let onExit = (): void => undefined;
     const exited = new Promise<never>((_resolve, reject) => {
-      const onExit = (): void => {
+      onExit = (): void => {
         reject(new Error(`ovs-vswitchd exited (${String(host.vswitchd.exitCode ?? host.vswitchd.signalCode)})`));
       };
       if (processEnded(host.vswitchd)) onExit();
@@ -374,6 +375,9 @@ class Testbed implements TestbedHosts {
         );
       }
       throw error;
+    } finally {
+      // One listener per change would pile up over a long-lived testbed (every plug adds one).
+      host.vswitchd.off('exit', onExit);
     }
   }
 
