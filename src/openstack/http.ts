@@ -171,7 +171,8 @@ export function parseErrorBody(body: unknown, status: number): ParsedError {
   if (Array.isArray(body.errors)) {
     const first: unknown = body.errors[0];
     if (isObject(first)) {
-      const detail = typeof first.detail === 'string' ? first.detail : undefined;
+      // Placement's detail is webob's "<explanation>\n\n <detail>  ": one line for messages.
+      const detail = typeof first.detail === 'string' ? first.detail.replace(/\s+/g, ' ').trim() : undefined;
       const title = typeof first.title === 'string' ? first.title : undefined;
       return {
         serviceCode: typeof first.code === 'string' ? first.code : title,

@@ -8,7 +8,7 @@
  * order) and property errors surface as CREATE_FAILED rather than as a 400
  * from template validation; the reasons are worded as Heat words them.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -84,6 +84,14 @@ function strReplace(template: unknown, params: unknown): string {
       .join(value(k));
   };
   return replace(template, keys);
+}
+
+const SHORT_ID = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** Heat's physical resource name: `<stack>-<resource>-<12 random characters of [a-z2-7]>`. */
+export function physicalName(stack: string, resource: string): string {
+  const id = [...randomBytes(12)].map((b) => SHORT_ID[b % 32] ?? 'a').join('');
+  return `${stack}-${resource}-${id}`;
 }
 
 export class HeatEngine {
@@ -393,7 +401,8 @@ export class HeatEngine {
       const res: SimStackResource = { name, type: String(def.type), physicalId: '', status: 'CREATE_IN_PROGRESS', statusReason: 'state changed', created: NOVA_TIME(), updated: null, requiredBy: [] };
       for (const other of names) if (refs(resources[other]).has(name)) res.requiredBy.push(other);
       stack.resources.push(res);
-      this.event(stack, name, '', 'CREATE_IN_PROGRESS', 'state changed');
+      // Heat records the resource's physical name (<stack>-<resource>-<12 random>) until the real id exists.
+      this.event(stack, name, physicalName(stack.name, name), 'CREATE_IN_PROGRESS', 'state changed');
       try {
         if (this.closed) throw new Error('Engine shut down');
         const props = this.resolve(stack, isObj(def.properties) ? def.properties : {});
@@ -457,13 +466,16 @@ export function registerHeat(app: FastifyInstance, state: SimState, engine: Heat
     return auth;
   };
   const url = (req: FastifyRequest, s: SimStack) => `${origin(req)}/heat-api/v1/${s.projectId}/stacks/${s.name}/${s.id}`;
-  const listView = (req: FastifyRequest, s: SimStack) => ({
+  // Checked against Zed's Heat: the list leaves the template unloaded (description ""), names the
+  // project to admins, and keeps tags null when none were given; show answers [] there instead.
+  const listView = (req: FastifyRequest, s: SimStack, auth?: AuthContext) => ({
     creation_time: s.created,
     deletion_time: s.deleted,
-    description: s.description,
+    description: '',
     id: s.id,
     links: [{ href: url(req, s), rel: 'self' }],
     parent: null,
+    ...(auth?.isAdmin === true ? { project: s.projectId } : {}),
     stack_name: s.name,
     stack_owner: s.ownerName,
     stack_status: s.status,
@@ -497,7 +509,7 @@ export function registerHeat(app: FastifyInstance, state: SimState, engine: Heat
         (name === undefined || s.name === name) &&
         (status === undefined || s.status.endsWith(status) || s.status === status),
     );
-    return { stacks: stacks.map((s) => listView(req, s)) };
+    return { stacks: stacks.map((s) => listView(req, s, auth)) };
   });
   const find = (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, suffix = '') => {
     const auth = check(req);
@@ -522,6 +534,8 @@ export function registerHeat(app: FastifyInstance, state: SimState, engine: Heat
     return {
       stack: {
         ...listView(req, s),
+        description: s.description,
+        tags: s.tags ?? [],
         capabilities: [],
         disable_rollback: s.disableRollback,
         notification_topics: [],
@@ -561,11 +575,13 @@ export function registerHeat(app: FastifyInstance, state: SimState, engine: Heat
   app.get<{ Params: Params }>(`${P}/stacks/:name/:id/events`, (req) => {
     const s = byNameAndId(req);
     return {
-      events: s.events.map((e) => ({
+      // Heat lists the newest event first.
+      events: [...s.events].reverse().map((e) => ({
         event_time: e.time,
         id: e.id,
         links: [
           { href: `${url(req, s)}/resources/${e.resourceName}/events/${e.id}`, rel: 'self' },
+          { href: `${url(req, s)}/resources/${e.resourceName}`, rel: 'resource' },
           { href: url(req, s), rel: 'stack' },
         ],
         logical_resource_id: e.resourceName,

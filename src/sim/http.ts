@@ -75,7 +75,8 @@ export function errorBody(service: ServiceName, status: number, message: string,
     case 'nova':
       return { [kind ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } };
     case 'placement':
-      return { errors: [{ status, title: title(status), detail: message, code: kind ?? 'placement.undefined_code', request_id: requestId }] };
+      // webob's layout, as Placement sends it: the status explanation, a blank line, the detail, two spaces.
+      return { errors: [{ status, title: title(status), detail: `${PLACEMENT_EXPLANATIONS[status] ?? title(status)}\n\n ${message}  `, code: kind ?? 'placement.undefined_code', request_id: requestId }] };
     case 'neutron':
       return { NeutronError: { type: kind ?? NEUTRON_TYPES[status] ?? 'HTTPError', message, detail: '' } };
     case 'heat':
@@ -87,6 +88,13 @@ export function errorBody(service: ServiceName, status: number, message: string,
       };
   }
 }
+
+/** webob's explanations of the statuses Placement answers with. */
+const PLACEMENT_EXPLANATIONS: Record<number, string> = {
+  400: 'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  404: 'The resource could not be found.',
+  409: 'There was a conflict when trying to complete your request.',
+};
 
 /** keystonemiddleware's 401 (the same for every service behind it). */
 export const UNAUTHORIZED_BODY = { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } };
@@ -110,6 +118,8 @@ export interface RequestContext {
   auth?: AuthContext;
   /** Nova minor microversion (2.N) or Placement minor (1.N). */
   version: number;
+  /** A compute microversion Nova refused: its answer still names it in the version headers. */
+  refusedVersion?: string;
 }
 
 const contexts = new WeakMap<FastifyRequest, RequestContext>();
@@ -134,7 +144,7 @@ export const newRequestId = (): string => `req-${randomUUID()}`;
 
 export function sendError(reply: FastifyReply, ctx: RequestContext, err: ApiError): FastifyReply {
   for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
-  if (err.status === 401) return reply.code(401).header('www-authenticate', 'Keystone uri="/identity"').send(UNAUTHORIZED_BODY);
+  if (err.status === 401) return reply.code(401).header('www-authenticate', `Keystone uri="${origin(reply.request)}/identity"`).send(UNAUTHORIZED_BODY);
   return reply.code(err.status).send(errorBody(ctx.service, err.status, err.message, err.kind, ctx.requestId));
 }
 

@@ -21,8 +21,15 @@ export interface HypervisorHook {
   ovsdbEndpoint?(host: string): string;
 }
 
-/** os-vif's OVS port name for a Neutron port. */
-export const ovsPortName = (portId: string): string => `qvo${portId.slice(0, 11)}`;
+/**
+ * How os-vif wires a VM port into br-int: `hybrid` (a Linux bridge between, the iptables
+ * firewall; the OVS port is `qvo…`) or `native` (the tap device itself on br-int, the
+ * openvswitch or noop firewall; `tap…`, as on the real Zed cloud of the CI stage).
+ */
+export type OvsPlug = 'hybrid' | 'native';
+
+/** os-vif's OVS port name for a Neutron port (hybrid plug, the simulated cloud's default). */
+export const ovsPortName = (portId: string, plug: OvsPlug = 'hybrid'): string => `${plug === 'native' ? 'tap' : 'qvo'}${portId.slice(0, 11)}`;
 
 interface HostSwitch {
   endpoint: string;
@@ -33,10 +40,10 @@ interface HostSwitch {
 export class HostSwitches implements HypervisorHook {
   private readonly switches = new Map<string, HostSwitch>();
 
-  private constructor() {}
+  private constructor(private readonly plugMode: OvsPlug) {}
 
-  static async start(hosts: readonly string[], mode: 'in-process' | 'real'): Promise<HostSwitches> {
-    const out = new HostSwitches();
+  static async start(hosts: readonly string[], mode: 'in-process' | 'real', plug: OvsPlug = 'hybrid'): Promise<HostSwitches> {
+    const out = new HostSwitches(plug);
     try {
       for (const host of hosts) {
         let endpoint: string;
@@ -86,7 +93,7 @@ export class HostSwitches implements HypervisorHook {
   }
 
   async plug(host: string, server: SimServer, port: SimPort): Promise<void> {
-    const name = ovsPortName(port.id);
+    const name = ovsPortName(port.id, this.plugMode);
     await this.client(host).transact('Open_vSwitch', [
       insert(
         'Interface',
@@ -100,7 +107,7 @@ export class HostSwitches implements HypervisorHook {
 
   async unplug(host: string, _server: SimServer, port: SimPort): Promise<void> {
     const client = this.client(host);
-    const name = ovsPortName(port.id);
+    const name = ovsPortName(port.id, this.plugMode);
     const [found] = await client.transact('Open_vSwitch', [select('Port', [eq('name', name)], ['_uuid'])]);
     const uuid = found?.rows?.[0]?._uuid;
     if (typeof uuid !== 'string') return;

@@ -8,15 +8,15 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Compute } from './compute.ts';
 import { registerHeat, HeatEngine } from './heat.ts';
 import { ApiError, ctxOf, newRequestId, sendError, serviceOf, setContext, type RequestContext, type ServiceName } from './http.ts';
-import { HostSwitches, type HypervisorHook } from './hypervisor.ts';
+import { HostSwitches, type HypervisorHook, type OvsPlug } from './hypervisor.ts';
 import { registerKeystone, TokenStore } from './keystone.ts';
 import { registerNeutron } from './neutron.ts';
-import { novaVersion, registerNova } from './nova.ts';
+import { novaVersion, registerNova, requestedNovaVersion } from './nova.ts';
 import { placementVersion, registerPlacement } from './placement.ts';
 import { loadScenario, type ScenarioObject } from './scenario.ts';
 import { SimState } from './state.ts';
 
-export type { HypervisorHook } from './hypervisor.ts';
+export type { HypervisorHook, OvsPlug } from './hypervisor.ts';
 export { ovsPortName } from './hypervisor.ts';
 export { loadScenario, validateScenario, ScenarioError, DEFAULT_SCENARIO_PATH, type ScenarioObject } from './scenario.ts';
 export type { SimState, SimHost, SimServer, SimPort, SimStack, SimAllocation, SimFlavor, SimProject, SimNetwork } from './state.ts';
@@ -62,6 +62,8 @@ export interface SimCloudOptions {
   port?: number;
   /** BUILD → ACTIVE delay in ms (default 50). */
   bootDelayMs?: number;
+  /** How servers' ports are plugged and named: `hybrid` (`qvo…`, default) or `native` (`tap…`). */
+  ovsPlug?: OvsPlug;
 }
 
 const NO_AUTH: readonly RegExp[] = [/^\/identity\/v3\/?$/, /^\/identity\/v3\/auth\/tokens$/, /^\/compute\/?$/, /^\/compute\/v2\.1\/?$/, /^\/placement\/?$/, /^\/network\/?$/];
@@ -69,9 +71,10 @@ const NO_AUTH: readonly RegExp[] = [/^\/identity\/v3\/?$/, /^\/identity\/v3\/aut
 export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimCloud> {
   const scenario = loadScenario(options.scenario);
   const state = new SimState(scenario);
+  state.ovsPlug = options.ovsPlug ?? 'hybrid';
   const external = options.hypervisor;
   const externalEndpoint = external?.ovsdbEndpoint?.bind(external);
-  const switches = await HostSwitches.start(externalEndpoint ? [] : [...state.hosts.keys()], options.ovsdb ?? 'in-process');
+  const switches = await HostSwitches.start(externalEndpoint ? [] : [...state.hosts.keys()], options.ovsdb ?? 'in-process', state.ovsPlug);
   const hook = external ?? switches;
   const compute = new Compute(state, hook, options.bootDelayMs ?? 50);
   const heat = new HeatEngine(state, compute);
@@ -118,6 +121,10 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
         ctx.version = novaVersion(req.headers);
       } else if (service === 'placement') ctx.version = placementVersion(req.headers);
     } catch (err) {
+      if (service === 'nova') {
+        const asked = requestedNovaVersion(req.headers);
+        if (asked !== undefined) ctx.refusedVersion = asked;
+      }
       return sendError(reply, ctx, err as ApiError);
     }
     if (NO_AUTH.some((re) => re.test(path))) return undefined;
@@ -130,8 +137,13 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
 
   app.addHook('onSend', async (req, reply, payload) => {
     const ctx = ctxOf(req);
+    // As the real services label JSON: Nova's faults (webob) add charset=UTF-8, nothing else does.
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && type.startsWith('application/json')) {
+      void reply.header('content-type', ctx.service === 'nova' && reply.statusCode >= 400 ? 'application/json; charset=UTF-8' : 'application/json');
+    }
     if (ctx.service === 'nova') {
-      const v = `2.${ctx.version}`;
+      const v = ctx.refusedVersion ?? `2.${ctx.version}`;
       void reply.header('openstack-api-version', `compute ${v}`);
       void reply.header('x-openstack-nova-api-version', v);
       void reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, authOf, body, queryAll, type AuthContext } from './http.ts';
 import type { SimFloatingIp, SimNetwork, SimPort, SimSecurityGroup, SimState } from './state.ts';
 
-export function portView(p: SimPort, admin: boolean): Record<string, unknown> {
+export function portView(p: SimPort, admin: boolean, plug: 'hybrid' | 'native' = 'hybrid'): Record<string, unknown> {
   const out: Record<string, unknown> = {
     admin_state_up: true,
     allowed_address_pairs: [],
@@ -40,7 +40,10 @@ export function portView(p: SimPort, admin: boolean): Record<string, unknown> {
     Object.assign(out, {
       'binding:host_id': p.hostId,
       'binding:profile': {},
-      'binding:vif_details': p.vifType === 'ovs' ? { connectivity: 'l2', port_filter: true, ovs_hybrid_plug: false, datapath_type: 'system', bridge_name: 'br-int' } : {},
+      'binding:vif_details':
+        p.vifType === 'ovs'
+          ? { bound_drivers: { '0': 'openvswitch' }, connectivity: 'l2', port_filter: true, ovs_hybrid_plug: plug === 'hybrid', datapath_type: 'system', bridge_name: 'br-int' }
+          : {},
       'binding:vif_type': p.vifType,
       'binding:vnic_type': 'normal',
       resource_request: null,
@@ -195,7 +198,7 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
 
   app.get('/network/v2.0/ports', (req) => {
     const auth = authOf(req);
-    const records = [...state.ports.values()].filter((p) => visiblePort(auth, p)).map((p) => portView(p, auth.isAdmin));
+    const records = [...state.ports.values()].filter((p) => visiblePort(auth, p)).map((p) => portView(p, auth.isAdmin, state.ovsPlug));
     return { ports: filter(records, req.query, auth.isAdmin).map((r) => trim(r, queryAll(req.query, 'fields'))) };
   });
   const findPort = (req: FastifyRequest, id: string): SimPort => {
@@ -203,7 +206,7 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
     if (!p || !visiblePort(authOf(req), p)) throw new ApiError(404, `Port ${id} could not be found.`, 'PortNotFound');
     return p;
   };
-  app.get<{ Params: { id: string } }>('/network/v2.0/ports/:id', (req) => ({ port: trim(portView(findPort(req, req.params.id), authOf(req).isAdmin), queryAll(req.query, 'fields')) }));
+  app.get<{ Params: { id: string } }>('/network/v2.0/ports/:id', (req) => ({ port: trim(portView(findPort(req, req.params.id), authOf(req).isAdmin, state.ovsPlug), queryAll(req.query, 'fields')) }));
   app.delete<{ Params: { id: string } }>('/network/v2.0/ports/:id', (req, reply: FastifyReply) => {
     const p = findPort(req, req.params.id);
     state.deletePort(p.id);
@@ -223,7 +226,7 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
       ...(securityGroupIds ? { securityGroupIds } : {}),
       ...fixedIpOf(net, p.fixed_ips),
     });
-    return reply.code(201).send({ port: portView(port, auth.isAdmin) });
+    return reply.code(201).send({ port: portView(port, auth.isAdmin, state.ovsPlug) });
   });
 
   app.get('/network/v2.0/networks', (req) => {

@@ -12,7 +12,8 @@ export const NOVA_MAX = 95;
 const v = (minor: number): string => `2.${minor}`;
 
 /** Parses the request's compute microversion (minor number); throws 400/406 like Nova. */
-export function novaVersion(headers: Record<string, string | string[] | undefined>): number {
+/** The compute microversion a request asked for, as written (undefined when it asked for none). */
+export function requestedNovaVersion(headers: Record<string, string | string[] | undefined>): string | undefined {
   let raw: string | undefined;
   const modern = headers['openstack-api-version'];
   if (typeof modern === 'string') {
@@ -23,6 +24,11 @@ export function novaVersion(headers: Record<string, string | string[] | undefine
   }
   const legacy = headers['x-openstack-nova-api-version'];
   if (raw === undefined && typeof legacy === 'string') raw = legacy.trim();
+  return raw;
+}
+
+export function novaVersion(headers: Record<string, string | string[] | undefined>): number {
+  const raw = requestedNovaVersion(headers);
   if (raw === undefined) return NOVA_MIN;
   if (raw.toLowerCase() === 'latest') return NOVA_MAX;
   const m = /^2\.(\d+)$/.exec(raw);
@@ -59,13 +65,15 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     min_version: '2.1',
     updated: '2013-07-23T11:33:21Z',
   });
-  app.get('/compute', (req) => ({
+  // Nova answers the version list at its root with and without the slash (no redirect).
+  const versionList = (req: FastifyRequest) => ({
     versions: [
-      { id: 'v2.0', links: [{ href: `${origin(req)}/compute/v2/`, rel: 'self' }], status: 'DEPRECATED', version: '', min_version: '', updated: '2025-07-04T12:00:00Z' },
+      { id: 'v2.0', links: [{ href: `${origin(req)}/compute/v2/`, rel: 'self' }], status: 'SUPPORTED', version: '', min_version: '', updated: '2011-01-21T11:33:21Z' },
       { id: 'v2.1', links: [{ href: `${origin(req)}/compute/v2.1/`, rel: 'self' }], status: 'CURRENT', version: v(NOVA_MAX), min_version: '2.1', updated: '2013-07-23T11:33:21Z' },
     ],
-  }));
-  app.get('/compute/', (req, reply) => reply.redirect('/compute', 302));
+  });
+  app.get('/compute', versionList);
+  app.get('/compute/', versionList);
   app.get('/compute/v2.1', (req) => ({ version: versionDoc(req) }));
   app.get('/compute/v2.1/', (req) => ({ version: versionDoc(req) }));
 
@@ -422,7 +430,12 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     if (!s || (!auth.isAdmin && s.projectId !== auth.projectId)) throw new ApiError(404, `Instance ${id} could not be found.`);
     return s;
   };
-  app.get<{ Params: { id: string } }>('/compute/v2.1/servers/:id', (req) => ({ server: serverView(req, findServer(req, req.params.id)) }));
+  app.get<{ Params: { id: string } }>('/compute/v2.1/servers/:id', (req) => {
+    const out = serverView(req, findServer(req, req.params.id));
+    // Only the show of a single server carries its groups (2.71), not the list; no groups are simulated.
+    if (ctxOf(req).version >= 71) out.server_groups = [];
+    return { server: out };
+  });
   app.delete<{ Params: { id: string } }>('/compute/v2.1/servers/:id', (req, reply) => {
     const s = findServer(req, req.params.id);
     if (s.taskState !== 'deleting') void compute.delete(s);

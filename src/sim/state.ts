@@ -213,8 +213,8 @@ export interface SimStack {
 }
 
 export const NOVA_TIME = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-/** Neutron's timestamps: no zone suffix, seconds precision. */
-export const NEUTRON_TIME = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, '');
+/** Neutron's timestamps: seconds precision, UTC with "Z" (as Zed answers). */
+export const NEUTRON_TIME = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const hexId = (): string => randomBytes(16).toString('hex');
 
 function stableUuid(seed: string): string {
@@ -224,6 +224,8 @@ function stableUuid(seed: string): string {
 
 export class SimState {
   readonly region: string;
+  /** How ports are plugged (Neutron's binding:vif_details.ovs_hybrid_plug says so too). */
+  ovsPlug: 'hybrid' | 'native' = 'hybrid';
   readonly domain = { id: 'default', name: 'Default' };
   readonly hosts = new Map<string, SimHost>();
   readonly flavors = new Map<string, SimFlavor>();

@@ -218,7 +218,12 @@ describe('sim responses match the real API samples', () => {
       status: 201,
     },
     'heat show': { file: 'heat/stack-show-response.json', url: () => `${endpoint(admin, 'orchestration')}/stacks/simple_stack/${stackId}`, status: 200 },
-    'heat list': { file: 'heat/stacks-list-response.json', url: () => `${endpoint(admin, 'orchestration')}/stacks`, status: 200 },
+    'heat list': {
+      file: 'heat/stacks-list-response.json',
+      url: () => `${endpoint(admin, 'orchestration')}/stacks`,
+      status: 200,
+      options: { exceptions: { '$.stacks[].project': "Heat adds the stack's project for admin callers (Zed's answer, test/sim/real-zed/heat-stacks.json); the sample was taken by a non-admin" } },
+    },
     'heat find': { file: 'heat/stack-find-response.json', url: () => `${endpoint(admin, 'orchestration')}/stacks/simple_stack`, status: 302 },
   };
 
