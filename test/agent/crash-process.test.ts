@@ -23,7 +23,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { OpenStack } from '../../src/openstack/index.ts';
@@ -36,6 +35,7 @@ import { openSlaStore } from '../../src/store/index.ts';
 import { makeTempDir, realOvsAvailable, removeTempDir, terminate, trackChild, waitForExit } from '../harness/ovsdb-server.ts';
 import { connect } from './inventory-helpers.ts';
 import { DB, leakReport, maxRateOf, qosOfPort, readTables, waitFor, type Tables } from './reconciler-helpers.ts';
+import { freePort } from '../harness/net.ts';
 
 const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
 const BIN = path.resolve(import.meta.dirname, '../../bin/cm-agent.mjs');
@@ -77,19 +77,6 @@ interface Booted {
   ovsPort: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 async function bootServers(sim: SimCloud, os: OpenStack): Promise<Booted[]> {
   const flavor = (await os.nova.listFlavors())[0]!;

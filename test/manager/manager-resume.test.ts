@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.ts';
@@ -18,6 +17,7 @@ import { simAgentOptions, startAgent } from '../../src/agent/main.ts';
 import { startSimCloud } from '../../src/sim/index.ts';
 import { openrcEnv } from '../../src/sim/openrc.ts';
 import { makeTempDir, realOvsAvailable, removeTempDir, trackChild } from '../harness/ovsdb-server.ts';
+import { freePort } from '../harness/net.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(ROOT, 'src/topology/fixtures/thesis');
@@ -25,19 +25,6 @@ const AGENT_TOKEN = 'agent-token-0123456789abcdef';
 const TOKEN = 'manager-token-0123456789abcdef';
 const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 interface View {
   id: string;

@@ -7,9 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseAgentConfig } from '../../src/agent/config.ts';
 import type { ThesisHosts, V1Hosts } from '../../src/agent/hosts-view.ts';
-import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
 import { parsePoliceText } from '../harness/vswitch-host.ts';
 import {
@@ -23,12 +22,11 @@ import {
   nsExec,
   openHostSwitches,
   openReal,
-  OVSDB_ENDPOINTS,
   ownedRows,
-  realCloud,
   realSkip,
   record,
   removeLeftovers,
+  startRealAgent,
   tcClasses,
   waitServerGone,
   type HostSwitch,
@@ -60,18 +58,7 @@ describe('cm-agent against the real Zed cloud and its hosts’ switches', { skip
     await removeLeftovers(os);
     const ids = await cloudIds(os, { flavor: 'm1.tiny', network: 'private' });
     for (const host of ['compute1', 'compute2'] as const) servers.set(host, await bootPinned(os, `agent-${host}`, host, ids));
-    const config = parseAgentConfig(
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `auth: { tokens: [${TOKEN}] }`,
-        'store: { path: ":memory:" }',
-        `ovsdb: { endpoints: { compute1: "${OVSDB_ENDPOINTS.compute1}", compute2: "${OVSDB_ENDPOINTS.compute2}" } }`,
-        'inventory: { refresh_interval_ms: 2000 }',
-        `owner: ${OWNER}`,
-      ].join('\n'),
-      {},
-    );
-    agent = await startAgent(config, { cloud: realCloud(), log: false });
+    agent = await startRealAgent(TOKEN, OWNER);
     switches = await openHostSwitches();
   });
 

@@ -7,6 +7,8 @@
  * Outside that stage (CM_REAL_OPENSTACK unset) every suite skips; inside it a
  * cloud that does not answer is a failure.
  */
+import { parseAgentConfig } from '../../src/agent/config.ts';
+import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
 import { appendFileSync } from 'node:fs';
 import { cloudFromEnv, createOpenStack, OpenStackApiError, type CloudConfig, type OpenStack } from '../../src/openstack/index.ts';
 import { OvsdbClient } from '../../src/ovsdb/client.ts';
@@ -209,4 +211,20 @@ export async function bootPinned(os: OpenStack, name: string, host: RealHost, id
   const ip = port.fixedIps[0]?.ipAddress;
   if (ip === undefined) throw new Error(`port ${port.id} has no fixed IP`);
   return { id: created.id, portId: port.id, dev: `tap${port.id}`.slice(0, 14), ip };
+}
+
+/** The agent as the stage runs it: in-process, real cloud, the hosts' real OVSDBs. */
+export async function startRealAgent(token: string, owner: string): Promise<RunningAgent> {
+  const config = parseAgentConfig(
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      `auth: { tokens: [${token}] }`,
+      'store: { path: ":memory:" }',
+      `ovsdb: { endpoints: { compute1: "${OVSDB_ENDPOINTS.compute1}", compute2: "${OVSDB_ENDPOINTS.compute2}" } }`,
+      'inventory: { refresh_interval_ms: 2000 }',
+      `owner: ${owner}`,
+    ].join('\n'),
+    {},
+  );
+  return startAgent(config, { cloud: realCloud(), log: false });
 }

@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAgentConfig } from '../../src/agent/config.ts';
-import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
 import { parseManagerConfig } from '../../src/manager/config.ts';
 import { startManager, type RunningManager } from '../../src/manager/main.ts';
 import { joinUrl, OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
@@ -22,12 +21,12 @@ import {
   HOSTS,
   openHostSwitches,
   openReal,
-  OVSDB_ENDPOINTS,
   ownedRows,
   realCloud,
   realSkip,
   record,
   removeLeftovers,
+  startRealAgent,
   tcClasses,
   type HostSwitch,
   type RealHost,
@@ -164,18 +163,7 @@ describe('Connectivity Manager against the real Zed cloud', { skip: realSkip }, 
     const created = (await compute('POST', '/flavors', { flavor: { name: XL.name, vcpus: XL.vcpus, ram: XL.ram, disk: XL.disk } })) as { flavor: { id: string } };
     flavorId = created.flavor.id;
 
-    const agentConfig = parseAgentConfig(
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `auth: { tokens: [${AGENT_TOKEN}] }`,
-        'store: { path: ":memory:" }',
-        `ovsdb: { endpoints: { compute1: "${OVSDB_ENDPOINTS.compute1}", compute2: "${OVSDB_ENDPOINTS.compute2}" } }`,
-        'inventory: { refresh_interval_ms: 2000 }',
-        `owner: ${OWNER}`,
-      ].join('\n'),
-      {},
-    );
-    agent = await startAgent(agentConfig, { cloud: realCloud(), log: false });
+    agent = await startRealAgent(AGENT_TOKEN, OWNER);
     const config = parseManagerConfig(
       [
         'listen: { host: 127.0.0.1, port: 0 }',

@@ -1,0 +1,16 @@
+/** A TCP port on 127.0.0.1 that was free a moment ago (for processes that need a port on their command line). */
+import { createServer } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
