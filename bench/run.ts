@@ -20,6 +20,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'placement engine: 50-unit topology over 1k/10k/100k hosts, single-host fit and split (p50/p99)',
     load: () => import('./placement.ts'),
   },
+  'placement-quality': {
+    description: 'placement heuristic vs exhaustive optimum on N seeded small instances (cut ratio, rule violations)',
+    load: () => import('./placement-quality.ts'),
+  },
 };
 
 function usage(): string {

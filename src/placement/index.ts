@@ -25,7 +25,7 @@ import { formatBps, formatCount, plural } from './format.ts';
 import { val } from './num.ts';
 import { checkQuota } from './quota.ts';
 import { scanHosts, type HostView, type Scan, type ScanLimits } from './scan.ts';
-import { splitTopology, type SplitOutcome } from './split.ts';
+import { defaultBudget, splitTopology, type SplitOutcome } from './split.ts';
 import { compileTopology, zoneAllows, type Topology } from './topology.ts';
 import type {
   FeasiblePlan,
@@ -371,8 +371,19 @@ function novaPlan(ctx: Context, scan: Scan): PlacementPlan {
   };
 }
 
-export function placeTopology(req: PlacementRequest): PlacementPlan {
+/** Knobs for tests and benchmarks; production callers leave them alone. */
+export interface PlacementTuning {
+  /**
+   * false: no branch-and-bound over small splits, only construction and local
+   * search (what large topologies get), so tests can check that part alone.
+   * @default true
+   */
+  exactSmallSplits?: boolean;
+}
+
+export function placeTopology(req: PlacementRequest, tuning: PlacementTuning = {}): PlacementPlan {
   const t = compileTopology(req.units, req.demands);
+  const budget = tuning.exactSmallSplits === false ? { ...defaultBudget(t.n), exactNodes: 0 } : defaultBudget(t.n);
   const steps: string[] = [];
   const ctx: Context = { req, t, steps };
   const quota = checkQuota(t, req.quota);
@@ -392,11 +403,11 @@ export function placeTopology(req: PlacementRequest): PlacementPlan {
   if (req.strategy === 'single-host') return singleHostInfeasible(ctx, scan);
 
   steps.push(noSingleHostStep(scan, t));
-  let outcome = splitTopology(t, scan.pool);
+  let outcome = splitTopology(t, scan.pool, budget);
   if (!outcome.plan && !outcome.exhausted && scan.usable > scan.pool.length && scan.pool.length < WIDE_POOL) {
     steps.push(`split: nothing over the ${plural(scan.pool.length, 'candidate')}; widening to ${formatCount(WIDE_POOL)}`);
     scan = scanHosts(req.hosts, t, { ...LIMITS, pool: WIDE_POOL });
-    outcome = splitTopology(t, scan.pool);
+    outcome = splitTopology(t, scan.pool, budget);
   }
   return splitPlan(ctx, scan, outcome, scan.pool.length);
 }
