@@ -7,10 +7,10 @@
  * Command: `cm-agent --config FILE` (environment: CM_AGENT_*, OS_* / OS_CLOUD),
  * or `cm-agent --sim` to run against a freshly started simulated cloud.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { createOpenStack, joinUrl, loadCloudConfig, processConfigIO, OpenStackApiError, parseTokenResponse, type CloudConfig, type OpenStack } from '../openstack/index.ts';
+import { keystoneTokenValidator } from '../http/keystone-auth.ts';
+import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
 import YAML from 'yaml';
@@ -39,78 +39,7 @@ export interface StartAgentOptions {
   log?: boolean;
 }
 
-export interface KeystoneValidatorOptions {
-  /** The role a token must carry. @default "admin" */
-  role?: string;
-  /** How long a refusal (unknown token, missing role) is remembered, ms. @default 30000 */
-  negativeTtlMs?: number;
-  /** Cache size bound; expired entries are dropped first, then the oldest. @default 10000 */
-  maxEntries?: number;
-  now?: () => number;
-}
-
-/**
- * Validates bearer tokens with Keystone: `GET /v3/auth/tokens` with the
- * agent's own token in X-Auth-Token and the caller's in X-Subject-Token.
- * A token is accepted when Keystone knows it, it has not expired and it
- * carries the role; the answer is cached (by SHA-256 of the token) until the
- * token's expires_at, refusals for `negativeTtlMs`. Concurrent checks of one
- * token share one request. Keystone failures other than 404 reject (→ 503).
- */
-export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keystone'>, options: KeystoneValidatorOptions = {}): (token: string) => Promise<boolean> {
-  const role = options.role ?? 'admin';
-  const negativeTtlMs = options.negativeTtlMs ?? 30_000;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, { ok: boolean; until: number }>();
-  const pending = new Map<string, Promise<boolean>>();
-  const remember = (key: string, ok: boolean, until: number): boolean => {
-    if (cache.size >= maxEntries) {
-      const t = now();
-      for (const [k, v] of cache) if (v.until <= t) cache.delete(k);
-      while (cache.size >= maxEntries) {
-        const oldest = cache.keys().next();
-        if (oldest.done === true) break;
-        cache.delete(oldest.value);
-      }
-    }
-    cache.set(key, { ok, until });
-    return ok;
-  };
-  const check = async (token: string, key: string): Promise<boolean> => {
-    let body: unknown;
-    try {
-      const res = await openstack.http.request({
-        service: 'identity',
-        method: 'GET',
-        url: joinUrl(openstack.keystone.authUrl, '/auth/tokens'),
-        query: { nocatalog: '' },
-        headers: { 'x-subject-token': token },
-        auth: openstack.keystone,
-        okStatus: [200],
-      });
-      body = res.body;
-    } catch (error) {
-      if (error instanceof OpenStackApiError && error.status === 404) return remember(key, false, now() + negativeTtlMs);
-      throw error;
-    }
-    const info = parseTokenResponse(body, token);
-    const expires = info.expiresAt.getTime();
-    if (expires <= now() || !info.roles.includes(role)) return remember(key, false, Math.min(expires, now() + negativeTtlMs));
-    return remember(key, true, expires);
-  };
-  return (token) => {
-    const key = createHash('sha256').update(token, 'utf8').digest('hex');
-    const hit = cache.get(key);
-    if (hit && hit.until > now()) return Promise.resolve(hit.ok);
-    let p = pending.get(key);
-    if (!p) {
-      p = check(token, key).finally(() => pending.delete(key));
-      pending.set(key, p);
-    }
-    return p;
-  };
-}
+export { keystoneTokenValidator, type KeystoneValidatorOptions } from '../http/keystone-auth.ts';
 
 export async function startAgent(config: AgentConfig, options: StartAgentOptions = {}): Promise<RunningAgent> {
   const cloud =

@@ -30,7 +30,7 @@ export interface ManagerAppDeps {
   defaultStrategy: PlacementStrategy;
   /** The project topologies are deployed into (the manager's cloud credentials). */
   projectId: string;
-  auth: { tokens: readonly string[]; publicMetrics?: boolean };
+  auth: { tokens: readonly string[]; validate?: (token: string) => Promise<boolean>; publicMetrics?: boolean };
   /** Readiness of what the manager depends on (agent, OpenStack); a reason per failure. */
   ready(): Promise<string[]>;
   logger?: false | { level: string };
@@ -161,7 +161,11 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       { name: 'thesis', description: "The thesis's Elastic Media Manager API" },
       { name: 'ops', description: 'Health, readiness, metrics' },
     ],
-    auth: { tokens: deps.auth.tokens, open: ['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])] },
+    auth: {
+      tokens: deps.auth.tokens,
+      ...(deps.auth.validate ? { validate: deps.auth.validate } : {}),
+      open: ['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])],
+    },
     schemas: [TopologyBody],
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.https ? { https: deps.https } : {}),

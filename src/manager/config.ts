@@ -5,6 +5,7 @@
  * ```yaml
  * listen: { host: 127.0.0.1, port: 8092 }
  * auth: { tokens: [ "long-random-secret" ] }        # CM_MANAGER_TOKENS=a,b
+ *   # keystone: true, keystone_role: member → other bearer tokens are validated with the cloud's Keystone
  * cloud: { name: mycloud }                          # clouds.yaml entry; omitted: OS_* variables
  * agent: { url: "http://10.0.0.5:8091", token: "…" } # CM_MANAGER_AGENT_URL / CM_MANAGER_AGENT_TOKEN
  * store: { url: "sqlite:/var/lib/cm/manager.db" }    # or postgres://user:pass@db:5432/cm
@@ -26,7 +27,8 @@ import { checkRate } from '../qos/rates.ts';
 
 export interface ManagerConfig {
   listen: { host: string; port: number; tls?: { cert: string; key: string } };
-  auth: { tokens: string[] };
+  /** `keystone`: bearer tokens not in `tokens` are validated with Keystone and must carry `keystoneRole`. */
+  auth: { tokens: string[]; keystone?: { role: string } };
   cloud: { name?: string };
   agent: { url: string; token: string };
   store: { url: string };
@@ -98,7 +100,7 @@ export function parseManagerConfig(
     else tls = { cert, key };
   }
 
-  const auth = r.section(root, 'auth', ['tokens']);
+  const auth = r.section(root, 'auth', ['tokens', 'keystone', 'keystone_role']);
   const rawTokens: unknown = env.CM_MANAGER_TOKENS !== undefined ? env.CM_MANAGER_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
   const tokens: string[] = [];
   if (Array.isArray(rawTokens)) {
@@ -108,8 +110,11 @@ export function parseManagerConfig(
       } else tokens.push(t);
     });
   } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
-  if (tokens.length === 0 && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
-    r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_MANAGER_TOKENS)' });
+  if (auth.keystone !== undefined && typeof auth.keystone !== 'boolean') r.problems.push({ field: 'auth.keystone', message: 'must be true or false' });
+  const keystone = auth.keystone === true;
+  const keystoneRole = r.string(auth.keystone_role, 'auth.keystone_role', 'member') ?? 'member';
+  if (tokens.length === 0 && !keystone && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
+    r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)' });
   }
 
   const cloud = r.section(root, 'cloud', ['name']);
@@ -149,7 +154,7 @@ export function parseManagerConfig(
   const deploy = r.section(root, 'deploy', ['availability_zone', 'stack_timeout_s', 'enforce_timeout_s', 'lease_ms']);
   const config: ManagerConfig = {
     listen: tls ? { host, port, tls } : { host, port },
-    auth: { tokens },
+    auth: keystone ? { tokens, keystone: { role: keystoneRole } } : { tokens },
     cloud: cloudName === undefined ? {} : { name: cloudName },
     agent: { url: agentUrl ?? '', token: agentToken ?? '' },
     store: { url: storeUrl },

@@ -12,6 +12,7 @@ import { DEFAULT_SLA_CLASSES, parseSlaClassConfig } from '../topology/index.ts';
 import type { SlaClassConfig, SourceFile } from '../topology/types.ts';
 import { AgentClient } from './agent-client.ts';
 import { buildManagerApp, type ServiceCatalog } from './app.ts';
+import { keystoneTokenValidator } from '../http/keystone-auth.ts';
 import type { ServiceApp } from '../http/service.ts';
 import { ManagerConfigError, parseManagerConfig, type ManagerConfig } from './config.ts';
 import { Deployer, type AgentApi } from './deployer.ts';
@@ -124,7 +125,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       catalog,
       defaultStrategy: config.placement.strategy,
       projectId,
-      auth: { tokens: config.auth.tokens },
+      auth: { tokens: config.auth.tokens, ...(config.auth.keystone ? { validate: keystoneTokenValidator(openstack, { role: config.auth.keystone.role }) } : {}) },
       ready: async () => {
         const reasons: string[] = [];
         await theAgent.hosts(AbortSignal.timeout(5000)).catch((error: unknown) => reasons.push(`agent: ${(error as Error).message}`));

@@ -74,4 +74,14 @@ extra: 1
   it('names bad YAML by line', () => {
     assert.match(problemsOf('listen: [\n')[0] ?? '', /^line \d+, column \d+: /);
   });
+
+  it('auth.keystone replaces the need for static tokens and is validated', () => {
+    const c = parseManagerConfig(`auth: { keystone: true }\nagent: { url: "http://a:8091", token: ${TOKEN} }`, {});
+    assert.deepEqual(c.auth, { tokens: [], keystone: { role: 'member' } });
+    assert.deepEqual(parseManagerConfig(`auth: { keystone: true, keystone_role: admin, tokens: [${TOKEN}] }\nagent: { url: "http://a", token: ${TOKEN} }`, {}).auth.keystone, { role: 'admin' });
+    assert.deepEqual(problemsOf(`auth: { keystone: yes-please }\nagent: { url: "http://a", token: ${TOKEN} }`), [
+      'auth.keystone: must be true or false',
+      'auth.tokens: at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)',
+    ]);
+  });
 });
