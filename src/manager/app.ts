@@ -134,6 +134,22 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const transitions = new Counter({
+    name: 'cm_manager_transitions_total',
+    help: 'State changes made by this manager, by state entered',
+    labelNames: ['to'] as const,
+    registers: [registry],
+  });
+  const toActive = new Histogram({
+    name: 'cm_manager_deploy_duration_seconds',
+    help: 'From submission to ACTIVE (placed, deployed through Heat, every SLA applied on the switches)',
+    buckets: [1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800],
+    registers: [registry],
+  });
+  deps.deployer.onTransition((e) => {
+    transitions.inc({ to: e.to });
+    if (e.to === 'ACTIVE') toActive.observe(Math.max(0, (e.at - Date.parse(e.createdAt)) / 1000));
+  });
   const refused = new Counter({ name: 'cm_manager_topologies_refused_total', help: 'Submissions refused, by reason', labelNames: ['reason'] as const, registers: [registry] });
   new Gauge({
     name: 'cm_manager_topologies',

@@ -91,9 +91,20 @@ class LeaseLostError extends Error {}
 
 const NO_VALID_HOST = /no valid host/i;
 
+/** A state change this manager made (for metrics). */
+export interface TransitionEvent {
+  topology: string;
+  from: TopologyState;
+  to: TopologyState;
+  /** When the topology was submitted (ISO). */
+  createdAt: string;
+  at: number;
+}
+
 export class Deployer {
   readonly ownerId: string;
   private readonly running = new Map<string, Promise<void>>();
+  private readonly transitionListeners: ((e: TransitionEvent) => void)[] = [];
   private readonly lifetime = new AbortController();
   private claimTimer: NodeJS.Timeout | undefined;
 
@@ -129,6 +140,10 @@ export class Deployer {
       return;
     }
     for (const t of claimed) this.drive(t.id);
+  }
+
+  onTransition(listener: (e: TransitionEvent) => void): void {
+    this.transitionListeners.push(listener);
   }
 
   /** True while this manager drives the topology. */
@@ -243,6 +258,14 @@ export class Deployer {
   ): Promise<TopologyRecord> {
     const next = await this.o.store.transition(t.id, { from, to, message, ...(patch ? { patch } : {}), ...(details === undefined ? {} : { details }) });
     this.log({ event: 'transition', topology: t.id, name: t.name, from: t.state, to, message });
+    const event: TransitionEvent = { topology: t.id, from: t.state, to, createdAt: t.createdAt, at: Date.now() };
+    for (const listener of this.transitionListeners) {
+      try {
+        listener(event);
+      } catch {
+        // metrics must not break deployments
+      }
+    }
     return next;
   }
 

@@ -283,5 +283,18 @@ for (const backend of backends) {
       await api('DELETE', `/v1/topologies/${t.id}`);
       await waitState(t.id, ['DELETED']);
     });
+
+    it('/metrics counts what happened: topologies by state, transitions, submission → ACTIVE durations, refusals', async () => {
+      const r = await fetch(`${manager.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(r.status, 200);
+      const text = await r.text();
+      const value = (line: RegExp): number => Number(line.exec(text)?.[1] ?? NaN);
+      assert.ok(value(/^cm_manager_topologies\{state="DELETED"\} (\d+)$/m) >= 4, text);
+      assert.ok(value(/^cm_manager_transitions_total\{to="ACTIVE"\} (\d+)$/m) >= 4);
+      assert.ok(value(/^cm_manager_deploy_duration_seconds_count (\d+)$/m) >= 4);
+      assert.ok(value(/^cm_manager_topologies_refused_total\{reason="infeasible"\} (\d+)$/m) >= 1);
+      assert.ok(value(/^cm_manager_topologies_refused_total\{reason="invalid"\} (\d+)$/m) >= 1);
+      assert.equal((await fetch(`${manager.url}/metrics`)).status, 401, 'metrics need the token by default');
+    });
   });
 }
