@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { Type, type TSchema } from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
-import { createServiceApp } from '../http/service.ts';
+import { createServiceApp, type HttpsOptions } from '../http/service.ts';
 import type { VswitchView } from '../ovsdb/vswitch/index.ts';
 import type { Sla } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
@@ -78,7 +78,7 @@ export interface AgentAppDeps {
   /** A snapshot older than this makes /readyz fail, ms. @default 300000 */
   maxSnapshotAgeMs?: number;
   /** Serve HTTPS with this certificate chain and private key (PEM text); plain HTTP when absent. */
-  https?: { cert: string; key: string };
+  https?: HttpsOptions;
   /** Body limit, bytes. @default 1 MiB */
   bodyLimit?: number;
   now?: () => number;

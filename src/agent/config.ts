@@ -4,7 +4,7 @@
  * that has it. Pure: the caller passes the file text and the environment.
  *
  * ```yaml
- * listen: { host: 127.0.0.1, port: 8091 }        # tls: { cert: FILE, key: FILE }
+ * listen: { host: 127.0.0.1, port: 8091 }        # tls: { cert: FILE, key: FILE, client_ca: FILE }
  * auth: { tokens: [ "long-random-secret" ] }      # CM_AGENT_TOKENS=a,b
  *   # keystone: true → other bearer tokens are validated with the cloud's Keystone (admin role required)
  * cloud: { name: mycloud }                        # clouds.yaml entry; omitted: OS_* variables
@@ -24,7 +24,8 @@ import { ConfigReader as Reader, isRecord, type ConfigProblem } from '../config/
 import { parseEndpoint } from '../ovsdb/transport.ts';
 
 export interface AgentConfig {
-  listen: { host: string; port: number; tls?: { cert: string; key: string } };
+  /** `tls.clientCa`: clients must present a certificate signed by this CA (mutual TLS). */
+  listen: { host: string; port: number; tls?: { cert: string; key: string; clientCa?: string } };
   /** `keystone`: bearer tokens not in `tokens` are validated with Keystone (admin role required). */
   auth: { tokens: string[]; keystone?: boolean };
   cloud: { name?: string };
@@ -104,12 +105,13 @@ export function parseAgentConfig(
   if (listen.tls !== undefined) {
     const t = isRecord(listen.tls) ? listen.tls : {};
     if (!isRecord(listen.tls)) r.problems.push({ field: 'listen.tls', message: 'must be a mapping with cert and key' });
-    r.unknownKeys(t, ['cert', 'key'], 'listen.tls');
+    r.unknownKeys(t, ['cert', 'key', 'client_ca'], 'listen.tls');
     const cert = r.string(t.cert, 'listen.tls.cert');
     const key = r.string(t.key, 'listen.tls.key');
+    const clientCa = r.string(t.client_ca, 'listen.tls.client_ca');
     if (cert === undefined) r.problems.push({ field: 'listen.tls.cert', message: 'is required with listen.tls' });
     if (key === undefined) r.problems.push({ field: 'listen.tls.key', message: 'is required with listen.tls' });
-    if (cert !== undefined && key !== undefined) tls = { cert, key };
+    if (cert !== undefined && key !== undefined) tls = clientCa === undefined ? { cert, key } : { cert, key, clientCa };
   }
 
   const auth = r.section(root, 'auth', ['tokens', 'keystone']);

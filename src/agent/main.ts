@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { keystoneTokenValidator } from '../http/keystone-auth.ts';
+import { readHttpsFiles } from '../http/service.ts';
 import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
@@ -54,7 +55,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   };
   // fastify takes its https options at construction; read the PEM files first, so a bad path fails before anything starts.
   const tls = config.listen.tls;
-  const https = tls ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : undefined;
+  const https = tls ? readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) : undefined;
   const openstack: OpenStack = createOpenStack(cloud);
   const stops: (() => Promise<void> | void)[] = [() => openstack.close()];
   const stopAll = async (): Promise<void> => {

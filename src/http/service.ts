@@ -16,6 +16,17 @@ import type { TSchema } from 'typebox';
 import { ProblemError, ProblemSchema, sendProblem, toProblem } from './problem.ts';
 
 export const MIN_TOKEN_LENGTH = 16;
+
+export interface HttpsOptions {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
+/** Reads the PEM files of a `listen.tls` section (before anything starts, so a bad path fails early). */
+export function readHttpsFiles(tls: { cert: string; key: string; clientCa?: string }, read: (file: string) => string): HttpsOptions {
+  return { cert: read(tls.cert), key: read(tls.key), ...(tls.clientCa === undefined ? {} : { ca: read(tls.clientCa) }) };
+}
 export const BEARER = [{ bearer: [] as string[] }];
 
 export type ServiceApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -37,7 +48,8 @@ export interface ServiceAppOptions {
   /** Schemas referenced by `Type.Ref` in routes (Problem is always added). */
   schemas?: readonly TSchema[];
   logger?: LoggerOptions | false;
-  https?: { cert: string; key: string };
+  /** PEM texts; `ca` given → clients must present a certificate it signed (mutual TLS). */
+  https?: HttpsOptions;
   bodyLimit?: number;
   /** Called once per response with its duration. */
   observe?: (labels: { method: string; route: string; status_code: string }, seconds: number) => void;
@@ -76,7 +88,8 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
     ajv: { customOptions: { coerceTypes: false } },
   };
   // An https instance is typed with https.Server; nothing here depends on the server type, so both share one type.
-  const base: FastifyInstance = o.https ? Fastify({ ...options, https: o.https }) : Fastify(options);
+  const https = o.https?.ca === undefined ? o.https : { ...o.https, requestCert: true, rejectUnauthorized: true };
+  const base: FastifyInstance = https ? Fastify({ ...options, https }) : Fastify(options);
   const app: ServiceApp = base.withTypeProvider<TypeBoxTypeProvider>();
 
   // Validation with TypeBox (no coercion: "100" stays a string for the rate parsers); responses are plain JSON.

@@ -43,8 +43,10 @@ export interface AgentClientOptions {
   token: string;
   /** Per call, retries included. @default 30000 */
   timeoutMs?: number;
-  /** PEM CA for an https agent. */
+  /** PEM texts for an https agent: its CA, and our client certificate when it requires one. */
   ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 const RETRYABLE = new Set([502, 503, 504]);
@@ -55,7 +57,8 @@ export class AgentClient {
 
   constructor(private readonly options: AgentClientOptions) {
     this.base = options.url.replace(/\/+$/, '');
-    this.dispatcher = new Agent({ connections: 16, ...(options.ca ? { connect: { ca: options.ca } } : {}) });
+    const connect = { ...(options.ca ? { ca: options.ca } : {}), ...(options.cert ? { cert: options.cert } : {}), ...(options.key ? { key: options.key } : {}) };
+    this.dispatcher = new Agent({ connections: 16, ...(Object.keys(connect).length > 0 ? { connect } : {}) });
   }
 
   async close(): Promise<void> {

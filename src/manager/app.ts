@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Type } from 'typebox';
 import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
-import { createServiceApp, type ServiceApp } from '../http/service.ts';
+import { createServiceApp, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy } from '../placement/types.ts';
 import { TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { TopologyError } from '../topology/source.ts';
@@ -34,7 +34,7 @@ export interface ManagerAppDeps {
   /** Readiness of what the manager depends on (agent, OpenStack); a reason per failure. */
   ready(): Promise<string[]>;
   logger?: false | { level: string };
-  https?: { cert: string; key: string };
+  https?: HttpsOptions;
 }
 
 const STRATEGIES = ['single-host', 'traffic-aware', 'nova'] as const;

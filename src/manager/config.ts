@@ -8,6 +8,7 @@
  *   # keystone: true, keystone_role: member → other bearer tokens are validated with the cloud's Keystone
  * cloud: { name: mycloud }                          # clouds.yaml entry; omitted: OS_* variables
  * agent: { url: "http://10.0.0.5:8091", token: "…" } # CM_MANAGER_AGENT_URL / CM_MANAGER_AGENT_TOKEN
+ *   # tls: { ca: FILE, cert: FILE, key: FILE }       # https agent; cert/key when it asks for a client certificate
  * store: { url: "sqlite:/var/lib/cm/manager.db" }    # or postgres://user:pass@db:5432/cm
  * placement:
  *   strategy: traffic-aware                         # single-host | traffic-aware | nova
@@ -26,11 +27,12 @@ import type { PlacementStrategy } from '../placement/types.ts';
 import { checkRate } from '../qos/rates.ts';
 
 export interface ManagerConfig {
-  listen: { host: string; port: number; tls?: { cert: string; key: string } };
+  listen: { host: string; port: number; tls?: { cert: string; key: string; clientCa?: string } };
   /** `keystone`: bearer tokens not in `tokens` are validated with Keystone and must carry `keystoneRole`. */
   auth: { tokens: string[]; keystone?: { role: string } };
   cloud: { name?: string };
-  agent: { url: string; token: string };
+  /** `tls`: PEM files for an https agent: its CA, and a client certificate when it requires one. */
+  agent: { url: string; token: string; tls?: { ca?: string; cert?: string; key?: string } };
   store: { url: string };
   placement: { strategy: PlacementStrategy; uplinkDefaultBps: number; uplinks: Record<string, number> };
   /** The raw `sla_classes` section (validated by the topology module); undefined = the thesis's classes. */
@@ -93,11 +95,12 @@ export function parseManagerConfig(
   let tls: ManagerConfig['listen']['tls'];
   if (listen.tls !== undefined) {
     const t = isRecord(listen.tls) ? listen.tls : {};
-    r.unknownKeys(t, ['cert', 'key'], 'listen.tls');
+    r.unknownKeys(t, ['cert', 'key', 'client_ca'], 'listen.tls');
     const cert = r.string(t.cert, 'listen.tls.cert');
     const key = r.string(t.key, 'listen.tls.key');
+    const clientCa = r.string(t.client_ca, 'listen.tls.client_ca');
     if (cert === undefined || key === undefined) r.problems.push({ field: 'listen.tls', message: 'needs cert and key (PEM files)' });
-    else tls = { cert, key };
+    else tls = clientCa === undefined ? { cert, key } : { cert, key, clientCa };
   }
 
   const auth = r.section(root, 'auth', ['tokens', 'keystone', 'keystone_role']);
@@ -120,7 +123,18 @@ export function parseManagerConfig(
   const cloud = r.section(root, 'cloud', ['name']);
   const cloudName = r.string(env.CM_MANAGER_CLOUD ?? cloud.name ?? env.OS_CLOUD, 'cloud.name');
 
-  const agent = r.section(root, 'agent', ['url', 'token']);
+  const agent = r.section(root, 'agent', ['url', 'token', 'tls']);
+  let agentTls: ManagerConfig['agent']['tls'];
+  if (agent.tls !== undefined) {
+    const t = isRecord(agent.tls) ? agent.tls : {};
+    if (!isRecord(agent.tls)) r.problems.push({ field: 'agent.tls', message: 'must be a mapping with ca, cert, key (PEM files)' });
+    r.unknownKeys(t, ['ca', 'cert', 'key'], 'agent.tls');
+    const ca = r.string(t.ca, 'agent.tls.ca');
+    const cert = r.string(t.cert, 'agent.tls.cert');
+    const key = r.string(t.key, 'agent.tls.key');
+    if ((cert === undefined) !== (key === undefined)) r.problems.push({ field: 'agent.tls', message: 'a client certificate needs both cert and key' });
+    agentTls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+  }
   const agentUrl = r.string(env.CM_MANAGER_AGENT_URL ?? agent.url, 'agent.url', options.embedded === true ? 'embedded' : undefined);
   const agentToken = r.string(env.CM_MANAGER_AGENT_TOKEN ?? agent.token, 'agent.token', options.embedded === true ? 'embedded' : undefined);
   if (agentUrl === undefined) r.problems.push({ field: 'agent.url', message: 'is required: the CM Agent API, e.g. http://10.0.0.5:8091 (or CM_MANAGER_AGENT_URL)' });
@@ -156,7 +170,7 @@ export function parseManagerConfig(
     listen: tls ? { host, port, tls } : { host, port },
     auth: keystone ? { tokens, keystone: { role: keystoneRole } } : { tokens },
     cloud: cloudName === undefined ? {} : { name: cloudName },
-    agent: { url: agentUrl ?? '', token: agentToken ?? '' },
+    agent: { url: agentUrl ?? '', token: agentToken ?? '', ...(agentTls ? { tls: agentTls } : {}) },
     store: { url: storeUrl },
     placement: { strategy: strategy as PlacementStrategy, uplinkDefaultBps, uplinks },
     ...(root.sla_classes === undefined ? {} : { slaClasses: root.sla_classes }),

@@ -13,7 +13,7 @@ import type { SlaClassConfig, SourceFile } from '../topology/types.ts';
 import { AgentClient } from './agent-client.ts';
 import { buildManagerApp, type ServiceCatalog } from './app.ts';
 import { keystoneTokenValidator } from '../http/keystone-auth.ts';
-import type { ServiceApp } from '../http/service.ts';
+import { readHttpsFiles, type ServiceApp } from '../http/service.ts';
 import { ManagerConfigError, parseManagerConfig, type ManagerConfig } from './config.ts';
 import { Deployer, type AgentApi } from './deployer.ts';
 
@@ -93,7 +93,12 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
     stops.push(() => openstack.close());
     let agent = options.agent;
     if (!agent) {
-      const client = new AgentClient({ url: config.agent.url, token: config.agent.token });
+      const t = config.agent.tls;
+      const pem = (f: string | undefined): string | undefined => (f === undefined ? undefined : readFileSync(f, 'utf8'));
+      const ca = pem(t?.ca);
+      const cert = pem(t?.cert);
+      const key = pem(t?.key);
+      const client = new AgentClient({ url: config.agent.url, token: config.agent.token, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
       stops.push(() => client.close());
       agent = client;
     }
@@ -134,7 +139,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
         return reasons;
       },
       logger: log ? { level: 'info' } : false,
-      ...(tls ? { https: { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } } : {}),
+      ...(tls ? { https: readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) } : {}),
     });
     stops.push(() => app.close());
     // The deployer stops before the app and the store close (stops run in reverse).
