@@ -27,7 +27,7 @@ const BENCHES: Record<string, Bench> = {
 };
 
 function usage(): string {
-  const names = Object.entries(BENCHES).map(([name, b]) => `  ${name.padEnd(10)} ${b.description}`);
+  const names = Object.entries(BENCHES).map(([name, b]) => `  ${name.padEnd(Math.max(...Object.keys(BENCHES).map((n) => n.length)) + 2)}${b.description}`);
   return ['usage: npm run bench -- <name> [options]   (<name> --help for its options)', '', 'benchmarks:', ...names].join('\n');
 }
 
