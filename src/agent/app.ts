@@ -21,7 +21,7 @@ import { Type, type TSchema } from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
 import { createServiceApp, type HttpsOptions } from '../http/service.ts';
 import type { VswitchView } from '../ovsdb/vswitch/index.ts';
-import type { Sla } from '../qos/sla.ts';
+import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
 import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
@@ -160,23 +160,10 @@ const AnyObject = Type.Object({}, { additionalProperties: true });
 
 // ---------------------------------------------------------------- helpers
 
-export function slaView(sla: Sla): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {};
-  if (sla.download) {
-    out.download = {
-      ...(sla.download.minRate === undefined ? {} : { min: sla.download.minRate }),
-      max: sla.download.maxRate,
-      ...(sla.download.burst === undefined ? {} : { burst: sla.download.burst }),
-    };
-  }
-  if (sla.upload) out.upload = { max: sla.upload.maxRate, ...(sla.upload.burst === undefined ? {} : { burst: sla.upload.burst }) };
-  return out;
-}
-
 function storedView(s: StoredSla): Record<string, unknown> {
   return {
     server_id: s.serverId,
-    sla: slaView(s.sla),
+    sla: slaRequestBody(s.sla),
     host: s.host ?? null,
     source: s.source,
     version: s.version,
@@ -216,15 +203,13 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     auth: {
       tokens: deps.auth.tokens,
       ...(deps.auth.validate ? { validate: deps.auth.validate } : {}),
-      open: ['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])],
+      open: ['/healthz', '/readyz'],
     },
     schemas: [SlaView, SlaRequestSchema, StoredSlaSchema, SlaStatusSchema],
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.https ? { https: deps.https } : {}),
     ...(deps.bodyLimit === undefined ? {} : { bodyLimit: deps.bodyLimit }),
-    observe: (labels, seconds) => {
-      metrics.httpDuration.observe(labels, seconds);
-    },
+    metrics: { registry: metrics.registry, prefix: 'cm_agent', public: deps.auth.publicMetrics === true },
   });
 
   const snapshotOr503 = (): InventorySnapshot => {
@@ -281,10 +266,6 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     },
   );
 
-  app.get('/metrics', { schema: { operationId: 'getMetrics', tags: ['ops'], summary: 'Prometheus metrics', ...(deps.auth.publicMetrics === true ? { security: [] } : {}) } }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
 
   // ------------------------------------------------------------ thesis
 
@@ -549,7 +530,7 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
       server_name: server?.name ?? null,
       host: server?.host ?? s.host ?? null,
       version: s.version,
-      desired: slaView(s.sla),
+      desired: slaRequestBody(s.sla),
       state,
       reason,
       ports,

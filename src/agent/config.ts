@@ -19,8 +19,7 @@
  * sim: { scenario: thesis, ovsdb: in-process }    # embedded simulated cloud instead of cloud/ovsdb
  * ```
  */
-import YAML from 'yaml';
-import { ConfigReader as Reader, isRecord, type ConfigProblem } from '../config/reader.ts';
+import { ConfigReader as Reader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
 
 export interface AgentConfig {
@@ -60,7 +59,6 @@ export class AgentConfigError extends Error {
 
 /** Placeholders a template may use. */
 const TEMPLATE_FIELDS = ['host', 'host_ip', 'hypervisor_hostname'] as const;
-const MIN_TOKEN_LENGTH = 16;
 
 /**
  * Parses and validates the configuration.
@@ -75,20 +73,9 @@ export function parseAgentConfig(
   source = 'configuration',
 ): AgentConfig {
   const r = new Reader();
-  let root: Record<string, unknown> = {};
-  if (fileText !== undefined) {
-    const doc = YAML.parseDocument(fileText);
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0];
-      const where = e?.linePos?.[0] ? `line ${String(e.linePos[0].line)}, column ${String(e.linePos[0].col)}` : 'file';
-      throw new AgentConfigError(source, [{ field: where, message: e?.message.split('\n')[0] ?? 'invalid YAML' }]);
-    }
-    const parsed: unknown = doc.toJS();
-    if (parsed !== null && parsed !== undefined && !isRecord(parsed)) {
-      throw new AgentConfigError(source, [{ field: '(root)', message: 'must be a mapping' }]);
-    }
-    root = parsed ?? {};
-  }
+  const parsed = parseYamlRoot(fileText);
+  if ('problem' in parsed) throw new AgentConfigError(source, [parsed.problem]);
+  const root = parsed.root;
   r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile', 'sim'], '');
   const simSection = root.sim === true ? {} : r.section(root, 'sim', ['scenario', 'ovsdb']);
   const simEnabled = root.sim !== undefined && root.sim !== null && root.sim !== false;
@@ -101,32 +88,11 @@ export function parseAgentConfig(
   const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
   const host = r.string(env.CM_AGENT_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
   const port = r.integer(env.CM_AGENT_LISTEN_PORT ?? listen.port, 'listen.port', 8091, 0, 65535);
-  let tls: AgentConfig['listen']['tls'];
-  if (listen.tls !== undefined) {
-    const t = isRecord(listen.tls) ? listen.tls : {};
-    if (!isRecord(listen.tls)) r.problems.push({ field: 'listen.tls', message: 'must be a mapping with cert and key' });
-    r.unknownKeys(t, ['cert', 'key', 'client_ca'], 'listen.tls');
-    const cert = r.string(t.cert, 'listen.tls.cert');
-    const key = r.string(t.key, 'listen.tls.key');
-    const clientCa = r.string(t.client_ca, 'listen.tls.client_ca');
-    if (cert === undefined) r.problems.push({ field: 'listen.tls.cert', message: 'is required with listen.tls' });
-    if (key === undefined) r.problems.push({ field: 'listen.tls.key', message: 'is required with listen.tls' });
-    if (cert !== undefined && key !== undefined) tls = clientCa === undefined ? { cert, key } : { cert, key, clientCa };
-  }
+  const tls = r.listenTls(listen.tls, 'listen.tls');
 
   const auth = r.section(root, 'auth', ['tokens', 'keystone']);
-  let keystone = false;
-  if (auth.keystone !== undefined && typeof auth.keystone !== 'boolean') r.problems.push({ field: 'auth.keystone', message: 'must be true or false' });
-  else keystone = auth.keystone === true;
-  let tokens: string[] = [];
-  const rawTokens: unknown = env.CM_AGENT_TOKENS !== undefined ? env.CM_AGENT_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
-  if (Array.isArray(rawTokens)) {
-    tokens = rawTokens.filter((t, i): t is string => {
-      if (typeof t === 'string' && t.length >= MIN_TOKEN_LENGTH) return true;
-      r.problems.push({ field: `auth.tokens[${String(i)}]`, message: `must be a string of at least ${String(MIN_TOKEN_LENGTH)} characters` });
-      return false;
-    });
-  } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
+  const keystone = r.boolean(auth.keystone, 'auth.keystone');
+  const tokens = r.bearerTokens(env.CM_AGENT_TOKENS ?? auth.tokens, 'auth.tokens');
   if (tokens.length === 0 && !keystone && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
     r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_AGENT_TOKENS)' });
   }

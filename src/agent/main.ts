@@ -128,29 +128,30 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   }
 }
 
-/** Options that point the agent at a simulated cloud: its admin credentials and each host's OVSDB. */
-export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'cloud' | 'ovsdbEndpoint'> = {}): StartAgentOptions {
+/** The simulated cloud's admin credentials as a cloud configuration (what clouds.yaml would give). */
+export function simCloudConfig(sim: SimCloud): CloudConfig {
   const c = sim.credentials;
   return {
-    cloud: {
-      cloudName: 'sim',
-      authType: 'password',
-      auth: {
-        authUrl: sim.authUrl,
-        username: c.username,
-        password: c.password,
-        projectName: c.projectName,
-        userDomainName: c.userDomainName,
-        projectDomainName: c.projectDomainName,
-      },
-      regionName: c.regionName,
-      interface: 'public',
-      insecure: false,
-      source: 'simulated cloud',
+    cloudName: 'sim',
+    authType: 'password',
+    auth: {
+      authUrl: sim.authUrl,
+      username: c.username,
+      password: c.password,
+      projectName: c.projectName,
+      userDomainName: c.userDomainName,
+      projectDomainName: c.projectDomainName,
     },
-    ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-    ...extra,
+    regionName: c.regionName,
+    interface: 'public',
+    insecure: false,
+    source: 'simulated cloud',
   };
+}
+
+/** Options that point the agent at a simulated cloud: its admin credentials and each host's OVSDB. */
+export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'cloud' | 'ovsdbEndpoint'> = {}): StartAgentOptions {
+  return { cloud: simCloudConfig(sim), ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host), ...extra };
 }
 
 /** Command-line entry: `cm-agent --config FILE` and/or `cm-agent --sim`. */

@@ -38,7 +38,6 @@ export interface MetricsSources {
 
 export interface AgentMetrics {
   registry: Registry;
-  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
 }
 
 function setCounter(counter: Counter<'host'>, values: ReadonlyMap<string, ReconcilerCounters>, pick: (m: ReconcilerCounters) => number): void {
@@ -50,13 +49,6 @@ function setCounter(counter: Counter<'host'>, values: ReadonlyMap<string, Reconc
 
 export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
   const registry = new Registry();
-  const httpDuration = new Histogram({
-    name: 'cm_agent_http_request_duration_seconds',
-    help: 'HTTP request durations by method, route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
 
   const counter = (name: string, help: string, pick: (m: ReconcilerCounters) => number): void => {
     new Counter({
@@ -166,5 +158,5 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
       this.set(sources.inventoryStale() ? 1 : 0);
     },
   });
-  return { registry, httpDuration };
+  return { registry };
 }

@@ -15,17 +15,17 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
 import { parseAgentConfig } from '../agent/config.ts';
-import { simAgentOptions, startAgent, type RunningAgent } from '../agent/main.ts';
+import { simAgentOptions, simCloudConfig, startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentClient } from '../manager/agent-client.ts';
 import { parseManagerConfig } from '../manager/config.ts';
 import { startManager, type RunningManager } from '../manager/main.ts';
-import type { CloudConfig } from '../openstack/index.ts';
 import { OvsdbClient } from '../ovsdb/client.ts';
 import { findBinary } from '../ovsdb/local-server.ts';
 import { Replica } from '../ovsdb/replica.ts';
 import { TAG_OWNER, Vswitch, vswitchReplicaTables } from '../ovsdb/vswitch/index.ts';
 import { formatBps } from '../placement/index.ts';
 import { startSimCloud, type SimCloud } from '../sim/index.ts';
+import { renderTable } from './output.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../topology/fixtures/thesis/thesis.yaml');
 const OWNER = 'cm-agent-demo';
@@ -58,11 +58,6 @@ export interface DemoSummary {
   urls?: { manager: string; agent: string };
 }
 
-function simCloud(sim: SimCloud): CloudConfig {
-  const cloud = simAgentOptions(sim).cloud;
-  if (!cloud) throw new Error('the simulated cloud gave no credentials');
-  return cloud;
-}
 
 async function portOrAny(preferred: number | undefined): Promise<number> {
   if (preferred === undefined) return 0;
@@ -79,10 +74,6 @@ async function portOrAny(preferred: number | undefined): Promise<number> {
   });
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
-}
 
 interface TopologyView {
   id: string;
@@ -184,7 +175,7 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
       () =>
         startManager(
           parseManagerConfig(`listen: { host: 127.0.0.1, port: ${String(managerPort)} }\nauth: { tokens: [${managerToken}] }\nagent: { url: "${agent.url}", token: ${agentToken} }\nstore: { url: "sqlite::memory:" }\ndeploy: { enforce_timeout_s: 60 }`, {}),
-          { cloud: simCloud(sim), log: false, pollMs: 100, claimIntervalMs: 250 },
+          { cloud: simCloudConfig(sim), log: false, pollMs: 100, claimIntervalMs: 250 },
         ),
       (m) => `${m.url}, SQLite store, thesis SLA classes (Gold for MediaServer, Wholesale for the rest)`,
     );
@@ -247,10 +238,34 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
 
     print('');
     print('Placement:');
-    print(table([['UNIT', 'SERVICE INSTANCE', 'HOST', 'SERVER', 'SLA CLASS', 'SLA'], ...final.units.map((u) => [u.name, u.service_instance ?? '-', u.host ?? '-', u.server_id ?? '-', u.sla_class ?? '-', u.sla_state ?? '-'])]));
+    print(
+      renderTable<TopologyView['units'][number]>(
+        [
+          { header: 'UNIT', value: (u) => u.name },
+          { header: 'SERVICE INSTANCE', value: (u) => u.service_instance ?? '-' },
+          { header: 'HOST', value: (u) => u.host ?? '-' },
+          { header: 'SERVER', value: (u) => u.server_id ?? '-' },
+          { header: 'SLA CLASS', value: (u) => u.sla_class ?? '-' },
+          { header: 'SLA', value: (u) => u.sla_state ?? '-' },
+        ],
+        final.units,
+      ),
+    );
     print('');
     print('SLAs on the switches (read from each host OVSDB):');
-    print(table([['UNIT', 'HOST', 'OVS PORT', 'CLASS', 'GUARANTEED (min)', 'CAP (max)'], ...onSwitches.map((s) => [s.unit, s.host, s.ovs_port, s.class, formatBps(s.min_bps), formatBps(s.max_bps)])]));
+    print(
+      renderTable<DemoSummary['sla_on_switches'][number]>(
+        [
+          { header: 'UNIT', value: (s) => s.unit },
+          { header: 'HOST', value: (s) => s.host },
+          { header: 'OVS PORT', value: (s) => s.ovs_port },
+          { header: 'CLASS', value: (s) => s.class },
+          { header: 'GUARANTEED (min)', value: (s) => formatBps(s.min_bps) },
+          { header: 'CAP (max)', value: (s) => formatBps(s.max_bps) },
+        ],
+        onSwitches,
+      ),
+    );
 
     const summary: DemoSummary = {
       demo: 'thesis',

@@ -4,6 +4,9 @@
  */
 import YAML from 'yaml';
 
+/** Shortest accepted bearer token (guessing must be hopeless). */
+export const MIN_TOKEN_LENGTH = 16;
+
 export interface ConfigProblem {
   /** Dotted path of the field, e.g. `ovsdb.endpoints.compute1`. */
   field: string;
@@ -43,6 +46,47 @@ export class ConfigReader {
       return fallback;
     }
     return value;
+  }
+
+  boolean(value: unknown, field: string, fallback = false): boolean {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') {
+      this.problems.push({ field, message: 'must be true or false' });
+      return fallback;
+    }
+    return value;
+  }
+
+  /** A `tls: { cert, key, client_ca? }` section of PEM file names. */
+  listenTls(value: unknown, field: string): { cert: string; key: string; clientCa?: string } | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (!isRecord(value)) {
+      this.problems.push({ field, message: 'must be a mapping with cert and key' });
+      return undefined;
+    }
+    this.unknownKeys(value, ['cert', 'key', 'client_ca'], field);
+    const cert = this.string(value.cert, `${field}.cert`);
+    const key = this.string(value.key, `${field}.key`);
+    const clientCa = this.string(value.client_ca, `${field}.client_ca`);
+    if (cert === undefined) this.problems.push({ field: `${field}.cert`, message: `is required with ${field}` });
+    if (key === undefined) this.problems.push({ field: `${field}.key`, message: `is required with ${field}` });
+    if (cert === undefined || key === undefined) return undefined;
+    return clientCa === undefined ? { cert, key } : { cert, key, clientCa };
+  }
+
+  /** Bearer tokens: a list (or, from the environment, comma-separated) of long enough strings. */
+  bearerTokens(value: unknown, field: string): string[] {
+    if (value === undefined || value === null) return [];
+    const list: unknown = typeof value === 'string' ? value.split(',').map((t) => t.trim()) : value;
+    if (!Array.isArray(list)) {
+      this.problems.push({ field, message: 'must be a list of strings' });
+      return [];
+    }
+    return list.filter((t, i): t is string => {
+      if (typeof t === 'string' && t.length >= MIN_TOKEN_LENGTH) return true;
+      this.problems.push({ field: `${field}[${String(i)}]`, message: `must be a string of at least ${String(MIN_TOKEN_LENGTH)} characters` });
+      return false;
+    });
   }
 
   integer(value: unknown, field: string, fallback: number, min: number, max: number): number {

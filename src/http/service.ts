@@ -12,6 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { LoggerOptions } from 'pino';
+import { Histogram, type Registry } from 'prom-client';
 import type { TSchema } from 'typebox';
 import { ProblemError, ProblemSchema, sendProblem, toProblem } from './problem.ts';
 
@@ -42,7 +43,7 @@ export interface ServiceAppOptions {
     tokens: readonly string[];
     /** Accepts bearer tokens not in `tokens` (e.g. Keystone validation); false = 401, a throw = 503. */
     validate?: (token: string) => Promise<boolean>;
-    /** Routes served without a token (besides /docs). */
+    /** Routes served without a token (besides /docs, and /metrics when public). */
     open: readonly string[];
   };
   /** Schemas referenced by `Type.Ref` in routes (Problem is always added). */
@@ -51,8 +52,11 @@ export interface ServiceAppOptions {
   /** PEM texts; `ca` given → clients must present a certificate it signed (mutual TLS). */
   https?: HttpsOptions;
   bodyLimit?: number;
-  /** Called once per response with its duration. */
-  observe?: (labels: { method: string; route: string; status_code: string }, seconds: number) => void;
+  /**
+   * The service's Prometheus registry: `<prefix>_http_request_duration_seconds`
+   * is added to it and `/metrics` serves it (without a token when `public`).
+   */
+  metrics: { registry: Registry; prefix: string; public?: boolean };
 }
 
 function digest(s: string): Buffer {
@@ -101,13 +105,23 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
     started.set(request, process.hrtime.bigint());
     void reply.header('x-request-id', request.id);
   });
+  const httpDuration = new Histogram({
+    name: `${o.metrics.prefix}_http_request_duration_seconds`,
+    help: 'HTTP request durations by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [o.metrics.registry],
+  });
   app.addHook('onResponse', async (request, reply) => {
     const t0 = started.get(request);
-    if (t0 === undefined || !o.observe) return;
-    o.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, Number(process.hrtime.bigint() - t0) / 1e9);
+    if (t0 === undefined) return;
+    httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      Number(process.hrtime.bigint() - t0) / 1e9,
+    );
   });
 
-  const open = new Set(o.auth.open);
+  const open = new Set([...o.auth.open, ...(o.metrics.public === true ? ['/metrics'] : [])]);
   const validate = o.auth.validate;
   app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url;
@@ -165,5 +179,11 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${String(i)}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const registry = o.metrics.registry;
+  app.get('/metrics', { schema: { operationId: 'getMetrics', tags: ['ops'], summary: 'Prometheus metrics', ...(o.metrics.public === true ? { security: [] } : {}) } }, async (_request, reply) => {
+    const text = await registry.metrics();
+    return reply.type(registry.contentType).send(text);
+  });
   return app;
 }

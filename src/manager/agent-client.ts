@@ -6,12 +6,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { V1Hosts } from '../agent/hosts-view.ts';
+import type { SlaRequestBody } from '../qos/sla.ts';
 
 /** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits). */
-export interface AgentSlaBody {
-  download?: { min?: number; max: number; burst?: number };
-  upload?: { max: number; burst?: number };
-}
+export type AgentSlaBody = SlaRequestBody;
 
 export type AgentPortState = 'applied' | 'pending' | 'drifted' | 'error';
 

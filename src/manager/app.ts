@@ -121,13 +121,6 @@ const SLUG = /[^a-z0-9-]+/g;
 
 export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp> {
   const registry = new Registry();
-  const httpDuration = new Histogram({
-    name: 'cm_manager_http_request_duration_seconds',
-    help: 'HTTP request durations by method, route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
   const planDuration = new Histogram({
     name: 'cm_manager_plan_duration_seconds',
     help: 'Reading the cloud and planning a topology (dry runs and submissions)',
@@ -180,15 +173,13 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     auth: {
       tokens: deps.auth.tokens,
       ...(deps.auth.validate ? { validate: deps.auth.validate } : {}),
-      open: ['/healthz', '/readyz', ...(deps.auth.publicMetrics === true ? ['/metrics'] : [])],
+      open: ['/healthz', '/readyz'],
     },
     schemas: [TopologyBody],
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.https ? { https: deps.https } : {}),
     bodyLimit: 4 * 1024 * 1024,
-    observe: (labels, seconds) => {
-      httpDuration.observe(labels, seconds);
-    },
+    metrics: { registry, prefix: 'cm_manager', public: deps.auth.publicMetrics === true },
   });
 
   const requestOf = (body: { topology: unknown; topology_file?: string; services?: unknown[]; strategy?: PlacementStrategy }): TopologyRequest => {
@@ -266,10 +257,6 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     if (reasons.length > 0) throw new ProblemError(503, 'not-ready', `not ready: ${reasons.join('; ')}`, { extensions: { reasons } });
     void reply.code(200);
     return { ready: true };
-  });
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics', ...(deps.auth.publicMetrics === true ? { security: [] } : {}) } }, async (_request, reply) => {
-    void reply.type(registry.contentType);
-    return registry.metrics();
   });
 
   // ------------------------------------------------------------ v1

@@ -60,7 +60,6 @@ export class ManagerConfigError extends Error {
 }
 
 const STRATEGIES: readonly PlacementStrategy[] = ['single-host', 'traffic-aware', 'nova'];
-const MIN_TOKEN_LENGTH = 16;
 
 function rate(r: ConfigReader, value: unknown, field: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
@@ -92,29 +91,11 @@ export function parseManagerConfig(
   const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
   const host = r.string(env.CM_MANAGER_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
   const port = r.integer(env.CM_MANAGER_LISTEN_PORT ?? listen.port, 'listen.port', 8092, 0, 65535);
-  let tls: ManagerConfig['listen']['tls'];
-  if (listen.tls !== undefined) {
-    const t = isRecord(listen.tls) ? listen.tls : {};
-    r.unknownKeys(t, ['cert', 'key', 'client_ca'], 'listen.tls');
-    const cert = r.string(t.cert, 'listen.tls.cert');
-    const key = r.string(t.key, 'listen.tls.key');
-    const clientCa = r.string(t.client_ca, 'listen.tls.client_ca');
-    if (cert === undefined || key === undefined) r.problems.push({ field: 'listen.tls', message: 'needs cert and key (PEM files)' });
-    else tls = clientCa === undefined ? { cert, key } : { cert, key, clientCa };
-  }
+  const tls = r.listenTls(listen.tls, 'listen.tls');
 
   const auth = r.section(root, 'auth', ['tokens', 'keystone', 'keystone_role']);
-  const rawTokens: unknown = env.CM_MANAGER_TOKENS !== undefined ? env.CM_MANAGER_TOKENS.split(',').map((t) => t.trim()) : auth.tokens;
-  const tokens: string[] = [];
-  if (Array.isArray(rawTokens)) {
-    rawTokens.forEach((t, i) => {
-      if (typeof t !== 'string' || t.length < MIN_TOKEN_LENGTH) {
-        r.problems.push({ field: `auth.tokens[${String(i)}]`, message: `must be a string of at least ${String(MIN_TOKEN_LENGTH)} characters` });
-      } else tokens.push(t);
-    });
-  } else if (rawTokens !== undefined) r.problems.push({ field: 'auth.tokens', message: 'must be a list of strings' });
-  if (auth.keystone !== undefined && typeof auth.keystone !== 'boolean') r.problems.push({ field: 'auth.keystone', message: 'must be true or false' });
-  const keystone = auth.keystone === true;
+  const tokens = r.bearerTokens(env.CM_MANAGER_TOKENS ?? auth.tokens, 'auth.tokens');
+  const keystone = r.boolean(auth.keystone, 'auth.keystone');
   const keystoneRole = r.string(auth.keystone_role, 'auth.keystone_role', 'member') ?? 'member';
   if (tokens.length === 0 && !keystone && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
     r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)' });

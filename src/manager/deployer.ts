@@ -20,7 +20,8 @@ import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource
 import { formatBps } from '../placement/index.ts';
 import type { FeasiblePlan, PlacementPlan } from '../placement/types.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
-import { serverResource, slaClass, stackCreateRequest } from '../topology/index.ts';
+import { slaRequestBody } from '../qos/sla.ts';
+import { serverResource, slaClass, slaOf, stackCreateRequest } from '../topology/index.ts';
 import type { SlaClassConfig, Topology } from '../topology/types.ts';
 import type { AgentSlaBody, AgentSlaStatusItem } from './agent-client.ts';
 import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
@@ -421,11 +422,7 @@ export class Deployer {
   // ------------------------------------------------------------- ENFORCING
 
   private slaBody(className: string | null): AgentSlaBody {
-    const cls = slaClass(className ?? this.o.classes.default, this.o.classes);
-    return {
-      download: { min: cls.minBps, max: cls.maxBps, ...(cls.burstBits === null ? {} : { burst: cls.burstBits }) },
-      ...(cls.uploadMaxBps === null ? {} : { upload: { max: cls.uploadMaxBps } }),
-    };
+    return slaRequestBody(slaOf(slaClass(className ?? this.o.classes.default, this.o.classes)));
   }
 
   private async enforcing(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {

@@ -25,6 +25,25 @@ export interface Sla {
   };
 }
 
+/** An SLA as the agent's API writes it (`PUT /v1/servers/{id}/sla` body, `GET` answer): bit/s and bits. */
+export interface SlaRequestBody {
+  download?: { min?: number; max: number; burst?: number };
+  upload?: { max: number; burst?: number };
+}
+
+export function slaRequestBody(sla: Sla): SlaRequestBody {
+  const out: SlaRequestBody = {};
+  if (sla.download) {
+    out.download = {
+      ...(sla.download.minRate === undefined ? {} : { min: sla.download.minRate }),
+      max: sla.download.maxRate,
+      ...(sla.download.burst === undefined ? {} : { burst: sla.download.burst }),
+    };
+  }
+  if (sla.upload) out.upload = { max: sla.upload.maxRate, ...(sla.upload.burst === undefined ? {} : { burst: sla.upload.burst }) };
+  return out;
+}
+
 /** The SLA wanted on one Neutron port of a server. */
 export interface PortSla {
   readonly serverId: string;

@@ -10,30 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import { buildAgentApp } from '../../src/agent/app.ts';
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { keystoneTokenValidator, simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/main.ts';
-import { identityV3Root, OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
+import { OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { openSlaStore } from '../../src/store/index.ts';
+import { keystoneToken } from '../harness/keystone.ts';
 
 const STATIC = 'static-token-0123456789abcdef';
 
-async function keystoneToken(sim: SimCloud, user: string, password: string, project: string): Promise<string> {
-  const c = sim.credentials;
-  const response = await fetch(`${identityV3Root(sim.authUrl)}/auth/tokens?nocatalog`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: user, password, domain: { name: c.userDomainName } } } },
-        scope: { project: { name: project, domain: { name: c.projectDomainName } } },
-      },
-    }),
-  });
-  assert.equal(response.status, 201, `token for ${user}`);
-  await response.text();
-  const token = response.headers.get('x-subject-token');
-  assert.ok(token);
-  return token;
-}
 
 describe('agent API with auth.keystone on the simulated cloud', () => {
   let sim: SimCloud;

@@ -6,33 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseAgentConfig } from '../../src/agent/config.ts';
-import { simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager, type RunningManager } from '../../src/manager/main.ts';
-import { identityV3Root } from '../../src/openstack/index.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
+import type { RunningManager } from '../../src/manager/main.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
+import { keystoneToken } from '../harness/keystone.ts';
+import { startSimAgent, startSimManager } from './stack.ts';
 
-const AGENT_TOKEN = 'agent-token-0123456789abcdef';
 const STATIC = 'static-token-0123456789abcdef';
 
-async function keystoneToken(sim: SimCloud, user: string, password: string, project: string): Promise<string> {
-  const c = sim.credentials;
-  const response = await fetch(`${identityV3Root(sim.authUrl)}/auth/tokens?nocatalog`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: user, password, domain: { name: c.userDomainName } } } },
-        scope: { project: { name: project, domain: { name: c.projectDomainName } } },
-      },
-    }),
-  });
-  await response.text();
-  const token = response.headers.get('x-subject-token');
-  assert.ok(token, `token for ${user}`);
-  return token;
-}
 
 describe('manager API with auth.keystone on the simulated cloud', () => {
   let sim: SimCloud;
@@ -41,10 +22,7 @@ describe('manager API with auth.keystone on the simulated cloud', () => {
 
   before(async () => {
     sim = await startSimCloud();
-    agent = await startAgent(
-      parseAgentConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${AGENT_TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }`, {}),
-      simAgentOptions(sim, { log: false }),
-    );
+    agent = await startSimAgent(sim);
   });
 
   after(async () => {
@@ -54,12 +32,7 @@ describe('manager API with auth.keystone on the simulated cloud', () => {
   });
 
   const manager = async (auth: string): Promise<RunningManager> => {
-    const cloud = simAgentOptions(sim).cloud;
-    assert.ok(cloud);
-    const m = await startManager(
-      parseManagerConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: ${auth}\nagent: { url: "${agent.url}", token: ${AGENT_TOKEN} }\nstore: { url: "sqlite::memory:" }`, {}),
-      { cloud, log: false },
-    );
+    const m = await startSimManager(sim, agent, { auth });
     managers.push(m);
     return m;
   };

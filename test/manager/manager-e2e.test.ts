@@ -11,19 +11,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAgentConfig } from '../../src/agent/config.ts';
-import { simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager, type RunningManager } from '../../src/manager/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
+import type { RunningManager } from '../../src/manager/main.ts';
 import { TAG_OWNER } from '../../src/ovsdb/vswitch/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { realOvsAvailable } from '../harness/ovsdb-server.ts';
 import { postgresAvailable, startPostgres, type PostgresHandle } from '../harness/postgres.ts';
 import { closeSwitches, openSwitches } from '../agent/inventory-helpers.ts';
+import { MANAGER_TOKEN as TOKEN, managerApi, startSimAgent, startSimManager } from './stack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis');
-const AGENT_TOKEN = 'agent-token-0123456789abcdef';
-const TOKEN = 'manager-token-0123456789abcdef';
 const OWNER = 'cm-agent-manager-e2e';
 const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
 
@@ -117,16 +114,7 @@ for (const backend of backends) {
     let agent: RunningAgent;
     let manager: RunningManager;
 
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body type it expects
-    const api = async <T,>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T; headers: Headers }> => {
-      const response = await fetch(`${manager.url}${p}`, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T, headers: response.headers };
-    };
+    let api: ReturnType<typeof managerApi>;
     const waitState = (id: string, states: string[], timeoutMs = 30_000): Promise<TopologyView> =>
       eventually(`topology ${id} in ${states.join('|')}`, async () => {
         const r = await api<TopologyView>('GET', `/v1/topologies/${id}`);
@@ -136,19 +124,13 @@ for (const backend of backends) {
 
     before(async () => {
       sim = await startSimCloud({ ovsdb: 'real', bootDelayMs: 20 });
-      const agentConfig = parseAgentConfig(
-        `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${AGENT_TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: ${OWNER}`,
-        {},
-      );
-      agent = await startAgent(agentConfig, simAgentOptions(sim, { log: false }));
-      const storeUrl = await backend.url();
-      const config = parseManagerConfig(
-        `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${TOKEN}] }\nagent: { url: "${agent.url}", token: ${AGENT_TOKEN} }\nstore: { url: "${storeUrl}" }\nplacement: { uplink: 1gbit }\ndeploy: { enforce_timeout_s: 20, stack_timeout_s: 60 }`,
-        {},
-      );
-      const cloud = simAgentOptions(sim).cloud;
-      assert.ok(cloud);
-      manager = await startManager(config, { cloud, log: false, pollMs: 50, claimIntervalMs: 200 });
+      agent = await startSimAgent(sim, OWNER);
+      manager = await startSimManager(sim, agent, {
+        store: `{ url: "${await backend.url()}" }`,
+        placement: '{ uplink: 1gbit }',
+        deploy: '{ enforce_timeout_s: 20, stack_timeout_s: 60 }',
+      });
+      api = managerApi(manager);
     });
 
     after(async () => {

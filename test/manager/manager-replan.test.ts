@@ -9,16 +9,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseAgentConfig } from '../../src/agent/config.ts';
-import { simAgentOptions, startAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager } from '../../src/manager/main.ts';
+import { simCloudConfig } from '../../src/agent/main.ts';
 import { createOpenStack } from '../../src/openstack/index.ts';
-import { startSimCloud } from '../../src/sim/index.ts';
+import { startStack, until } from './stack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis');
-const AGENT_TOKEN = 'agent-token-0123456789abcdef';
-const TOKEN = 'manager-token-0123456789abcdef';
 
 interface View {
   id: string;
@@ -33,40 +28,15 @@ interface View {
 
 describe('re-planning after no valid host', () => {
   it('deletes the failed stack, plans with fresh capacity and deploys the new plan', { timeout: 60_000 }, async () => {
-    const sim = await startSimCloud({ bootDelayMs: 400 });
-    const cloud = simAgentOptions(sim).cloud;
-    assert.ok(cloud);
-    const os = createOpenStack(cloud);
-    const agent = await startAgent(
-      parseAgentConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${AGENT_TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }`, {}),
-      simAgentOptions(sim, { log: false }),
-    );
-    const manager = await startManager(
-      parseManagerConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${TOKEN}] }\nagent: { url: "${agent.url}", token: ${AGENT_TOKEN} }\nstore: { url: "sqlite::memory:" }`, {}),
-      { cloud, log: false, pollMs: 50, claimIntervalMs: 200 },
-    );
+    const { sim, api: call, close } = await startStack({ sim: { bootDelayMs: 400 } });
+    const os = createOpenStack(simCloudConfig(sim));
     try {
-      const api = async (method: string, p: string, body?: unknown): Promise<View> => {
-        const r = await fetch(`${manager.url}${p}`, {
-          method,
-          headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        return (await r.json()) as View;
-      };
-      const until = async (what: string, check: (v: View) => boolean, timeoutMs = 40_000): Promise<View> => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const v = await api('GET', `/v1/topologies/${id}`);
-          if (check(v)) return v;
-          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      };
+      const api = async (method: string, p: string, body?: unknown): Promise<View> => (await call<View>(method, p, body)).json;
+      const read = (): Promise<View> => api('GET', `/v1/topologies/${id}`);
       const submitted = await api('POST', '/v1/topologies', { topology: readFileSync(path.join(FIXTURES, 'thesis.yaml'), 'utf8'), topology_file: 'thesis.yaml' });
       const id = submitted.id;
       assert.deepEqual(submitted.placement?.hosts, ['compute1']);
-      await until('the stack being built', (v) => v.state === 'DEPLOYING' && v.stack.id !== null);
+      await until('the stack being built', read, (v) => v.state === 'DEPLOYING' && v.stack.id !== null);
 
       // Someone else takes 4 of compute1's 8 vCPU while Heat is still booting the topology.
       const flavor = (await os.nova.listFlavors()).find((f) => f.name === 'm1.mini');
@@ -77,7 +47,7 @@ describe('re-planning after no valid host', () => {
         await os.nova.createServer({ name: `hog-${String(i)}`, imageRef: '', flavorRef: flavor.id, availabilityZone: 'nova:compute1', networks: [{ uuid: net.id }] });
       }
 
-      const active = await until('ACTIVE', (v) => v.state === 'ACTIVE' || v.state === 'FAILED');
+      const active = await until('ACTIVE', read, (v) => v.state === 'ACTIVE' || v.state === 'FAILED');
       assert.equal(active.state, 'ACTIVE', JSON.stringify(active.error));
       assert.equal(active.attempts, 2, 'deployed on the second attempt');
       assert.ok(
@@ -95,10 +65,8 @@ describe('re-planning after no valid host', () => {
       assert.equal(live.length, 1, 'the failed stack is gone, one stack remains');
       assert.equal([...sim.state.servers.values()].filter((s) => !s.name.startsWith('hog-')).length, 5);
     } finally {
-      await manager.stop();
-      await agent.stop();
       await os.close();
-      await sim.close();
+      await close();
     }
   });
 });

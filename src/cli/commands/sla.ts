@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import type { V1Hosts } from '../../agent/hosts-view.ts';
 import { formatBps } from '../../placement/format.ts';
 import { isUuidLike } from '../../qos/validate.ts';
+import { slaRequestBody } from '../../qos/sla.ts';
+import { slaOf } from '../../topology/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
 import type { ApiClient, PointerLabel } from '../http.ts';
@@ -115,8 +117,7 @@ export function slaBody(opts: SetOptions): SlaBody {
     const { config, source } = loadSlaClasses(opts.config);
     const cls = config.classes[opts.class];
     if (!cls) throw usageError(`--class: unknown SLA class "${opts.class}" in ${source} (known: ${Object.keys(config.classes).join(', ')})`);
-    body.download = { min: cls.minBps, max: cls.maxBps, ...(cls.burstBits === null ? {} : { burst: cls.burstBits }) };
-    if (cls.uploadMaxBps !== null) body.upload = { max: cls.uploadMaxBps };
+    Object.assign(body, slaRequestBody(slaOf(cls)));
   } else if (opts.config !== undefined) {
     throw usageError('--config only chooses where --class is looked up; give --class too');
   }
