@@ -13,6 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import { placeTopology } from '../src/placement/index.ts';
 import type { Flavor, HostState, PlacementRequest, PlacementUnit, TrafficDemand } from '../src/placement/types.ts';
+import { prng } from '../src/placement/random-instances.ts';
 
 const SIZES = [1_000, 10_000, 100_000] as const;
 const RUNS: Record<number, number> = { 1_000: 200, 10_000: 100, 100_000: 30 };
@@ -28,16 +29,6 @@ class BenchUsageError extends Error {
 const USAGE = `usage: npm run bench -- placement [--quick]
   --quick   a tenth of the runs (smoke run)`;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FLAVORS: Record<string, Flavor> = {
   tiny: { name: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 },

@@ -11,18 +11,8 @@ import {
   parseSize,
   RateError,
 } from './rates.ts';
+import { prng } from '../placement/random-instances.ts';
 
-/** Deterministic PRNG (mulberry32) so property checks are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function messageOf(value: unknown, options?: { maxRate?: number }): string {
   const r = checkRate(value, options);

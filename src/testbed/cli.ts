@@ -7,21 +7,18 @@ import { Command, InvalidArgumentError } from 'commander';
 import { down, status, up } from './daemon.ts';
 import { TestbedError } from './errors.ts';
 import { checkScenarioPrerequisites } from './scenarios/env.ts';
+import { checkRate } from '../qos/rates.ts';
 import { runCapsScenario } from './scenarios/caps.ts';
 import { runThesisScenario } from './scenarios/thesis.ts';
 import { mbit } from './scenarios/table.ts';
 import { checkTestbedPrerequisites } from './hosts.ts';
 
-const UNITS: Record<string, number> = { '': 1, bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, k: 1e3, m: 1e6, g: 1e9 };
-
-/** "1gbit", "100mbit", "2500000" → bit/s. */
+/** "1gbit", "100mbit", "2500000" → bit/s, in the project's one rate notation (src/qos/rates.ts). */
 export function parseRate(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?bit|[kmg])?$/i.exec(text.trim());
-  const factor = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
-  if (!m || factor === undefined) throw new InvalidArgumentError(`"${text}" is not a rate (e.g. 1gbit, 100mbit, 2500000)`);
-  const value = Math.round(Number(m[1]) * factor);
-  if (value < 8000) throw new InvalidArgumentError('a rate must be at least 8kbit');
-  return value;
+  const checked = checkRate(text.trim());
+  if (!checked.ok) throw new InvalidArgumentError(`"${text}" is not a rate: ${checked.message}`);
+  if (checked.value < 8000) throw new InvalidArgumentError('a rate must be at least 8kbit');
+  return checked.value;
 }
 
 /** "100" or "1/100" → 100 (thesis rates are divided by it). */
