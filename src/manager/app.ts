@@ -150,14 +150,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     labelNames: ['state'] as const,
     registers: [registry],
     async collect(this: Gauge<'state'>) {
-      const counts = new Map<string, number>(TOPOLOGY_STATES.map((s) => [s, 0]));
-      let cursor: string | null = null;
-      do {
-        const page = await deps.store.listTopologies({ limit: 1000, cursor });
-        for (const t of page.items) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
-        cursor = page.nextCursor;
-      } while (cursor !== null);
-      for (const [state, n] of counts) this.set({ state }, n);
+      for (const [state, n] of Object.entries(await deps.store.countByState())) this.set({ state }, n);
     },
   });
 

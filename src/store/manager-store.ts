@@ -206,6 +206,8 @@ export interface ManagerStore {
   createTopology(rec: NewTopology): Promise<CreateResult>;
   getTopology(id: string): Promise<Topology | undefined>;
   listTopologies(options?: ListTopologiesOptions): Promise<TopologyPage>;
+  /** How many topologies are in each state (every state present, 0 when none). One query. */
+  countByState(): Promise<Record<TopologyState, number>>;
   /**
    * Writes `patch` if the record is still at `expectedVersion`.
    * @throws StoreConflictError (CM_ERR_STORE_CONFLICT) when the version moved; CM_ERR_STORE_NOT_FOUND.
@@ -481,6 +483,16 @@ class KyselyManagerStore implements ManagerStore {
       const items = rows.slice(0, limit).map((r) => this.decode(r));
       const last = items.at(-1);
       return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null };
+    });
+  }
+
+  countByState(): Promise<Record<TopologyState, number>> {
+    return this.run(async () => {
+      const rows = await this.db.selectFrom('topologies').select(['state', (eb) => eb.fn.countAll<number | string | bigint>().as('n')]).groupBy('state').execute();
+      const out = Object.fromEntries(TOPOLOGY_STATES.map((st) => [st, 0])) as Record<TopologyState, number>;
+      // PostgreSQL returns count(*) as a string (bigint); SQLite as a number.
+      for (const r of rows) out[r.state as TopologyState] = Number(r.n);
+      return out;
     });
   }
 

@@ -343,6 +343,20 @@ for (const backend of backends) {
         assert.deepEqual((await store.listTopologies({ projectId: 'nobody' })).items, []);
       }));
 
+    it('counts topologies per state in one query (every state present)', () =>
+      withStore(async (store) => {
+        const zero = await store.countByState();
+        assert.deepEqual(Object.values(zero), TOPOLOGY_STATES.map(() => 0));
+        const a = (await store.createTopology(newTopology({ name: 'a' }))).topology;
+        await store.createTopology(newTopology({ name: 'b' }));
+        await store.transition(a.id, { from: ['PLANNED'], to: 'DEPLOYING', message: 'go' });
+        const counts = await store.countByState();
+        assert.equal(counts.PLANNED, 1);
+        assert.equal(counts.DEPLOYING, 1);
+        assert.equal(Object.values(counts).reduce((x, y) => x + y, 0), 2);
+        assert.deepEqual(Object.keys(counts).sort(), [...TOPOLOGY_STATES].sort());
+      }));
+
     it('updates with optimistic concurrency', () =>
       withStore(async (store) => {
         const { topology: t } = await store.createTopology(newTopology());
