@@ -34,7 +34,7 @@ describe('npm run demo -- --once --json', () => {
       assert.equal(sla.max_bps, sla.class === 'Gold' ? 10_000_000_000 : 1_000_000_000);
       assert.equal(sla.unit.startsWith('MediaServer-'), sla.class === 'Gold');
     }
-    assert.equal(s.urls, undefined, '--once leaves nothing running');
+    assert.equal(s.urls, undefined, 'with --once the summary names no running services (and execFile returning means the process exited)');
   });
 
   it('runs on the in-process OVSDB server when asked (what a laptop without Open vSwitch gets)', async () => {

@@ -17,7 +17,7 @@ import { simAgentOptions, startAgent, type RunningAgent } from '../../src/agent/
 import { parseManagerConfig } from '../../src/manager/config.ts';
 import { startManager, type RunningManager } from '../../src/manager/main.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
-import { findBinary, makeTempDir, removeTempDir } from '../harness/ovsdb-server.ts';
+import { findBinary, makeTempDir, realOvsAvailable, removeTempDir } from '../harness/ovsdb-server.ts';
 
 const TOKEN = 'mtls-token-0123456789abcdef';
 const MANAGER_TOKEN = 'mtls-manager-token-0123456789';
@@ -45,7 +45,7 @@ function makePki(dir: string, name: string): { ca: string; caKey: string; issue:
   return { ca, caKey, issue };
 }
 
-describe('cm-agent with mutual TLS (listen.tls.client_ca)', { skip: openssl === undefined ? 'openssl not installed' : false }, () => {
+describe('cm-agent with mutual TLS (listen.tls.client_ca)', realOvsAvailable(['openssl']), () => {
   let dir: string;
   let sim: SimCloud;
   let agent: RunningAgent;

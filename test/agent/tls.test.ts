@@ -14,7 +14,7 @@ import { Agent, fetch } from 'undici';
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { simAgentOptions, startAgent, type RunningAgent, type StartAgentOptions } from '../../src/agent/main.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
-import { findBinary, makeTempDir, removeTempDir } from '../harness/ovsdb-server.ts';
+import { findBinary, makeTempDir, realOvsAvailable, removeTempDir } from '../harness/ovsdb-server.ts';
 
 const TOKEN = 'tls-token-0123456789abcdef';
 const openssl = findBinary('openssl');
@@ -30,7 +30,7 @@ function tlsConfig(cert: string, key: string): ReturnType<typeof parseAgentConfi
   );
 }
 
-describe('cm-agent API over TLS (listen.tls)', { skip: openssl === undefined ? 'openssl not installed' : false }, () => {
+describe('cm-agent API over TLS (listen.tls)', realOvsAvailable(['openssl']), () => {
   let dir: string;
   let sim: SimCloud;
   let agent: RunningAgent | undefined;

@@ -27,7 +27,7 @@ export function realOvsAvailable(
   const reason = `not installed: ${missing.join(', ')}`;
   if (integrationRequired()) {
     throw new Error(
-      `real Open vSwitch integration tests are required here (CI=${String(process.env.CI)}, ` +
+      `real-server integration tests are required here (CI=${String(process.env.CI)}, ` +
         `CM_REQUIRE_INTEGRATION=${String(process.env.CM_REQUIRE_INTEGRATION)}) but ${reason}`,
     );
   }
