@@ -14,7 +14,7 @@ import type { PlacementPlan, PlacementStrategy } from '../placement/types.ts';
 import { TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
-import type { Deployer, StoredPlan, UnitRecord } from './deployer.ts';
+import { plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
 import type { TopologyRequest } from './planner.ts';
 
 export interface ServiceCatalog {
@@ -95,7 +95,7 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
       name: u.name,
       service_instance: u.serviceInstance,
       sla_class: u.slaClass,
-      planned_host: u.plannedHost,
+      planned_host: plannedHostOf(plan, u.name),
       host: u.host,
       server_id: u.serverId,
       sla_state: u.slaState,
@@ -219,7 +219,6 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       units: planned.topology.units.map((u) => ({
         name: u.id,
         serviceInstance: u.serviceInstance,
-        plannedHost: planned.plan.feasible ? (planned.plan.assignments[u.id] ?? null) : null,
         host: null,
         serverId: null,
         ports: [],

@@ -49,10 +49,3 @@ export function committedUplinks(plans: readonly { uplinkBps?: Record<string, nu
   return out;
 }
 
-/** The compute host each server is on, from the agent's view (null while unscheduled). */
-export function serverHosts(hosts: V1Hosts): Map<string, string | null> {
-  const out = new Map<string, string | null>();
-  for (const h of hosts.hosts) for (const s of h.servers) out.set(s.id, s.host ?? h.name);
-  for (const s of hosts.unplaced_servers) out.set(s.id, s.host);
-  return out;
-}

@@ -73,10 +73,14 @@ export interface DeployerOptions {
   logger?: (event: Record<string, unknown>) => void;
 }
 
-/** One unit's row in the record (`units`), with what we learnt along the way. */
+/** One unit's row in the record (`units`), with what we learnt along the way; where the plan put it is in the plan. */
 export interface UnitRecord extends TopologyUnit {
   serviceInstance: string | null;
-  plannedHost: string | null;
+}
+
+/** The host the stored plan gives a unit (null: Nova decides, or no plan yet). */
+export function plannedHostOf(plan: StoredPlan | null, unit: string): string | null {
+  return plan?.placement.feasible === true ? (plan.placement.assignments[unit] ?? null) : null;
 }
 
 /** The stored plan: the engine's plan plus what produced it. */
@@ -145,16 +149,6 @@ export class Deployer {
 
   onTransition(listener: (e: TransitionEvent) => void): void {
     this.transitionListeners.push(listener);
-  }
-
-  /** True while this manager drives the topology. */
-  isDriving(id: string): boolean {
-    return this.running.has(id);
-  }
-
-  /** Resolves when the topology is no longer driven by this manager (terminal state, lease lost, or stopped). */
-  async settled(id: string): Promise<void> {
-    await this.running.get(id);
   }
 
   /** Plans with the cloud as it is now. */
@@ -301,12 +295,10 @@ export class Deployer {
       const topology = this.topologyOf(t);
       const byName = new Map(resources.map((r) => [r.name, r]));
       const units: UnitRecord[] = topology.units.map((u) => {
-        const previous = (t.units as UnitRecord[]).find((x) => x.name === u.id);
         const si = topology.serviceInstances.find((s) => s.name === u.serviceInstance);
         return {
           name: u.id,
           serviceInstance: u.serviceInstance,
-          plannedHost: previous?.plannedHost ?? null,
           host: null,
           serverId: byName.get(serverResource(u.id))?.physicalId ?? null,
           ports: [],
@@ -361,7 +353,6 @@ export class Deployer {
     const units: UnitRecord[] = planned.topology.units.map((u) => ({
       name: u.id,
       serviceInstance: u.serviceInstance,
-      plannedHost: plan.assignments[u.id] ?? null,
       host: null,
       serverId: null,
       ports: [],
@@ -413,7 +404,8 @@ export class Deployer {
       if (u.serverId === null) continue;
       const server = await this.o.cloud.nova.getServer(u.serverId, { signal });
       u.host = server.host ?? null;
-      if (u.plannedHost !== null && u.host !== u.plannedHost) misplaced.push(`${u.name} on ${String(u.host)} (planned ${u.plannedHost})`);
+      const planned = plannedHostOf(t.plan as StoredPlan | null, u.name);
+      if (planned !== null && u.host !== planned) misplaced.push(`${u.name} on ${String(u.host)} (planned ${planned})`);
     }
     const message = misplaced.length === 0 ? 'every server is where the plan put it' : `servers not where planned: ${misplaced.join(', ')}`;
     await this.transition(t, ['DEPLOYED'], 'ENFORCING', message, { units }, misplaced.length === 0 ? undefined : { misplaced });

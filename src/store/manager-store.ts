@@ -55,8 +55,6 @@ export interface TopologyUnit {
   name: string;
   /** The service instance the unit belongs to (null when unknown). */
   serviceInstance?: string | null;
-  /** Where the plan put it (null: Nova's scheduler decides). */
-  plannedHost?: string | null;
   /** Where it runs. */
   host: string | null;
   serverId: string | null;
@@ -905,7 +903,6 @@ function encodeUnits(units: readonly TopologyUnit[]): string {
       return {
         name: u.name,
         ...(u.serviceInstance === undefined ? {} : { service_instance: u.serviceInstance }),
-        ...(u.plannedHost === undefined ? {} : { planned_host: u.plannedHost }),
         host: u.host,
         server_id: u.serverId,
         ports: u.ports,
@@ -934,7 +931,6 @@ function decodeUnits(value: unknown, where: string): TopologyUnit[] {
       name,
       // Optional fields come back only when they were written, so units round-trip exactly.
       ...('service_instance' in o ? { serviceInstance: text('service_instance') } : {}),
-      ...('planned_host' in o ? { plannedHost: text('planned_host') } : {}),
       host: text('host'),
       serverId: text('server_id'),
       ports: Array.isArray(o.ports) ? (o.ports as unknown[]) : [],
