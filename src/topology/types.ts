@@ -47,22 +47,13 @@ export interface ServiceType {
   networks: NetworkSpec[];
   requirements: Requirement[];
   policies: unknown[];
+  /** Shell lines of the user data, before requirement substitution. */
   userData: string[];
 }
 
-export interface ServiceInstance {
+/** A service instance: its service type with the instance's overrides applied. */
+export interface ServiceInstance extends Omit<ServiceType, 'version'> {
   name: string;
-  serviceType: string;
-  image: string;
-  flavor: string;
-  key: string | null;
-  configuration: Record<string, unknown>;
-  size: SizeSpec;
-  networks: NetworkSpec[];
-  requirements: Requirement[];
-  policies: unknown[];
-  /** Shell lines of the user data, before requirement substitution. */
-  userData: string[];
   /** SLA class: the instance's `sla_class`, else the class assigned to its service type, else the default. */
   slaClass: string;
   /** The instance's own `sla_class`, if it gave one. */
