@@ -448,10 +448,16 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         operationId: 'listSlaStatus',
         tags: ['v1'],
         summary: 'Desired vs applied, per server and port',
-        response: { 200: Type.Ref('SlaStatus'), ...problemResponses(401) },
+        description: '`?server_id=A,B` limits the answer to those servers (what a caller waiting for its own servers needs), in the order given; unknown ones are left out.',
+        querystring: Type.Object({ server_id: Type.Optional(Type.String({ description: 'comma-separated server UUIDs' })) }),
+        response: { 200: Type.Ref('SlaStatus'), ...problemResponses(400, 401) },
       },
     },
-    async () => slaStatus(await deps.store.list(), deps.inventory.snapshot(), deps.reconcilers.status()),
+    async (request) => {
+      const wanted = request.query.server_id?.split(',').filter((id) => id !== '').map(checkId);
+      const stored = wanted === undefined ? await deps.store.list() : (await Promise.all(wanted.map((id) => deps.store.get(id)))).filter((x) => x !== undefined);
+      return slaStatus(stored, deps.inventory.snapshot(), deps.reconcilers.status());
+    },
   );
 
   return app;

@@ -83,8 +83,10 @@ export class AgentClient {
     }
   }
 
-  async slaStatus(signal?: AbortSignal): Promise<AgentSlaStatusItem[]> {
-    const body = await this.call<{ items: AgentSlaStatusItem[] }>('GET', '/v1/sla', undefined, signal);
+  /** Enforcement state of `serverIds` (of every SLA when omitted). */
+  async slaStatus(signal?: AbortSignal, serverIds?: readonly string[]): Promise<AgentSlaStatusItem[]> {
+    const query = serverIds === undefined ? '' : `?server_id=${serverIds.map(encodeURIComponent).join(',')}`;
+    const body = await this.call<{ items: AgentSlaStatusItem[] }>('GET', `/v1/sla${query}`, undefined, signal);
     return body.items;
   }
 

@@ -33,7 +33,7 @@ export interface AgentApi {
   hosts(signal?: AbortSignal, options?: { fresh?: boolean }): Promise<V1Hosts>;
   putSla(serverId: string, body: AgentSlaBody, signal?: AbortSignal): Promise<void>;
   deleteSla(serverId: string, signal?: AbortSignal): Promise<void>;
-  slaStatus(signal?: AbortSignal): Promise<AgentSlaStatusItem[]>;
+  slaStatus(signal?: AbortSignal, serverIds?: readonly string[]): Promise<AgentSlaStatusItem[]>;
 }
 
 /** What the deployer needs of OpenStack (a subset of `createOpenStack(...)`). */
@@ -437,7 +437,8 @@ export class Deployer {
     }
     wait = this.o.pollMs ?? 250;
     for (;;) {
-      const status = new Map((await this.o.agent.slaStatus(signal)).map((s) => [s.server_id, s]));
+      // Only this topology's servers: the whole cloud's status would be read on every poll otherwise.
+      const status = new Map((await this.o.agent.slaStatus(signal, units.map((u) => u.serverId as string))).map((s) => [s.server_id, s]));
       const states = units.map((u) => ({ unit: u, status: status.get(u.serverId as string) }));
       const pending = states.filter((s) => s.status?.state !== 'applied');
       if (pending.length === 0) {

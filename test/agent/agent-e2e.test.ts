@@ -134,6 +134,14 @@ describe('cm-agent on the simulated cloud with real ovsdb-servers', { skip: real
     assert.equal((await api('PUT', `/v1/servers/${unknown}/sla`, { download: { max: '20mbit' } })).status, 404);
     assert.equal((await api('PUT', `/v1/servers/${unknown}/sla`, { download: { max: '20mbit' } })).status, 404);
     assert.ok(agent.inventory.refreshCount - refreshes <= 1, 'at most one on-demand refresh per second');
+    // Asking for one server's status answers for that server only; a bad id is named.
+    const one = await api('GET', `/v1/sla?server_id=${created.id},${unknown}`);
+    assert.equal(one.status, 200);
+    assert.deepEqual((one.json as { items: { server_id: string }[] }).items.map((i) => i.server_id), [created.id]);
+    const all = (await api('GET', '/v1/sla')).json as { items: unknown[] };
+    assert.ok(all.items.length >= 1);
+    const bad = await api('GET', '/v1/sla?server_id=not-a-uuid');
+    assert.equal(bad.status, 400);
     assert.equal((await api('DELETE', `/v1/servers/${created.id}/sla`)).status, 204);
   });
 });
