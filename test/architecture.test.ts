@@ -28,9 +28,9 @@ function importsOf(file: string): string[] {
   return specifiers;
 }
 
-function offendersOf(dir: string, allowed: (spec: string, resolved: string) => boolean): string[] {
+function offendersOf(dir: string, allowed: (spec: string, resolved: string) => boolean, minFiles = 4): string[] {
   const files = sourceFiles(dir).filter((f) => !f.endsWith('.test.ts'));
-  assert.ok(files.length > 3, `the scan found ${dir}`);
+  assert.ok(files.length >= minFiles, `the scan found ${dir}`);
   const offenders: string[] = [];
   for (const file of files) {
     for (const spec of importsOf(file)) {
@@ -82,5 +82,27 @@ describe('module boundaries', () => {
 
   it('src/manager never touches OVSDB (the agent is the only component that writes switches)', () => {
     assert.deepEqual(offendersOf('src/manager', (_spec, resolved) => !inside('src/ovsdb')(resolved) && !inside('src/agent')(resolved) || resolved.endsWith('src/agent/hosts-view.ts')), []);
+  });
+
+  it('src/qos is the SLA model only: its own files, no switch types, no I/O', () => {
+    assert.deepEqual(offendersOf('src/qos', (_spec, resolved) => inside('src/qos')(resolved), 3), []);
+  });
+
+  it('enforcement backends reach the switch only through src/ovsdb and src/openflow, and know nothing of the API or the services', () => {
+    const ok = (spec: string, resolved: string): boolean =>
+      spec.startsWith('node:') ||
+      inside('src/agent/enforcement')(resolved) ||
+      inside('src/ovsdb')(resolved) ||
+      inside('src/openflow')(resolved) ||
+      inside('src/qos')(resolved) ||
+      resolved === path.join(root, 'src/agent/drift.ts');
+    assert.deepEqual(offendersOf('src/agent/enforcement', ok, 3), []);
+  });
+
+  it('the agent API and its renderers read the neutral enforcement view, never OVSDB rows', () => {
+    for (const file of ['src/agent/app.ts', 'src/agent/hosts-view.ts', 'src/agent/metrics.ts']) {
+      const bad = importsOf(file).filter((spec) => spec.includes('ovsdb') || spec.includes('openflow'));
+      assert.deepEqual(bad, [], file);
+    }
   });
 });

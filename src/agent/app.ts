@@ -20,10 +20,10 @@ import type { LoggerOptions } from 'pino';
 import { Type, type TSchema } from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
 import { createServiceApp, type HttpsOptions } from '../http/service.ts';
-import type { VswitchView } from '../ovsdb/vswitch/index.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
+import type { HostEnforcementView } from './enforcement/types.ts';
 import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
@@ -62,8 +62,8 @@ export interface AgentAppDeps {
     /** Reads the cloud now (one refresh in flight at a time); used when a request names a server not seen yet. */
     refresh?(signal?: AbortSignal): Promise<InventorySnapshot>;
   };
-  /** The host's switch rows, keyed by compute service host; undefined when not available. */
-  ovsView(host: string): VswitchView | undefined;
+  /** What the host's switch enforces per port, keyed by compute service host; undefined when not available. */
+  enforcementView(host: string): HostEnforcementView | undefined;
   store: SlaStore;
   reconcilers: FleetView;
   auth: {
@@ -285,7 +285,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         response: { 200: AnyObject, ...problemResponses(401, 503) },
       },
     },
-    () => renderThesisHosts(snapshotOr503(), (host) => deps.ovsView(host)),
+    () => renderThesisHosts(snapshotOr503(), (host) => deps.enforcementView(host)),
   );
 
   await app.register((thesis, _opts, registered) => {
@@ -364,7 +364,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
           throw new ProblemError(503, 'inventory-unavailable', `Could not re-read the cloud: ${(error as Error).message}`, { headers: { 'retry-after': '5' } });
         }
       }
-      return renderV1Hosts(snapshot, (host) => deps.ovsView(host));
+      return renderV1Hosts(snapshot, (host) => deps.enforcementView(host));
     },
   );
 

@@ -6,7 +6,7 @@
  * reads its replica and sends nothing when the switch already matches).
  */
 import type { TlsOptions } from '../ovsdb/transport.ts';
-import type { VswitchView } from '../ovsdb/vswitch/index.ts';
+import type { EnforcementBackend, HostEnforcementView } from './enforcement/types.ts';
 import type { InventorySnapshot } from './inventory.ts';
 import { HostReconciler, type DesiredSource, type PortStatus, type ReconcilerMetrics } from './reconciler.ts';
 
@@ -18,6 +18,8 @@ export interface FleetOptions {
   tls?: TlsOptions;
   resyncIntervalMs?: number;
   logger?: (event: object) => void;
+  /** The enforcement backends of a host (new ones per reconciler); the OVSDB QoS backend alone by default. */
+  backendsFor?: (host: InventorySnapshot['hosts'][number]) => readonly EnforcementBackend[];
 }
 
 export interface HostReadiness {
@@ -59,6 +61,7 @@ export class ReconcilerFleet {
         ...(this.options.tls ? { tls: this.options.tls } : {}),
         ...(this.options.resyncIntervalMs === undefined ? {} : { resyncIntervalMs: this.options.resyncIntervalMs }),
         ...(this.options.logger ? { logger: this.options.logger } : {}),
+        ...(this.options.backendsFor ? { backends: this.options.backendsFor(host) } : {}),
       });
       this.reconcilers.set(host.name, { endpoint, reconciler });
       // start() keeps retrying the connection until the fleet stops; failures show in readiness.
@@ -79,9 +82,14 @@ export class ReconcilerFleet {
     for (const { reconciler } of this.reconcilers.values()) reconciler.enqueue();
   }
 
-  /** The switch rows of a host, from its reconciler's replica. */
-  view(host: string): VswitchView | undefined {
-    return this.reconcilers.get(host)?.reconciler.view();
+  /** What a host's switch enforces, from its reconciler. */
+  enforcementView(host: string): HostEnforcementView | undefined {
+    return this.reconcilers.get(host)?.reconciler.enforcementView();
+  }
+
+  /** Facts of each host's enforcement backends. */
+  backendInfo(host: string): Record<string, unknown> | undefined {
+    return this.reconcilers.get(host)?.reconciler.backendInfo();
   }
 
   status(): PortStatus[] {

@@ -8,15 +8,15 @@
  *
  * `ovs(hostName)` is called with the compute service host name
  * (`HostInventory.name`, which is how the agent keys its per-host OVSDB
- * connections) and returns that switch's rows, or undefined when they are not
- * available (OVSDB not connected / replica not synced).
+ * connections) and returns what that switch enforces per port (the backends'
+ * neutral view), or undefined when it is not available (OVSDB not connected /
+ * replica not synced).
  */
-import type { InterfaceRow, PortRow, QosRow, VswitchView } from '../ovsdb/vswitch/index.ts';
-import { TAG_OWNER, TAG_POLICING_OWNER } from '../ovsdb/vswitch/index.ts';
+import type { EnforcedDownload, EnforcedPortView, HostEnforcementView } from './enforcement/types.ts';
 import type { HostInventory, InventorySnapshot, PortInventory, ResourceClass, ResourceUsage, ServerInventory } from './inventory/types.ts';
 import { RESOURCE_CLASSES } from './inventory/types.ts';
 
-export type OvsLookup = (hostName: string) => VswitchView | undefined;
+export type OvsLookup = (hostName: string) => HostEnforcementView | undefined;
 
 // ---------------------------------------------------------------- thesis shape
 
@@ -78,33 +78,29 @@ export function thesisHostIds(hosts: readonly HostInventory[]): Map<string, numb
   return out;
 }
 
-function thesisQos(view: VswitchView, port: PortRow): ThesisQos {
-  if (port.qos === undefined) return { queues: {} };
-  const qos = view.qos.get(port.qos);
+function thesisQos(port: EnforcedPortView): ThesisQos {
+  const qos = port.download;
   if (!qos) return { queues: {} };
-  const q0uuid = qos.queues.get(0);
-  const q0 = q0uuid === undefined ? undefined : view.queues.get(q0uuid);
-  if (!q0) return { uuid: qos._uuid, queues: {} };
+  const q0 = qos.queues.find((q) => q.number === 0);
+  if (!q0) return { uuid: qos.id, queues: {} };
   const rates: ThesisQueue['rates'] = {};
-  const max = q0.other_config.get('max-rate');
-  const min = q0.other_config.get('min-rate');
-  if (max !== undefined) rates['max-rate'] = max;
-  if (min !== undefined) rates['min-rate'] = min;
-  return { uuid: qos._uuid, queues: { '0': { uuid: q0._uuid, rates } } };
+  if (q0.maxRateBps !== null) rates['max-rate'] = String(q0.maxRateBps);
+  if (q0.minRateBps !== null) rates['min-rate'] = String(q0.minRateBps);
+  return { uuid: qos.id, queues: { '0': { uuid: q0.id, rates } } };
 }
 
-function thesisServer(s: ServerInventory, view: VswitchView | undefined): ThesisServer {
+function thesisServer(s: ServerInventory, view: HostEnforcementView | undefined): ThesisServer {
   const port = s.ports[0];
   // Original quirk kept: when the lookup chain fails (here: no port), all four fields are null.
   if (!port) return { name: s.name, ip: null, neutron_port: null, ovs_port_id: null, qos: null };
-  const found = view?.findByIfaceId(port.id);
+  const found = view?.port(port.id);
   return {
     name: s.name,
     ip: port.fixedIps[0]?.ipAddress ?? null,
     neutron_port: port.id,
-    ovs_port_id: found?.port.name ?? null,
+    ovs_port_id: found?.portName ?? null,
     // null = unknown (no OVSDB view, or the port is not on this host's switch); {"queues": {}} = known, no QoS.
-    qos: view && found ? thesisQos(view, found.port) : null,
+    qos: found ? thesisQos(found) : null,
   };
 }
 
@@ -202,11 +198,15 @@ export interface V1Download {
 
 /** Upload (from the VM) policing: the Interface's ingress policing. */
 export interface V1Upload {
+  /** `policing` (Interface.ingress_policing_*, a tc police action) or `meter` (an OpenFlow meter on the traffic from the port). */
+  mechanism: 'policing' | 'meter';
   rate_kbps: number;
   /** 0 = OVS default burst. */
   burst_kbits: number;
-  /** `external_ids:cm-policing-owner` of the Interface; null when not set by a CM agent. */
+  /** The CM agent owner that set it (policing: `external_ids:cm-policing-owner`; meter: our flow's cookie); null when not set by a CM agent. */
   managed_by: string | null;
+  /** With `meter`: the OpenFlow meter id. */
+  meter_id?: number;
 }
 
 export interface V1OvsPort {
@@ -287,39 +287,44 @@ export interface V1Hosts {
   warnings: string[];
 }
 
-function rate(m: ReadonlyMap<string, string>, key: string): number | null {
-  const v = m.get(key);
-  if (v === undefined || !/^\d+$/.test(v)) return null;
-  return Number(v);
-}
-
-function v1Download(view: VswitchView, qos: QosRow): V1Download {
-  const queues: V1Queue[] = [];
-  for (const [n, uuid] of [...qos.queues.entries()].sort((a, b) => a[0] - b[0])) {
-    const q = view.queues.get(uuid);
-    const c = q?.other_config ?? new Map<string, string>();
-    queues.push({ number: n, queue_uuid: uuid, min_rate_bps: rate(c, 'min-rate'), max_rate_bps: rate(c, 'max-rate'), burst_bits: rate(c, 'burst'), priority: rate(c, 'priority') });
-  }
-  return { qos_uuid: qos._uuid, type: qos.type, max_rate_bps: rate(qos.other_config, 'max-rate'), managed_by: qos.external_ids.get(TAG_OWNER) ?? null, queues };
-}
-
-function v1Ovs(view: VswitchView, found: { port: PortRow; iface: InterfaceRow }): V1OvsPort {
-  const { port, iface } = found;
-  const qos = port.qos === undefined ? undefined : view.qos.get(port.qos);
+function v1Download(qos: EnforcedDownload): V1Download {
   return {
-    port_name: port.name,
-    interface_name: iface.name,
-    ofport: iface.ofport ?? null,
-    download: qos ? v1Download(view, qos) : null,
-    upload:
-      iface.ingress_policing_rate > 0
-        ? { rate_kbps: iface.ingress_policing_rate, burst_kbits: iface.ingress_policing_burst, managed_by: iface.external_ids.get(TAG_POLICING_OWNER) ?? null }
-        : null,
+    qos_uuid: qos.id,
+    type: qos.type,
+    max_rate_bps: qos.maxRateBps,
+    managed_by: qos.managedBy,
+    queues: qos.queues.map((q) => ({
+      number: q.number,
+      queue_uuid: q.id,
+      min_rate_bps: q.minRateBps,
+      max_rate_bps: q.maxRateBps,
+      burst_bits: q.burstBits,
+      priority: q.priority,
+    })),
   };
 }
 
-function v1Port(p: PortInventory, view: VswitchView | undefined): V1Port {
-  const found = view?.findByIfaceId(p.id);
+function v1Ovs(found: EnforcedPortView): V1OvsPort {
+  const up = found.upload;
+  return {
+    port_name: found.portName,
+    interface_name: found.interfaceName,
+    ofport: found.ofport,
+    download: found.download ? v1Download(found.download) : null,
+    upload: up
+      ? {
+          mechanism: up.mechanism,
+          rate_kbps: up.rateKbps,
+          burst_kbits: up.burstKbits,
+          managed_by: up.managedBy,
+          ...(up.meterId === undefined ? {} : { meter_id: up.meterId }),
+        }
+      : null,
+  };
+}
+
+function v1Port(p: PortInventory, view: HostEnforcementView | undefined): V1Port {
+  const found = view?.port(p.id);
   return {
     id: p.id,
     mac_address: p.macAddress ?? null,
@@ -328,11 +333,11 @@ function v1Port(p: PortInventory, view: VswitchView | undefined): V1Port {
     binding_host: p.bindingHost,
     status: p.status,
     neutron_qos_policy_id: p.qosPolicyId,
-    ovs: view && found ? v1Ovs(view, found) : null,
+    ovs: found ? v1Ovs(found) : null,
   };
 }
 
-function v1Server(s: ServerInventory, view: VswitchView | undefined): V1Server {
+function v1Server(s: ServerInventory, view: HostEnforcementView | undefined): V1Server {
   const f = s.flavor;
   return {
     id: s.id,

@@ -108,7 +108,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
 
     const app = await buildAgentApp({
       inventory,
-      ovsView: (host) => theFleet.view(host),
+      enforcementView: (host) => theFleet.enforcementView(host),
       store,
       reconcilers: theFleet,
       auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },

@@ -13,36 +13,15 @@
  * they are coalesced and never run concurrently.
  */
 import { OvsdbClient, type ReconnectOptions } from '../ovsdb/client.ts';
-import { OvsdbConnectionError, OvsdbError, WaitTimedOutError } from '../ovsdb/errors.ts';
-import { comment, type Operation } from '../ovsdb/operations.ts';
+import { OvsdbConnectionError, WaitTimedOutError } from '../ovsdb/errors.ts';
 import { Replica } from '../ovsdb/replica.ts';
 import type { TlsOptions } from '../ovsdb/transport.ts';
-import {
-  findOwnedOrphans,
-  planOrphanDeletion,
-  planPortSettings,
-  TAG_PORT,
-  Vswitch,
-  VSWITCH_DB,
-  VswitchError,
-  vswitchReplicaTables,
-  type PortSettings,
-  type VswitchView,
-} from '../ovsdb/vswitch/index.ts';
-import { portSettingsFor, type PortSla } from '../qos/sla.ts';
-import {
-  adviceFor,
-  carriesOwnedRows,
-  describeDifference,
-  hostPorts,
-  identifyForeignWrite,
-  settingsKey,
-  taggedIfaceId,
-  writerOfQos,
-  type ForeignWrite,
-  type ForeignWriter,
-  type HostPort,
-} from './drift.ts';
+import { Vswitch, VSWITCH_DB, vswitchReplicaTables } from '../ovsdb/vswitch/index.ts';
+import type { PortSla } from '../qos/sla.ts';
+import { adviceFor, hostPorts, type ForeignWrite, type ForeignWriter } from './drift.ts';
+import { errorText, OvsdbQosBackend } from './enforcement/ovsdb-qos.ts';
+import type { EnforcementBackend, HostEnforcementView, HostSnapshot, PortTarget, PreparedCommit } from './enforcement/types.ts';
+import { composeEnforcementView } from './enforcement/view.ts';
 
 export interface DesiredSource {
   /** Every port SLA the agent wants, keyed by Neutron port id (whatever host it is on). */
@@ -114,14 +93,11 @@ export interface HostReconcilerOptions {
   reconnect?: ReconnectOptions;
   /** @default "Open_vSwitch" */
   db?: string;
-}
-
-interface Candidate {
-  readonly portId: string;
-  readonly serverId: string;
-  readonly hp: HostPort;
-  readonly settings: PortSettings;
-  readonly desired: boolean;
+  /**
+   * How SLAs are enforced on this host, in commit order. @default one
+   * {@link OvsdbQosBackend} (download HTB, upload policing).
+   */
+  backends?: readonly EnforcementBackend[];
 }
 
 interface AppliedRecord {
@@ -148,6 +124,7 @@ export class HostReconciler {
   };
 
   private readonly options: HostReconcilerOptions;
+  readonly backends: readonly EnforcementBackend[];
   private passDurations: number[] = [];
   private readonly clock: Clock;
   private readonly db: string;
@@ -181,6 +158,7 @@ export class HostReconciler {
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.db = options.db ?? VSWITCH_DB;
     this.retryDelay = options.retryInitialMs ?? 100;
+    this.backends = options.backends ?? [new OvsdbQosBackend({ owner: options.owner })];
   }
 
   /** Connects (retrying until `signal` aborts), starts the replica and runs the first full pass. */
@@ -241,6 +219,21 @@ export class HostReconciler {
     });
     await replica.start({ signal: abort });
     this.vswitch = new Vswitch(client, { owner: this.owner, replica, db: this.db });
+    for (const backend of this.backends) {
+      await backend.start?.({
+        host: this.host,
+        owner: this.owner,
+        ovsdb: { client, db: this.db, ioTimeoutMs },
+        signal: abort,
+        trigger: (full) => {
+          if (full) this.fullPending = true;
+          this.enqueue();
+        },
+        log: (event, level) => {
+          this.log(event, level);
+        },
+      });
+    }
     this.fullPending = true;
     this.enqueue();
     await this.whenIdle();
@@ -255,6 +248,13 @@ export class HostReconciler {
     this.debounceTimer = this.retryTimer = this.resyncTimer = undefined;
     this.lifetime.abort(new Error('reconciler stopped'));
     while (this.running) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const backend of this.backends) {
+      try {
+        await backend.stop?.();
+      } catch (error) {
+        this.log({ event: 'backend-stop-failed', backend: backend.name, error: errorText(error) }, 'warn');
+      }
+    }
     this.replica?.stop();
     this.client?.close();
     this.metrics.connected = false;
@@ -272,10 +272,16 @@ export class HostReconciler {
     }, this.options.debounceMs ?? 10);
   }
 
-  /** One entry per desired port found on this host, plus ports we still have rows on but no desire ('pending' removal). */
-  /** The host's switch rows as replicated now (undefined while not synced). */
-  view(): VswitchView | undefined {
-    return this.vswitch?.replicaView();
+  /** What the host's switch enforces per port, in the neutral shape (undefined while the OVSDB replica is not synced). */
+  enforcementView(): HostEnforcementView | undefined {
+    const view = this.vswitch?.replicaView();
+    if (!view) return undefined;
+    return composeEnforcementView(view, this.backends);
+  }
+
+  /** Facts of each backend (e.g. which upload mechanism and why), for /readyz and /v1/sla. */
+  backendInfo(): Record<string, unknown> {
+    return Object.fromEntries(this.backends.map((b) => [b.name, { ready: b.ready(), ...(b.info?.() ?? {}) }]));
   }
 
   status(): PortStatus[] {
@@ -359,178 +365,149 @@ export class HostReconciler {
     }
     const started = this.clock.now();
     this.metrics.passes++;
-    const view = await vswitch.view(); // synced replica: no I/O
-    const candidates = this.candidates(view);
+    const view = vswitch.replicaView();
+    if (!view) return;
+    const snapshot: HostSnapshot = { view };
+    const targets = this.targets(snapshot);
+    const notReady = this.backends.find((b) => !b.ready());
+    if (notReady) {
+      // Enforce nothing half-way: the backend's reconnection asks for a full pass.
+      const next = new Map<string, PortStatus>();
+      for (const t of targets) if (t.desired) this.setStatus(next, t, 'error', notReady.notReadyReason());
+      this.replaceStatuses(next);
+      this.finishPass(started, { changed: false, waitingFor: notReady.name });
+      return;
+    }
+    const passes = this.backends.map((b) => b.plan(targets, snapshot));
     const next = new Map<string, PortStatus>();
-    const included: Candidate[] = [];
+    const included: PortTarget[] = [];
     const drifted = new Set<string>();
-    for (const c of candidates) {
-      let settings = c.settings;
-      let operations: number;
-      try {
-        operations = planPortSettings(view, [settings], { owner: this.owner }).operations.length;
-      } catch (error) {
-        if (error instanceof VswitchError && error.code === 'CM_ERR_FOREIGN_QOS' && settings.qos === null) {
-          // Nothing of ours to remove from Port.qos; leave the foreign QoS alone, still clear our policing.
-          const { qos: _ignored, ...rest } = settings;
-          settings = rest;
-          try {
-            operations = planPortSettings(view, [settings], { owner: this.owner }).operations.length;
-          } catch (inner) {
-            this.setStatus(next, c, 'error', errorText(inner));
-            continue;
-          }
-        } else {
-          const writer = this.foreignQosWriter(view, c.hp, error);
-          if (writer !== undefined && this.applied.has(c.portId) && !this.unrepaired.has(c.portId)) {
-            // We had applied this port and another writer took Port.qos over: count it once until we apply again.
-            this.unrepaired.add(c.portId);
-            this.metrics.foreignWrites.set(writer, (this.metrics.foreignWrites.get(writer) ?? 0) + 1);
-            this.log({ event: 'foreign-qos', host: this.host, portId: c.portId, ovsPort: c.hp.port.name, writer }, 'warn');
-          }
-          this.setStatus(next, c, 'error', errorText(error), writer);
-          continue;
+    for (const t of targets) {
+      const outcomes = passes.map((p) => p.outcome(t.portId));
+      const failed = outcomes.find((o) => o.kind === 'error');
+      if (failed?.kind === 'error') {
+        const writer = failed.contestedBy;
+        if (writer !== undefined && this.applied.has(t.portId) && !this.unrepaired.has(t.portId)) {
+          // We had applied this port and another writer took it over: count it once until we apply again.
+          this.unrepaired.add(t.portId);
+          this.metrics.foreignWrites.set(writer, (this.metrics.foreignWrites.get(writer) ?? 0) + 1);
+          this.log({ event: 'foreign-qos', host: this.host, portId: t.portId, ovsPort: t.hp.port.name, writer }, 'warn');
         }
+        this.setStatus(next, t, 'error', failed.reason, writer);
+        continue;
       }
-      const key = settingsKey(c.settings);
-      if (operations === 0) {
-        if (c.desired) {
-          this.unrepaired.delete(c.portId);
-          this.applied.set(c.portId, { portUuid: c.hp.port._uuid, key });
-          this.setStatus(next, c, this.fightingReason(c.portId) === undefined ? 'applied' : 'error', this.fightingReason(c.portId));
+      const key = passes.map((p) => p.key(t.portId)).join('|');
+      const changing = passes.filter((_p, i) => outcomes[i]?.kind === 'change');
+      if (changing.length === 0) {
+        if (t.desired) {
+          this.unrepaired.delete(t.portId);
+          this.applied.set(t.portId, { portUuid: t.hp.port._uuid, key });
+          this.setStatus(next, t, this.fightingReason(t.portId) === undefined ? 'applied' : 'error', this.fightingReason(t.portId));
         }
         // A removal candidate with nothing to do (only foreign rows left) drops out of the status.
         continue;
       }
-      const record = this.applied.get(c.portId);
-      if (c.desired && record && record.portUuid === c.hp.port._uuid && record.key === key) {
-        const detail = describeDifference(view, c.hp, c.settings, this.owner);
+      const record = this.applied.get(t.portId);
+      if (t.desired && record && record.portUuid === t.hp.port._uuid && record.key === key) {
+        const drifts = changing.map((p) => p.drift(t.portId));
+        const detail = drifts.map((d) => d.detail).join('; ');
+        const foreign = drifts.find((d) => d.foreign.writer !== 'unknown')?.foreign ?? drifts[0]?.foreign ?? { writer: 'unknown' as const, evidence: 'no known signature on the rows' };
         // Count a drift once, not again in every pass until it is repaired.
-        const known = this.unrepaired.has(c.portId);
-        const count = known ? this.driftCount(c.portId) : this.noteDrift(c.portId);
+        const known = this.unrepaired.has(t.portId);
+        const count = known ? this.driftCount(t.portId) : this.noteDrift(t.portId);
         if (!known) {
-          this.unrepaired.add(c.portId);
+          this.unrepaired.add(t.portId);
           this.metrics.driftDetected++;
-          const foreign = identifyForeignWrite(view, c.hp, this.owner);
-          this.lastForeignWrite.set(c.portId, foreign);
+          this.lastForeignWrite.set(t.portId, foreign);
           this.metrics.foreignWrites.set(foreign.writer, (this.metrics.foreignWrites.get(foreign.writer) ?? 0) + 1);
-          this.log({ event: 'drift', host: this.host, portId: c.portId, ovsPort: c.hp.port.name, detail, count, writer: foreign.writer, evidence: foreign.evidence });
+          this.log({ event: 'drift', host: this.host, portId: t.portId, ovsPort: t.hp.port.name, detail, count, writer: foreign.writer, evidence: foreign.evidence });
         }
         const threshold = this.options.fightThreshold ?? 3;
         if (count >= threshold) {
-          const foreign = this.lastForeignWrite.get(c.portId) ?? { writer: 'unknown', evidence: 'no known signature on the rows' };
+          const last = this.lastForeignWrite.get(t.portId) ?? { writer: 'unknown', evidence: 'no known signature on the rows' };
           const reason = `rows rewritten by another writer: ${detail} (${String(count)} times in ${String(
             Math.round(this.fightWindowMs() / 1000),
-          )} s); writer: ${foreign.writer} (${foreign.evidence}); to stop it: ${adviceFor(foreign.writer)}`;
-          this.setStatus(next, c, 'error', reason, foreign.writer);
+          )} s); writer: ${last.writer} (${last.evidence}); to stop it: ${adviceFor(last.writer)}`;
+          this.setStatus(next, t, 'error', reason, last.writer);
           if (count === threshold) {
-            this.log({ event: 'fighting', host: this.host, portId: c.portId, writer: foreign.writer, reason }, 'warn');
+            this.log({ event: 'fighting', host: this.host, portId: t.portId, writer: last.writer, reason }, 'warn');
           }
           // Repair only on full resyncs, so we do not fight at event speed.
           if (!full) continue;
         } else {
-          this.setStatus(next, c, 'drifted', detail);
+          this.setStatus(next, t, 'drifted', detail);
         }
-        drifted.add(c.portId);
+        drifted.add(t.portId);
       } else {
-        this.setStatus(next, c, 'pending', c.desired ? undefined : 'removing rows no SLA wants any more');
+        this.setStatus(next, t, 'pending', t.desired ? undefined : 'removing rows no SLA wants any more');
       }
-      included.push({ ...c, settings });
+      included.push(t);
     }
     this.replaceStatuses(next);
 
-    let operations: Operation[];
-    let orphanOps: Operation[];
+    const ids = included.map((t) => t.portId);
+    let commits: PreparedCommit[];
     try {
-      ({ operations, orphanOps } = this.planPass(view, included));
+      commits = passes.map((p) => p.prepare(ids));
     } catch (error) {
       this.failPass(included, error, started);
       return;
     }
-    if (operations.length === 0) {
+    const changes = commits.reduce((n, c) => n + c.changes, 0);
+    const orphans = commits.reduce((n, c) => n + c.orphans, 0);
+    if (changes === 0) {
       this.finishPass(started, { changed: false });
       return;
     }
     try {
-      await client.transact(
-        this.db,
-        [comment(`cm ${this.owner}@${this.host}: reconcile ${String(included.length)} ports, ${String(orphanOps.length)} orphans`), ...operations],
-        { signal: this.lifetime.signal, timeoutMs: this.ioTimeoutMs() },
-      );
+      // One write per backend; a later one is not attempted when an earlier one failed (the retry re-plans all).
+      for (const commit of commits) {
+        if (commit.changes === 0) continue;
+        await commit.run(this.lifetime.signal);
+        this.metrics.transactions++;
+      }
     } catch (error) {
       this.failPass(included, error, started);
       return;
     }
-    this.metrics.transactions++;
-    this.metrics.orphansDeleted += orphanOps.length;
-    if (orphanOps.length > 0) this.log({ event: 'orphans-deleted', host: this.host, count: orphanOps.length });
-    for (const c of included) {
-      if (c.desired) {
-        this.unrepaired.delete(c.portId);
-        this.applied.set(c.portId, { portUuid: c.hp.port._uuid, key: settingsKey(c.settings) });
-        const fighting = this.fightingReason(c.portId);
-        this.updateStatus(c, fighting === undefined ? 'applied' : 'error', fighting);
-        if (drifted.has(c.portId)) {
+    this.metrics.orphansDeleted += orphans;
+    if (orphans > 0) this.log({ event: 'orphans-deleted', host: this.host, count: orphans });
+    for (const t of included) {
+      if (t.desired) {
+        this.unrepaired.delete(t.portId);
+        this.applied.set(t.portId, { portUuid: t.hp.port._uuid, key: passes.map((p) => p.key(t.portId)).join('|') });
+        const fighting = this.fightingReason(t.portId);
+        this.updateStatus(t, fighting === undefined ? 'applied' : 'error', fighting);
+        if (drifted.has(t.portId)) {
           this.metrics.repairs++;
-          this.log({ event: 'repaired', host: this.host, portId: c.portId, ovsPort: c.hp.port.name });
+          this.log({ event: 'repaired', host: this.host, portId: t.portId, ovsPort: t.hp.port.name });
         }
       } else {
-        this.applied.delete(c.portId);
-        this.unrepaired.delete(c.portId);
-        this.statuses.delete(c.portId);
-        this.log({ event: 'removed', host: this.host, portId: c.portId, ovsPort: c.hp.port.name });
+        this.applied.delete(t.portId);
+        this.unrepaired.delete(t.portId);
+        this.statuses.delete(t.portId);
+        this.log({ event: 'removed', host: this.host, portId: t.portId, ovsPort: t.hp.port.name });
       }
     }
-    this.finishPass(started, { changed: true, ports: included.length, orphans: orphanOps.length });
+    this.finishPass(started, { changed: true, ports: included.length, orphans });
   }
 
-  /** ONE transaction's operations: the included ports' changes and the deletion of our other orphans. */
-  private planPass(view: VswitchView, included: readonly Candidate[]): { operations: Operation[]; orphanOps: Operation[] } {
-    const settings = included.map((c) => c.settings);
-    const plan = planPortSettings(view, settings, { owner: this.owner });
-    // The planner already deletes every row of ours tagged with a port whose QoS it plans.
-    const plannedQosPorts = new Set(settings.filter((s) => s.qos !== undefined).map((s) => s.port));
-    const deleted = deletedUuids(plan.operations);
-    const orphans = findOwnedOrphans(view, this.owner);
-    const keep =
-      (table: 'QoS' | 'Queue') =>
-      (uuid: string): boolean => {
-        if (deleted.has(uuid)) return false;
-        const row = table === 'QoS' ? view.qos.get(uuid) : view.queues.get(uuid);
-        const port = row?.external_ids.get(TAG_PORT);
-        return port === undefined || !plannedQosPorts.has(port);
-      };
-    const orphanOps = planOrphanDeletion({ qos: orphans.qos.filter(keep('QoS')), queues: orphans.queues.filter(keep('Queue')) });
-    return { operations: [...plan.operations, ...orphanOps], orphanOps };
-  }
-
-  /** Desired ports present here, and ports with our rows but no desire. */
-  private candidates(view: VswitchView): Candidate[] {
+  /** Desired ports present here, and ports with state of ours but no desire. */
+  private targets(snapshot: HostSnapshot): PortTarget[] {
     const desired = this.options.source.desired();
-    const out: Candidate[] = [];
+    const out: PortTarget[] = [];
     const seen = new Set<string>();
-    for (const hp of hostPorts(view)) {
+    for (const hp of hostPorts(snapshot.view)) {
       const sla = hp.ifaceId === undefined ? undefined : desired.get(hp.ifaceId);
       if (sla && hp.ifaceId !== undefined && !seen.has(hp.ifaceId)) {
         seen.add(hp.ifaceId);
-        out.push({
-          portId: hp.ifaceId,
-          serverId: sla.serverId,
-          hp,
-          settings: portSettingsFor(hp.port.name, hp.ifaceId, sla.sla),
-          desired: true,
-        });
-      } else if (carriesOwnedRows(view, hp, this.owner)) {
-        const portId = hp.ifaceId ?? taggedIfaceId(view, hp, this.owner) ?? `ovs-port:${hp.port.name}`;
+        out.push({ portId: hp.ifaceId, serverId: sla.serverId, hp, sla: sla.sla, desired: true });
+      } else if (this.backends.some((b) => b.ownsOn(hp, snapshot))) {
+        const recorded = this.backends.map((b) => b.recordedPortId?.(hp, snapshot)).find((id) => id !== undefined);
+        const portId = hp.ifaceId ?? recorded ?? `ovs-port:${hp.port.name}`;
         const id = seen.has(portId) ? `ovs-port:${hp.port.name}` : portId;
         seen.add(id);
-        out.push({
-          portId: id,
-          serverId: hp.vmUuid ?? '',
-          hp,
-          settings: portSettingsFor(hp.port.name, portId, undefined),
-          desired: false,
-        });
+        out.push({ portId: id, serverId: hp.vmUuid ?? '', hp, sla: undefined, desired: false });
       }
     }
     return out;
@@ -548,7 +525,7 @@ export class HostReconciler {
     this.passDurations.push(ms);
   }
 
-  private failPass(included: readonly Candidate[], error: unknown, started: number): void {
+  private failPass(included: readonly PortTarget[], error: unknown, started: number): void {
     const conflict = error instanceof WaitTimedOutError;
     const lostConnection = error instanceof OvsdbConnectionError;
     if (!conflict) this.metrics.errors++;
@@ -608,7 +585,7 @@ export class HostReconciler {
 
   // ---- status ----
 
-  private makeStatus(c: Candidate, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): PortStatus {
+  private makeStatus(c: PortTarget, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): PortStatus {
     const previous = this.statuses.get(c.portId);
     const same = previous?.state === state && previous.reason === reason;
     // A fight keeps its writer across passes that only restate the reason.
@@ -626,18 +603,11 @@ export class HostReconciler {
     };
   }
 
-  private setStatus(next: Map<string, PortStatus>, c: Candidate, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): void {
+  private setStatus(next: Map<string, PortStatus>, c: PortTarget, state: PortState, reason: string | undefined, contestedBy?: ForeignWriter): void {
     next.set(c.portId, this.makeStatus(c, state, reason, contestedBy));
   }
 
-  /** The writer owning the QoS that blocks us on this port, when that is what `error` says. */
-  private foreignQosWriter(view: VswitchView, hp: HostPort, error: unknown): ForeignWriter | undefined {
-    if (!(error instanceof VswitchError) || error.code !== 'CM_ERR_FOREIGN_QOS') return undefined;
-    const qos = hp.port.qos === undefined ? undefined : view.qos.get(hp.port.qos);
-    return qos ? writerOfQos(qos, this.owner) : undefined;
-  }
-
-  private updateStatus(c: Candidate, state: PortState, reason: string | undefined): void {
+  private updateStatus(c: PortTarget, state: PortState, reason: string | undefined): void {
     this.statuses.set(c.portId, this.makeStatus(c, state, reason));
   }
 
@@ -665,24 +635,6 @@ export class HostReconciler {
       // A failing logger must not break reconciliation.
     }
   }
-}
-
-/** Uuids a plan deletes (QoS/Queue `delete` by `_uuid`). */
-function deletedUuids(operations: readonly Operation[]): Set<string> {
-  const out = new Set<string>();
-  for (const op of operations) {
-    if (op.op !== 'delete') continue;
-    for (const cond of op.where) {
-      const [column, fn, value] = cond as readonly unknown[];
-      if (column === '_uuid' && fn === '==' && typeof value === 'string') out.add(value);
-    }
-  }
-  return out;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof OvsdbError) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -65,7 +65,7 @@ describe('agent HTTP API', () => {
     fleet = new FakeFleet();
     app = await buildAgentApp({
       inventory: { snapshot: () => snap },
-      ovsView: () => undefined,
+      enforcementView: () => undefined,
       store,
       reconcilers: fleet,
       auth: { tokens: ['another-token-abcdefghijkl', TOKEN] },
@@ -106,11 +106,11 @@ describe('agent HTTP API', () => {
 
     it('refuses to start without a usable token', async () => {
       await assert.rejects(
-        buildAgentApp({ inventory: { snapshot: () => snap }, ovsView: () => undefined, store, reconcilers: fleet, auth: { tokens: [] }, logger: false }),
+        buildAgentApp({ inventory: { snapshot: () => snap }, enforcementView: () => undefined, store, reconcilers: fleet, auth: { tokens: [] }, logger: false }),
         RangeError,
       );
       await assert.rejects(
-        buildAgentApp({ inventory: { snapshot: () => snap }, ovsView: () => undefined, store, reconcilers: fleet, auth: { tokens: ['short'] }, logger: false }),
+        buildAgentApp({ inventory: { snapshot: () => snap }, enforcementView: () => undefined, store, reconcilers: fleet, auth: { tokens: ['short'] }, logger: false }),
         RangeError,
       );
       await done();
@@ -365,7 +365,7 @@ describe('agent HTTP API', () => {
       await done();
       app = await buildAgentApp({
         inventory: { snapshot: () => snap },
-        ovsView: () => undefined,
+        enforcementView: () => undefined,
         store: (store = await openSlaStore({ path: ':memory:' })),
         reconcilers: fleet,
         auth: { tokens: [TOKEN], publicMetrics: true },

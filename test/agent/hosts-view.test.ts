@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { renderThesisHosts, renderV1Hosts, thesisHostIds } from '../../src/agent/hosts-view.ts';
 import { CloudInventory, type HostInventory, type InventorySnapshot } from '../../src/agent/inventory.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
-import type { VswitchView } from '../../src/ovsdb/vswitch/index.ts';
+import { OvsdbQosBackend } from '../../src/agent/enforcement/ovsdb-qos.ts';
+import type { HostEnforcementView } from '../../src/agent/enforcement/types.ts';
+import { composeEnforcementView } from '../../src/agent/enforcement/view.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { closeSwitches, connect, openSwitches, views, type HostSwitch } from './inventory-helpers.ts';
 
@@ -32,9 +34,16 @@ describe('hosts views', () => {
   let snap: InventorySnapshot;
   const vms: { id: string; host: string; port: string }[] = [];
 
-  const ovsOf = async (): Promise<(host: string) => VswitchView | undefined> => {
+  const rowsOf = async () => {
     const v = await views(switches, vms.map((x) => ({ host: x.host, portId: x.port })));
-    return (host) => v.get(host);
+    return (host: string) => v.get(host);
+  };
+  const ovsOf = async (): Promise<(host: string) => HostEnforcementView | undefined> => {
+    const rows = await rowsOf();
+    return (host) => {
+      const view = rows(host);
+      return view && composeEnforcementView(view, [new OvsdbQosBackend({ owner: 'cm-test' })]);
+    };
   };
 
   before(async () => {
@@ -100,7 +109,7 @@ describe('hosts views', () => {
     ]);
     assert.equal(res.changed, true);
     const ovs = await ovsOf();
-    const view = ovs(target.host)!;
+    const view = (await rowsOf())(target.host)!;
     const row = view.portByName(portName)!;
     assert.ok(row.qos);
     const qosRow = view.qos.get(row.qos)!;
@@ -135,7 +144,7 @@ describe('hosts views', () => {
         managed_by: 'cm-test',
         queues: [{ number: 0, queue_uuid: q0, min_rate_bps: 50_000_000, max_rate_bps: 100_000_000, burst_bits: null, priority: null }],
       },
-      upload: { rate_kbps: 20_000, burst_kbits: 2_000, managed_by: 'cm-test' },
+      upload: { mechanism: 'policing', rate_kbps: 20_000, burst_kbits: 2_000, managed_by: 'cm-test' },
     });
     const untouched = host.servers.find((s) => s.id === vms[1]!.id)!.ports[0]!;
     assert.equal(untouched.ovs?.download, null);

@@ -117,7 +117,7 @@ describe('buildAgentApp with auth.validate', () => {
     };
     const app = await buildAgentApp({
       inventory: { snapshot: () => undefined },
-      ovsView: () => undefined,
+      enforcementView: () => undefined,
       store,
       reconcilers: { status: () => [], enqueue: () => undefined, metrics: () => new Map(), ready: () => [] },
       auth: { tokens: [], validate: (token) => answers[token] ?? Promise.reject(new Error('keystone down')) },
