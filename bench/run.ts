@@ -12,6 +12,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'download caps on N ports: our OVSDB client vs ovs-vsctl (real ovsdb-server)',
     load: () => import('./ovsdb.ts'),
   },
+  openflow: {
+    description: 'meter + metering flow on N ports: our OpenFlow client (1 batch) vs ovs-ofctl per port / batched (real ovs-vswitchd)',
+    load: () => import('./openflow.ts'),
+  },
   agent: {
     description: 'CM Agent on a simulated cloud (200 hosts x 20 servers): GET /hosts, apply-all, port -> SLA',
     load: () => import('./agent.ts'),

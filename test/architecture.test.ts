@@ -88,6 +88,11 @@ describe('module boundaries', () => {
     assert.deepEqual(offendersOf('src/qos', (_spec, resolved) => inside('src/qos')(resolved), 3), []);
   });
 
+  it('src/openflow imports only node:* and files inside src/openflow', () => {
+    const ok = (spec: string, resolved: string): boolean => spec.startsWith('node:') || (spec.startsWith('.') && inside('src/openflow')(resolved));
+    assert.deepEqual(offendersOf('src/openflow', ok), []);
+  });
+
   it('enforcement backends reach the switch only through src/ovsdb and src/openflow, and know nothing of the API or the services', () => {
     const ok = (spec: string, resolved: string): boolean =>
       spec.startsWith('node:') ||

@@ -41,6 +41,11 @@ export interface PortStatusView {
   /** Another writer fighting over the port (see drift.ts `ForeignWriter`). */
   contestedBy?: string;
   since: string;
+  /** The rate the switch counts on the port now (VM's directions, bit/s). */
+  observed?: { downloadBps: number; uploadBps: number; at: string; intervalS: number };
+  observedError?: string;
+  /** How the host caps uploads, and why. */
+  upload?: { mechanism: string; reason: string };
 }
 
 /** What the app needs of the set of per-host reconcilers. */
@@ -52,8 +57,8 @@ export interface FleetView {
   metrics(): ReadonlyMap<string, ReconcilerCounters>;
   /** Pass durations (ms) per host since the previous call (for the duration histogram). */
   drainPassDurations?(): ReadonlyMap<string, readonly number[]>;
-  /** OVSDB connection per host (for /readyz). */
-  ready(): readonly { host: string; connected: boolean }[];
+  /** OVSDB connection per host, its upload mechanism and OpenFlow connection (for /readyz). */
+  ready(): readonly { host: string; connected: boolean; upload?: { mechanism: string; reason: string }; openflow?: 'connected' | 'disconnected' }[];
 }
 
 export interface AgentAppDeps {
@@ -75,6 +80,8 @@ export interface AgentAppDeps {
   };
   /** pino options; `false` disables logging. @default { level: 'info' } */
   logger?: LoggerOptions | false;
+  /** One observed-rate series per port in /metrics. @default true */
+  perPortRateMetrics?: boolean;
   /** A snapshot older than this makes /readyz fail, ms. @default 300000 */
   maxSnapshotAgeMs?: number;
   /** Serve HTTPS with this certificate chain and private key (PEM text); plain HTTP when absent. */
@@ -135,6 +142,23 @@ const PortEnforcement = Type.Object({
     description: 'Another writer that keeps rewriting this port or owns its QoS: neutron-openvswitch-agent, ovn-controller, opendaylight or unknown',
   }),
   since: Type.Union([Type.String(), Type.Null()]),
+  upload_mechanism: Type.Union([Type.String(), Type.Null()], {
+    description: 'How the host caps this port\'s upload: meter (OpenFlow meter), policing (ingress policing, needs act_police) or undecided; upload_reason says why',
+  }),
+  upload_reason: Type.Union([Type.String(), Type.Null()]),
+  observed: Type.Union(
+    [
+      Type.Object({
+        download_bps: Type.Number({ description: 'what the switch sent to the VM port over the last sample interval, bit/s' }),
+        upload_bps: Type.Number({ description: 'what the switch received from the VM port, bit/s' }),
+        at: Type.String({ description: 'time of the later sample' }),
+        interval_s: Type.Number(),
+      }),
+      Type.Null(),
+    ],
+    { description: 'Live rate from the switch\'s OpenFlow port counters; null with observed_error saying why' },
+  ),
+  observed_error: Type.Union([Type.String(), Type.Null()]),
 });
 
 const SlaStatusSchema = Type.Object(
@@ -184,6 +208,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     reconcilerMetrics: () => deps.reconcilers.metrics(),
     drainPassDurations: () => deps.reconcilers.drainPassDurations?.() ?? new Map(),
     portStates: () => deps.reconcilers.status(),
+    perPortRates: deps.perPortRateMetrics ?? true,
     inventoryAgeSeconds: () => {
       const s = deps.inventory.snapshot();
       return s ? Math.max(0, (now() - Date.parse(s.refreshedAt)) / 1000) : undefined;
@@ -255,7 +280,16 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       }
       const hosts = deps.reconcilers.ready();
       for (const h of hosts) if (!h.connected) reasons.push({ host: h.host, reason: 'OVSDB not connected' });
-      const body = { ready: reasons.length === 0, hosts: hosts.map((h) => ({ host: h.host, ovsdb: h.connected ? 'connected' : 'disconnected' })), reasons };
+      const body = {
+        ready: reasons.length === 0,
+        hosts: hosts.map((h) => ({
+          host: h.host,
+          ovsdb: h.connected ? 'connected' : 'disconnected',
+          ...(h.openflow === undefined ? {} : { openflow: h.openflow }),
+          ...(h.upload === undefined ? {} : { upload: h.upload }),
+        })),
+        reasons,
+      };
       if (reasons.length > 0) {
         return reply
           .code(503)
@@ -489,6 +523,10 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
       reason: string | null;
       contested_by: string | null;
       since: string | null;
+      upload_mechanism: string | null;
+      upload_reason: string | null;
+      observed: { download_bps: number; upload_bps: number; at: string; interval_s: number } | null;
+      observed_error: string | null;
     }[] = [];
     let state: PortStateName;
     let reason: string | null;
@@ -514,6 +552,12 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
                 reason: st.reason ?? null,
                 contested_by: st.contestedBy ?? null,
                 since: st.since,
+                upload_mechanism: st.upload?.mechanism ?? null,
+                upload_reason: st.upload?.reason ?? null,
+                observed: st.observed
+                  ? { download_bps: Math.round(st.observed.downloadBps), upload_bps: Math.round(st.observed.uploadBps), at: st.observed.at, interval_s: st.observed.intervalS }
+                  : null,
+                observed_error: st.observed ? null : (st.observedError ?? null),
               }
             : {
                 port_id: p.id,
@@ -523,6 +567,10 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
                 reason: p.bindingHost === '' ? 'the port is not bound to a host yet' : 'not reconciled yet',
                 contested_by: null,
                 since: null,
+                upload_mechanism: null,
+                upload_reason: null,
+                observed: null,
+                observed_error: 'not reconciled yet',
               },
         );
       }

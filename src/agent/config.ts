@@ -14,6 +14,14 @@
  *   template: "tcp:{host_ip}:6640"                # or unix:/… or ssl:{host}:6640
  *   endpoints: { compute1: "unix:/run/openvswitch/db.sock" }   # per-host overrides
  *   tls: { key: FILE, cert: FILE, ca: FILE }      # for ssl: endpoints
+ * enforcement:
+ *   upload: auto                                  # auto | meter | policing (how upload caps are enforced)
+ *   openflow:                                     # each host's br-int OpenFlow endpoint (meters, live rates)
+ *     template: "unix:/run/openvswitch/br-int.mgmt"   # or tcp:{host_ip}:6653, ssl:{host_ip}:6653
+ *     endpoints: { compute1: "tcp:10.0.0.11:6653" }
+ *     tls: { key: FILE, cert: FILE, ca: FILE }
+ *   meter: { burst_ms: 250 }                      # meter bucket, ms of traffic at the cap
+ * rates: { interval_ms: 1000, per_port_metrics: true }   # live rates; interval 0 turns sampling off
  * inventory: { refresh_interval_ms: 30000 }
  * reconcile: { resync_interval_ms: 60000 }
  * sim: { scenario: thesis, ovsdb: in-process }    # embedded simulated cloud instead of cloud/ovsdb
@@ -37,6 +45,12 @@ export interface AgentConfig {
   };
   inventory: { refreshIntervalMs: number };
   reconcile: { resyncIntervalMs: number };
+  enforcement: {
+    upload: 'auto' | 'meter' | 'policing';
+    openflow: { template?: string; endpoints: Record<string, string>; tls?: { key: string; cert: string; ca: string } };
+    meterBurstMs: number;
+  };
+  rates: { intervalMs: number; perPortMetrics: boolean };
   /**
    * Run against an embedded simulated cloud instead of a real one: its
    * credentials and each host's OVSDB replace `cloud` and `ovsdb`.
@@ -76,7 +90,7 @@ export function parseAgentConfig(
   const parsed = parseYamlRoot(fileText);
   if ('problem' in parsed) throw new AgentConfigError(source, [parsed.problem]);
   const root = parsed.root;
-  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile', 'sim'], '');
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile', 'enforcement', 'rates', 'sim'], '');
   const simSection = root.sim === true ? {} : r.section(root, 'sim', ['scenario', 'ovsdb']);
   const simEnabled = root.sim !== undefined && root.sim !== null && root.sim !== false;
   const simScenario = r.string(simSection.scenario, 'sim.scenario');
@@ -138,6 +152,23 @@ export function parseAgentConfig(
     } else ovsdbTls = { key, cert, ca };
   }
 
+  const enforcement = r.section(root, 'enforcement', ['upload', 'openflow', 'meter']);
+  const upload = r.string(env.CM_AGENT_UPLOAD ?? enforcement.upload, 'enforcement.upload', 'auto') ?? 'auto';
+  if (upload !== 'auto' && upload !== 'meter' && upload !== 'policing') {
+    r.problems.push({ field: 'enforcement.upload', message: 'must be "auto", "meter" (OpenFlow meters) or "policing" (ingress policing, needs act_police in the host kernel)' });
+  }
+  const openflow = r.section(enforcement, 'openflow', ['template', 'endpoints', 'tls'], 'enforcement.openflow');
+  const ofTemplate = r.string(env.CM_AGENT_OPENFLOW_TEMPLATE ?? openflow.template, 'enforcement.openflow.template');
+  if (ofTemplate !== undefined) checkEndpoint(r, 'enforcement.openflow.template', expandTemplate(ofTemplate, { host: 'h', host_ip: '127.0.0.1', hypervisor_hostname: 'h' }), ofTemplate);
+  const ofEndpoints = endpointMap(r, openflow.endpoints, 'enforcement.openflow.endpoints');
+  const ofTls = tlsFiles(r, openflow.tls, 'enforcement.openflow.tls');
+  if (upload === 'meter' && ofTemplate === undefined && Object.keys(ofEndpoints).length === 0 && !simEnabled) {
+    r.problems.push({ field: 'enforcement.openflow', message: 'upload "meter" needs each host\'s OpenFlow endpoint: set enforcement.openflow.template or .endpoints' });
+  }
+  const meter = r.section(enforcement, 'meter', ['burst_ms'], 'enforcement.meter');
+  const rates = r.section(root, 'rates', ['interval_ms', 'per_port_metrics']);
+  const perPort = r.boolean(rates.per_port_metrics, 'rates.per_port_metrics', true);
+
   const inventory = r.section(root, 'inventory', ['refresh_interval_ms']);
   const reconcile = r.section(root, 'reconcile', ['resync_interval_ms']);
   const config: AgentConfig = {
@@ -149,10 +180,45 @@ export function parseAgentConfig(
     ovsdb: { ...(template === undefined ? {} : { template }), endpoints, ...(ovsdbTls ? { tls: ovsdbTls } : {}) },
     inventory: { refreshIntervalMs: r.integer(inventory.refresh_interval_ms, 'inventory.refresh_interval_ms', 30_000, 1000, 3_600_000) },
     reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },
+    enforcement: {
+      upload: upload === 'meter' || upload === 'policing' ? upload : 'auto',
+      openflow: { ...(ofTemplate === undefined ? {} : { template: ofTemplate }), endpoints: ofEndpoints, ...(ofTls ? { tls: ofTls } : {}) },
+      // Below ~100 ms TCP backs off on the drops and gets about half the cap (docs/testbed.md).
+      meterBurstMs: r.integer(meter.burst_ms, 'enforcement.meter.burst_ms', 250, 50, 10_000),
+    },
+    rates: { intervalMs: r.integer(rates.interval_ms, 'rates.interval_ms', 1000, 0, 3_600_000), perPortMetrics: perPort },
     ...(simEnabled ? { sim: { ...(simScenario === undefined ? {} : { scenario: simScenario }), ovsdb: simOvsdb === 'real' ? 'real' : 'in-process' } } : {}),
   };
   if (r.problems.length > 0) throw new AgentConfigError(source, r.problems);
   return config;
+}
+
+function endpointMap(r: Reader, value: unknown, field: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value === undefined) return out;
+  if (!isRecord(value)) {
+    r.problems.push({ field, message: 'must be a mapping host → endpoint' });
+    return out;
+  }
+  for (const [h, e] of Object.entries(value)) {
+    const text = r.string(e, `${field}.${h}`);
+    if (text !== undefined && checkEndpoint(r, `${field}.${h}`, text, text)) out[h] = text;
+  }
+  return out;
+}
+
+function tlsFiles(r: Reader, value: unknown, field: string): { key: string; cert: string; ca: string } | undefined {
+  if (value === undefined) return undefined;
+  const t = isRecord(value) ? value : {};
+  r.unknownKeys(t, ['key', 'cert', 'ca'], field);
+  const key = r.string(t.key, `${field}.key`);
+  const cert = r.string(t.cert, `${field}.cert`);
+  const ca = r.string(t.ca, `${field}.ca`);
+  if (key === undefined || cert === undefined || ca === undefined) {
+    r.problems.push({ field, message: 'needs key, cert and ca (files)' });
+    return undefined;
+  }
+  return { key, cert, ca };
 }
 
 function checkEndpoint(r: Reader, field: string, endpoint: string, shown: string): boolean {
@@ -183,9 +249,24 @@ export function ovsdbEndpointFor(
   config: AgentConfig,
   host: { name: string; hostIp: string | undefined; hypervisorHostname: string },
 ): string | undefined {
-  const explicit = config.ovsdb.endpoints[host.name] ?? config.ovsdb.endpoints[host.hypervisorHostname];
+  return endpointFor(config.ovsdb, host);
+}
+
+/** The OpenFlow endpoint of a host's bridge, like {@link ovsdbEndpointFor} from `enforcement.openflow`. */
+export function openflowEndpointFor(
+  config: AgentConfig,
+  host: { name: string; hostIp: string | undefined; hypervisorHostname: string },
+): string | undefined {
+  return endpointFor(config.enforcement.openflow, host);
+}
+
+function endpointFor(
+  section: { template?: string; endpoints: Record<string, string> },
+  host: { name: string; hostIp: string | undefined; hypervisorHostname: string },
+): string | undefined {
+  const explicit = section.endpoints[host.name] ?? section.endpoints[host.hypervisorHostname];
   if (explicit !== undefined) return explicit;
-  const template = config.ovsdb.template;
+  const template = section.template;
   if (template === undefined) return undefined;
   if (template.includes('{host_ip}') && host.hostIp === undefined) return undefined;
   return expandTemplate(template, { host: host.name, host_ip: host.hostIp ?? '', hypervisor_hostname: host.hypervisorHostname });

@@ -6,7 +6,10 @@
  * reads its replica and sends nothing when the switch already matches).
  */
 import type { TlsOptions } from '../ovsdb/transport.ts';
-import type { EnforcementBackend, HostEnforcementView } from './enforcement/types.ts';
+import { HostEnforcement, type UploadChoice, type UploadMode } from './enforcement/host.ts';
+import type { HostEnforcementView } from './enforcement/types.ts';
+import type { ObservedRate } from './enforcement/rates.ts';
+import type { TlsOptions as OpenFlowTlsOptions } from '../openflow/index.ts';
 import type { InventorySnapshot } from './inventory.ts';
 import { HostReconciler, type DesiredSource, type PortStatus, type ReconcilerMetrics } from './reconciler.ts';
 
@@ -18,8 +21,22 @@ export interface FleetOptions {
   tls?: TlsOptions;
   resyncIntervalMs?: number;
   logger?: (event: object) => void;
-  /** The enforcement backends of a host (new ones per reconciler); the OVSDB QoS backend alone by default. */
-  backendsFor?: (host: InventorySnapshot['hosts'][number]) => readonly EnforcementBackend[];
+  /** How uploads are capped. @default 'policing' (what an agent without OpenFlow endpoints can do) */
+  upload?: UploadMode;
+  /** The OpenFlow endpoint of a host's bridge (meters, live rates), or undefined. */
+  openflowFor?: (host: InventorySnapshot['hosts'][number]) => string | undefined;
+  openflowTls?: OpenFlowTlsOptions;
+  meterBurstMs?: number;
+  /** Live-rate sampling period, ms; 0 disables. @default 1000 */
+  ratesIntervalMs?: number;
+}
+
+/** A port's status with what the switch says of it now. */
+export interface PortStatusWithRates extends PortStatus {
+  observed?: ObservedRate;
+  /** Why there is no observed rate. */
+  observedError?: string;
+  upload?: UploadChoice;
 }
 
 export interface HostReadiness {
@@ -28,10 +45,13 @@ export interface HostReadiness {
   connected: boolean;
   /** Why the host is not enforced, when it is not. */
   reason?: string;
+  upload?: UploadChoice;
+  /** The bridge's OpenFlow connection, when the host has an endpoint. */
+  openflow?: 'connected' | 'disconnected';
 }
 
 export class ReconcilerFleet {
-  private readonly reconcilers = new Map<string, { endpoint: string; reconciler: HostReconciler }>();
+  private readonly reconcilers = new Map<string, { endpoint: string; openflow: string | undefined; reconciler: HostReconciler; enforcement: HostEnforcement }>();
   private readonly unreachable = new Map<string, string>();
   private readonly lifetime = new AbortController();
 
@@ -51,8 +71,18 @@ export class ReconcilerFleet {
         continue;
       }
       this.unreachable.delete(host.name);
-      if (current?.endpoint === endpoint) continue;
+      const openflow = this.options.openflowFor?.(host);
+      if (current?.endpoint === endpoint && current.openflow === openflow) continue;
       if (current) void this.remove(host.name);
+      const enforcement = new HostEnforcement({
+        host: host.name,
+        owner: this.options.owner,
+        upload: this.options.upload ?? 'policing',
+        ...(openflow === undefined ? {} : { openflow: { endpoint: openflow, ...(this.options.openflowTls ? { tls: this.options.openflowTls } : {}) } }),
+        ...(this.options.meterBurstMs === undefined ? {} : { meterBurstMs: this.options.meterBurstMs }),
+        ...(this.options.ratesIntervalMs === undefined ? {} : { ratesIntervalMs: this.options.ratesIntervalMs }),
+      });
+      enforcement.start(this.lifetime.signal);
       const reconciler = new HostReconciler({
         host: host.name,
         endpoint,
@@ -61,9 +91,9 @@ export class ReconcilerFleet {
         ...(this.options.tls ? { tls: this.options.tls } : {}),
         ...(this.options.resyncIntervalMs === undefined ? {} : { resyncIntervalMs: this.options.resyncIntervalMs }),
         ...(this.options.logger ? { logger: this.options.logger } : {}),
-        ...(this.options.backendsFor ? { backends: this.options.backendsFor(host) } : {}),
+        backends: enforcement.backends,
       });
-      this.reconcilers.set(host.name, { endpoint, reconciler });
+      this.reconcilers.set(host.name, { endpoint, openflow, reconciler, enforcement });
       // start() keeps retrying the connection until the fleet stops; failures show in readiness.
       reconciler.start(this.lifetime.signal).catch((error: unknown) => {
         this.options.logger?.({ event: 'reconciler_start_failed', host: host.name, error: String(error) });
@@ -92,8 +122,21 @@ export class ReconcilerFleet {
     return this.reconcilers.get(host)?.reconciler.backendInfo();
   }
 
-  status(): PortStatus[] {
-    return [...this.reconcilers.values()].flatMap(({ reconciler }) => reconciler.status());
+  status(): PortStatusWithRates[] {
+    return [...this.reconcilers.values()].flatMap(({ reconciler, enforcement }) => {
+      const upload = enforcement.upload();
+      const sampler = enforcement.sampler;
+      return reconciler.status().map((s): PortStatusWithRates => {
+        const observed = s.ofport === undefined ? undefined : sampler?.rate(s.ofport);
+        const observedError = observed ? undefined : sampler ? (sampler.error() ?? 'no sample yet') : 'no OpenFlow endpoint for this host (enforcement.openflow)';
+        return { ...s, upload, ...(observed ? { observed } : {}), ...(observedError === undefined ? {} : { observedError }) };
+      });
+    });
+  }
+
+  /** The upload mechanism of a host and why. */
+  upload(host: string): UploadChoice | undefined {
+    return this.reconcilers.get(host)?.enforcement.upload();
   }
 
   /** Cumulative counters per host (for /metrics). */
@@ -107,12 +150,17 @@ export class ReconcilerFleet {
   }
 
   ready(): HostReadiness[] {
-    const hosts: HostReadiness[] = [...this.reconcilers.entries()].map(([host, { endpoint, reconciler }]) => ({
-      host,
-      endpoint,
-      connected: reconciler.metrics.connected,
-      ...(reconciler.metrics.connected ? {} : { reason: `OVSDB ${endpoint} not connected` }),
-    }));
+    const hosts: HostReadiness[] = [...this.reconcilers.entries()].map(([host, { endpoint, reconciler, enforcement }]) => {
+      const openflow = enforcement.openflowConnected();
+      return {
+        host,
+        endpoint,
+        connected: reconciler.metrics.connected,
+        ...(reconciler.metrics.connected ? {} : { reason: `OVSDB ${endpoint} not connected` }),
+        upload: enforcement.upload(),
+        ...(openflow === undefined ? {} : { openflow: openflow ? 'connected' : 'disconnected' }),
+      };
+    });
     for (const [host, reason] of this.unreachable) hosts.push({ host, endpoint: undefined, connected: false, reason });
     return hosts.sort((a, b) => a.host.localeCompare(b.host));
   }
@@ -132,5 +180,6 @@ export class ReconcilerFleet {
     if (!entry) return;
     this.reconcilers.delete(host);
     await entry.reconciler.stop();
+    entry.enforcement.stop();
   }
 }

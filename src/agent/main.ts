@@ -15,7 +15,7 @@ import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, ty
 import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { buildAgentApp } from './app.ts';
 import YAML from 'yaml';
-import { AgentConfigError, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
+import { AgentConfigError, openflowEndpointFor, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
 import { StoreDesiredSource } from './desired.ts';
 import { ReconcilerFleet } from './fleet.ts';
 import { CloudInventory } from './inventory.ts';
@@ -36,6 +36,8 @@ export interface StartAgentOptions {
   cloud?: CloudConfig;
   /** Overrides the OVSDB endpoint rule (the simulated cloud knows each host's endpoint). */
   ovsdbEndpoint?: (host: string) => string | undefined;
+  /** Overrides the OpenFlow endpoint rule (the testbed knows each bridge's management socket). */
+  openflowEndpoint?: (host: string) => string | undefined;
   /** pino logging; false to silence. */
   log?: boolean;
 }
@@ -86,6 +88,13 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       ...(config.ovsdb.tls ? { tls: { key: { path: config.ovsdb.tls.key }, cert: { path: config.ovsdb.tls.cert }, ca: { path: config.ovsdb.tls.ca } } } : {}),
       resyncIntervalMs: config.reconcile.resyncIntervalMs,
       logger: logEvent,
+      upload: config.enforcement.upload,
+      openflowFor: (host) => options.openflowEndpoint?.(host.name) ?? openflowEndpointFor(config, host),
+      ...(config.enforcement.openflow.tls
+        ? { openflowTls: { key: { path: config.enforcement.openflow.tls.key }, cert: { path: config.enforcement.openflow.tls.cert }, ca: { path: config.enforcement.openflow.tls.ca } } }
+        : {}),
+      meterBurstMs: config.enforcement.meterBurstMs,
+      ratesIntervalMs: config.rates.intervalMs,
     });
     fleetRef.current = fleet;
     const theFleet = fleet;
@@ -111,6 +120,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       enforcementView: (host) => theFleet.enforcementView(host),
       store,
       reconcilers: theFleet,
+      perPortRateMetrics: config.rates.perPortMetrics,
       auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },
       logger: log ? { level: 'info' } : false,
       ...(https ? { https } : {}),
@@ -150,8 +160,8 @@ export function simCloudConfig(sim: SimCloud): CloudConfig {
 }
 
 /** Options that point the agent at a simulated cloud: its admin credentials and each host's OVSDB. */
-export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'cloud' | 'ovsdbEndpoint'> = {}): StartAgentOptions {
-  return { cloud: simCloudConfig(sim), ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host), ...extra };
+export function simAgentOptions(sim: SimCloud, extra: Omit<StartAgentOptions, 'cloud' | 'ovsdbEndpoint' | 'openflowEndpoint'> = {}): StartAgentOptions {
+  return { cloud: simCloudConfig(sim), ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host), openflowEndpoint: (host) => sim.openflowEndpoint(host), ...extra };
 }
 
 /** Command-line entry: `cm-agent --config FILE` and/or `cm-agent --sim`. */

@@ -30,7 +30,17 @@ export interface MetricsSources {
   /** Pass durations (ms) per host since the previous call. */
   drainPassDurations(): ReadonlyMap<string, readonly number[]>;
   /** Enforced ports by state; `contestedBy` names another writer fighting over the port. */
-  portStates(): readonly { state: PortStateName; contestedBy?: string }[];
+  portStates(): readonly {
+    state: PortStateName;
+    contestedBy?: string;
+    host?: string;
+    serverId?: string;
+    portId?: string;
+    observed?: { downloadBps: number; uploadBps: number };
+    upload?: { mechanism: string };
+  }[];
+  /** Export one observed-rate series per port (off for very large clouds). @default true */
+  perPortRates?: boolean;
   /** Seconds since the inventory snapshot was read, or undefined without one. */
   inventoryAgeSeconds(): number | undefined;
   inventoryStale(): boolean;
@@ -138,6 +148,35 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
       const counts = new Map<PortStateName, number>(PORT_STATES.map((s) => [s, 0]));
       for (const p of sources.portStates()) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
+    },
+  });
+  if (sources.perPortRates !== false) {
+    new Gauge({
+      name: 'cm_agent_port_observed_bits_per_second',
+      help: "Rate the switch counts on a VM's port over the latest sample interval, in the VM's directions (download: sent to the VM; upload: received from it)",
+      labelNames: ['host', 'server_id', 'port_id', 'direction'] as const,
+      registers: [registry],
+      collect(this: Gauge<'host' | 'server_id' | 'port_id' | 'direction'>) {
+        this.reset();
+        for (const p of sources.portStates()) {
+          if (!p.observed || p.host === undefined || p.portId === undefined) continue;
+          const labels = { host: p.host, server_id: p.serverId ?? '', port_id: p.portId };
+          this.set({ ...labels, direction: 'download' }, p.observed.downloadBps);
+          this.set({ ...labels, direction: 'upload' }, p.observed.uploadBps);
+        }
+      },
+    });
+  }
+  new Gauge({
+    name: 'cm_agent_upload_mechanism_ports',
+    help: 'Ports with a desired SLA by how their host caps uploads (meter, policing, undecided)',
+    labelNames: ['mechanism'] as const,
+    registers: [registry],
+    collect(this: Gauge<'mechanism'>) {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const p of sources.portStates()) if (p.upload) counts.set(p.upload.mechanism, (counts.get(p.upload.mechanism) ?? 0) + 1);
+      for (const [mechanism, n] of counts) this.set({ mechanism }, n);
     },
   });
   new Gauge({

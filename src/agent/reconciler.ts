@@ -37,6 +37,8 @@ export interface PortStatus {
   state: PortState;
   reason?: string;
   ovsPort?: string;
+  /** The port's OpenFlow number on the bridge (where its live rate is read). */
+  ofport?: number;
   /**
    * With state `error`: the other writer that keeps rewriting this port's rows
    * or owns the QoS on it (recognised by its external_ids signature).
@@ -599,6 +601,7 @@ export class HostReconciler {
       ...(reason === undefined ? {} : { reason }),
       ...(writer === undefined ? {} : { contestedBy: writer }),
       ovsPort: c.hp.port.name,
+      ...ofportField(c),
       since: same ? previous.since : new Date(this.clock.now()).toISOString(),
     };
   }
@@ -635,6 +638,11 @@ export class HostReconciler {
       // A failing logger must not break reconciliation.
     }
   }
+}
+
+function ofportField(t: PortTarget): { ofport?: number } {
+  const iface = t.hp.ifaces.find((i) => i.external_ids.has('iface-id')) ?? t.hp.ifaces[0];
+  return iface?.ofport !== undefined && iface.ofport > 0 ? { ofport: iface.ofport } : {};
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -20,14 +20,15 @@ export function isRecord(x: unknown): x is Record<string, unknown> {
 export class ConfigReader {
   readonly problems: ConfigProblem[] = [];
 
-  section(root: Record<string, unknown>, name: string, allowed: readonly string[]): Record<string, unknown> {
+  /** `path` names a nested section in problems (default: `name`). */
+  section(root: Record<string, unknown>, name: string, allowed: readonly string[], path = name): Record<string, unknown> {
     const value = root[name];
     if (value === undefined || value === null) return {};
     if (!isRecord(value)) {
-      this.problems.push({ field: name, message: 'must be a mapping' });
+      this.problems.push({ field: path, message: 'must be a mapping' });
       return {};
     }
-    this.unknownKeys(value, allowed, name);
+    this.unknownKeys(value, allowed, path);
     return value;
   }
 

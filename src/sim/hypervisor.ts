@@ -19,6 +19,8 @@ export interface HypervisorHook {
    * ovs-vswitchd) gives its OVSDB endpoints here; the sim then starts none.
    */
   ovsdbEndpoint?(host: string): string;
+  /** And the OpenFlow endpoint of each host's br-int, where it has a real ovs-vswitchd. */
+  openflowEndpoint?(host: string): string;
 }
 
 /**

@@ -44,6 +44,8 @@ export interface SimCloud {
   readonly faults: SimFaults;
   /** Each host's OVSDB endpoint (unix: or tcp:). */
   ovsdbEndpoint(host: string): string;
+  /** The host's br-int OpenFlow endpoint when a real ovs-vswitchd runs it (the testbed), else undefined. */
+  openflowEndpoint(host: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -212,6 +214,7 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
       },
     },
     ovsdbEndpoint: (host) => (externalEndpoint ? externalEndpoint(host) : switches.endpoint(host)),
+    openflowEndpoint: (host) => external?.openflowEndpoint?.(host),
     async close() {
       if (closed) return;
       closed = true;

@@ -109,6 +109,7 @@ export interface TestbedHosts {
   host(name: string): TestbedHostInfo;
   /** The host's OVSDB as the agent should reach it (TCP on 127.0.0.1). */
   ovsdbEndpoint(host: string): string;
+  openflowEndpoint(host: string): string;
   plug(host: string, server: TestbedServer, port: TestbedPort): Promise<void>;
   unplug(host: string, server: TestbedServer, port: TestbedPort): Promise<void>;
   vm(serverId: string): TestbedVm | undefined;
@@ -443,6 +444,11 @@ class Testbed implements TestbedHosts {
 
   ovsdbEndpoint(host: string): string {
     return this.requireHost(host).info.tcpEndpoint;
+  }
+
+  /** The host's br-int OpenFlow management socket (in ovs-vswitchd's run dir, reachable from outside the namespace). */
+  openflowEndpoint(host: string): string {
+    return `unix:${path.join(path.dirname(this.requireHost(host).info.vswitchdLog), 'br-int.mgmt')}`;
   }
 
   vm(serverId: string): TestbedVm | undefined {

@@ -80,7 +80,7 @@ export interface OvsdbQosBackendOptions {
    * enforces uploads; policing of ours left on a port is removed.
    * @default 'policing'
    */
-  upload?: 'policing' | 'none';
+  upload?: 'policing' | 'none' | (() => 'policing' | 'none');
 }
 
 /**
@@ -108,12 +108,13 @@ interface PlannedPort {
 export class OvsdbQosBackend implements EnforcementBackend {
   readonly name = 'ovsdb-qos';
   private readonly owner: string;
-  private readonly upload: 'policing' | 'none';
+  private readonly uploadMode: () => 'policing' | 'none';
   private context: BackendContext | undefined;
 
   constructor(options: OvsdbQosBackendOptions) {
     this.owner = options.owner;
-    this.upload = options.upload ?? 'policing';
+    const upload = options.upload ?? 'policing';
+    this.uploadMode = typeof upload === 'function' ? upload : () => upload;
   }
 
   start(context: BackendContext): Promise<void> {
@@ -172,11 +173,11 @@ export class OvsdbQosBackend implements EnforcementBackend {
   }
 
   info(): Record<string, unknown> {
-    return { upload: this.upload };
+    return { upload: this.uploadMode() };
   }
 
   private planPort(view: VswitchView, target: PortTarget): PlannedPort {
-    const wanted = portSettingsFor(target.hp.port.name, target.portId, target.sla, this.upload);
+    const wanted = portSettingsFor(target.hp.port.name, target.portId, target.sla, this.uploadMode());
     let settings = wanted;
     const count = (s: PortSettings): number => planPortSettings(view, [s], { owner: this.owner }).operations.length;
     let operations: number;

@@ -6,11 +6,11 @@
  * class's max-rate. HTB counts Ethernet frames and iperf3 payload, so the
  * goodput is converted to the frame rate before comparing (iperf.ts).
  *
- * Upload (what a VM sends): OVS enforces it with ingress policing, i.e. a tc
- * police action on the port. Kernels without act_police cannot do that, so
- * this is probed first and reported as skipped with the reason. As an
- * experiment outside the agent, the same cap is also tried as an OpenFlow
- * meter on the userspace datapath, which needs no kernel support.
+ * Upload (what a VM sends): the class's cap set through the agent, enforced
+ * the way the agent chose for the host (its `/v1/sla` says which and why): an
+ * OpenFlow meter on the traffic from the sender's port (no kernel support
+ * needed), or ingress policing — a tc police action, which kernels without
+ * act_police cannot run: probed first, and reported as skipped then.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,7 +28,7 @@ export interface CapsOptions {
   durationS?: number;
   outDir?: string;
   print?: (line: string) => void;
-  /** Also try upload caps as OpenFlow meters (not what the agent does). @default true */
+  /** Also try upload caps as OpenFlow meters set by hand with ovs-ofctl (the experiment that preceded the agent's meters). @default false */
   meterExperiment?: boolean;
   prefix?: string;
 }
@@ -133,25 +133,21 @@ export async function runCapsScenario(options: CapsOptions = {}): Promise<CapsRe
 
     const noPolice = await probeIngressPolicing(env, host);
     for (const sla of ['Gold', 'Wholesale'] as const) {
-      if (noPolice !== undefined) {
-        checks.push({ sla, direction: 'upload', method: 'ingress policing via agent', capBps: classes[sla].maxBps, goodputBps: undefined, wireBps: undefined, ratio: undefined, status: 'SKIPPED', reason: noPolice });
-      } else {
-        checks.push({
-          sla,
-          direction: 'upload',
-          method: 'ingress policing via agent',
-          capBps: classes[sla].maxBps,
-          goodputBps: undefined,
-          wireBps: undefined,
-          ratio: undefined,
-          status: 'SKIPPED',
-          reason: 'tc police works here, but ingress policing on the userspace datapath is not measured by this scenario yet',
-        });
+      const { mechanism, reason } = await env.setUploadSla(sender, classes[sla].maxBps);
+      const method = `${mechanism === 'meter' ? 'OpenFlow meter' : mechanism === 'policing' ? 'ingress policing' : mechanism} via agent`;
+      if (mechanism === 'policing' && noPolice !== undefined) {
+        checks.push({ sla, direction: 'upload', method, capBps: classes[sla].maxBps, goodputBps: undefined, wireBps: undefined, ratio: undefined, status: 'SKIPPED', reason: `${noPolice} (${reason})` });
+        continue;
       }
+      print(`  upload ${sla} (${method}): ${sender.name} → ${sink.name}…`);
+      const [result] = await runFlows([{ label: `${sender.name} → ${sink.name}`, from: sender, to: sink }], { durationS });
+      const goodputBps = result?.bps ?? 0;
+      checks.push({ sla, direction: 'upload', method, capBps: classes[sla].maxBps, goodputBps, ...judge(classes[sla].maxBps, goodputBps, false) });
     }
-    if (options.meterExperiment !== false && findBinary('ovs-ofctl') !== undefined) {
+    if (options.meterExperiment === true && findBinary('ovs-ofctl') !== undefined) {
       for (const sla of ['Gold', 'Wholesale'] as const) {
-        print(`  upload ${sla} (OpenFlow meter experiment): ${sender.name} → ${sink.name}…`);
+        print(`  upload ${sla} (OpenFlow meter experiment, by hand): ${sender.name} → ${sink.name}…`);
+        await env.agentApi('DELETE', `/v1/servers/${sender.id}/sla`);
         checks.push(await meterUpload(env, sender, sink, sla, classes[sla].maxBps, durationS));
       }
     }
@@ -188,14 +184,14 @@ export async function runCapsScenario(options: CapsOptions = {}): Promise<CapsRe
     charts = await writeChart(
       {
         title: 'SLA caps on the testbed: measured rate vs max-rate',
-        subtitle: `1/${String(scale)} of the thesis's rates; ${String(durationS)} s iperf3 flow each${skipped.length > 0 ? `; skipped: ${skipped.join(', ')} (no act_police)` : ''}`,
+        subtitle: `1/${String(scale)} of the thesis's rates; ${String(durationS)} s iperf3 flow each${skipped.length > 0 ? `; skipped: ${skipped.join(', ')} (policing without act_police)` : ''}`,
         yLabel: 'rate at the port, Ethernet frames (Mbit/s)',
         series: [
           { name: 'Gold', color: '#d4a017' },
           { name: 'Wholesale', color: '#7f7f7f' },
         ],
         capTolerance: CAP_TOLERANCE,
-        groups: [{ title: 'download: HTB set through the agent', bars: bars('download') }, ...(upload.length > 0 ? [{ title: 'upload: OpenFlow meter (experiment)', bars: upload }] : [])],
+        groups: [{ title: 'download: HTB set through the agent', bars: bars('download') }, ...(upload.length > 0 ? [{ title: 'upload: set through the agent (see the table for the mechanism)', bars: upload }] : [])],
       },
       path.join(options.outDir, 'caps'),
     );

@@ -44,6 +44,13 @@ export interface ScenarioEnv {
   deleteAll(): Promise<void>;
   /** Sets download min/max (bit/s) through the agent and waits until HTB enforces exactly that on the port. */
   setDownloadSla(server: BootedServer, minBps: number, maxBps: number): Promise<void>;
+  /**
+   * Sets an upload cap (bit/s) through the agent's /v1 API and waits until the
+   * agent reports it applied; returns how the host enforces it and why.
+   */
+  setUploadSla(server: BootedServer, maxBps: number): Promise<{ mechanism: string; reason: string }>;
+  /** Calls the agent's API with its token. */
+  agentApi(method: string, path: string, body?: unknown): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -189,6 +196,24 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
           return root?.rate === maxBps && queue?.rate === minBps && queue.ceil === maxBps;
         });
       },
+      async setUploadSla(server, maxBps) {
+        await agent.inventory.refresh();
+        await agentApi('PUT', `/v1/servers/${server.id}/sla`, { upload: { max: maxBps } });
+        let found: { mechanism: string; reason: string } | undefined;
+        await eventually(`upload cap ${String(maxBps)} applied on ${server.device}`, async () => {
+          const status = (await agentApi('GET', `/v1/sla?server_id=${server.id}`)) as {
+            items: { state: string; ports: { upload_mechanism: string | null; upload_reason: string | null }[] }[];
+          };
+          const item = status.items[0];
+          const port = item?.ports[0];
+          if (item?.state !== 'applied' || !port?.upload_mechanism) return false;
+          found = { mechanism: port.upload_mechanism, reason: port.upload_reason ?? '' };
+          return true;
+        });
+        if (!found) throw new TestbedError('CM_ERR_TESTBED_SETUP', 'no upload mechanism reported');
+        return found;
+      },
+      agentApi,
       close: stopAll,
     };
   } catch (error) {

@@ -1,0 +1,473 @@
+/**
+ * The OpenFlow meter backend: a VM's upload cap as an OpenFlow 1.3 meter (drop
+ * band) on the traffic entering br-int from the VM's port. Unlike ingress
+ * policing it needs no tc police action in the kernel: the userspace datapath
+ * enforces meters itself, the kernel datapath since OVS 2.10 / Linux 4.15.
+ *
+ * Per port, in table 0 (docs/agent.md, "Upload caps as meters"):
+ *
+ *   cookie=<ours>, priority=<P>, in_port=<ofport>, reg<R>=0/1
+ *     → meter:<id>, load:1->reg<R>[0], resubmit(,0)
+ *
+ * The register bit makes the packet skip our flow when it comes back to table
+ * 0, so whatever else runs there (neutron-openvswitch-agent's pipeline, or a
+ * NORMAL flow) still runs after the meter — Neutron's own pattern (its QoS and
+ * DSCP flows use reg2..reg4). Every flow carries our cookie; meters cannot be
+ * tagged, so ours are those in our id range (base + ofport).
+ *
+ * What the switch holds is read with flow statistics filtered by our cookie and
+ * the meter configuration: after every commit, on every (re)connection, when
+ * the switch reports one of our flows removed (neutron-openvswitch-agent's
+ * `cleanup_flows` deletes every flow with a foreign cookie at its start), and
+ * by a periodic check. A difference asks the loop for a pass.
+ */
+import { createHash } from 'node:crypto';
+import {
+  band,
+  flowMod,
+  instruction,
+  match,
+  meterMod,
+  nx,
+  OpenFlowClient,
+  type FlowStats,
+  type Message,
+  type MeterConfig,
+} from '../../openflow/index.ts';
+import type { Sla } from '../../qos/sla.ts';
+import type { HostPort } from '../drift.ts';
+import type {
+  BackendContext,
+  BackendPass,
+  EnforcedPortView,
+  EnforcementBackend,
+  HostSnapshot,
+  PortOutcome,
+  PortTarget,
+  PreparedCommit,
+} from './types.ts';
+
+/** A bucket of this much traffic at the cap: measured here, 250 ms held TCP at 97–101 % of the cap, 100 ms at ~52 %. */
+export const DEFAULT_METER_BURST_MS = 250;
+/** Smallest bucket: a few full-size frames, so a low cap does not drop everything (OVN bug LP#2153122). */
+export const MIN_METER_BURST_KBITS = 64;
+export const DEFAULT_METER_PRIORITY = 60_000;
+export const DEFAULT_METER_REGISTER = 12;
+/** Our meters are METER_ID_BASE + ofport. */
+export const DEFAULT_METER_ID_BASE = 0x4000;
+
+export interface MeterSpec {
+  rateKbps: number;
+  burstKbits: number;
+}
+
+/** The meter for an SLA's upload cap (kbit/s rounded up, so the cap is never below what was asked). */
+export function uploadMeter(sla: Sla | undefined, burstMs = DEFAULT_METER_BURST_MS): MeterSpec | null {
+  const u = sla?.upload;
+  if (!u) return null;
+  const rateKbps = Math.max(1, Math.ceil(u.maxRate / 1000));
+  const burstBits = u.burst ?? Math.round((u.maxRate * burstMs) / 1000);
+  return { rateKbps, burstKbits: Math.max(MIN_METER_BURST_KBITS, Math.ceil(burstBits / 1000)) };
+}
+
+/** Our flow cookie: "CM" in the top 16 bits, a hash of the owner below, so two agents never touch each other's flows. */
+export function ownerCookie(owner: string): bigint {
+  const hash = createHash('sha256').update(owner).digest();
+  return (0x434dn << 48n) | hash.readBigUInt64BE(0) >> 16n;
+}
+
+export const ALL_COOKIE_BITS = 0xffff_ffff_ffff_ffffn;
+
+export interface MeterBackendOptions {
+  owner: string;
+  /** The host's bridge OpenFlow endpoint: `unix:<rundir>/br-int.mgmt`, `tcp:HOST:PORT` or `ssl:HOST:PORT`. */
+  endpoint: string;
+  tls?: ConstructorParameters<typeof OpenFlowClient>[0]['tls'];
+  /** @default 250 */
+  burstMs?: number;
+  /** @default 60000 */
+  priority?: number;
+  /** The Nicira register whose bit 0 marks a packet as metered. @default 12 */
+  register?: number;
+  /** @default 0x4000 */
+  meterIdBase?: number;
+  /** How often the switch is re-read to notice deleted flows or meters, ms. @default 1000 */
+  checkIntervalMs?: number;
+  /** @default 10000 */
+  ioTimeoutMs?: number;
+  /**
+   * Whether meters enforce uploads now. False (the `auto` mode before it knows
+   * meters work, or when they do not) makes the backend want nothing: it
+   * removes its flows and meters. @default () => true
+   */
+  active?: () => boolean;
+  /** Called once per connection with the switch's meter support. */
+  onMeterSupport?: (support: MeterSupport) => void;
+  /** An existing client for this bridge (shared with the rate sampler); the backend then does not close it. */
+  client?: OpenFlowClient;
+}
+
+export interface MeterSupport {
+  supported: boolean;
+  maxMeter: number;
+  reason: string;
+}
+
+interface Observed {
+  /** Our flows by in_port. */
+  flows: Map<number, FlowStats[]>;
+  /** Meters in our id range, by id. */
+  meters: Map<number, MeterConfig>;
+  /** Text that changes when what we observe changes. */
+  signature: string;
+}
+
+interface PlannedPort {
+  readonly target: PortTarget;
+  readonly ofport: number | undefined;
+  readonly want: MeterSpec | null;
+  readonly outcome: PortOutcome;
+  readonly detail: string;
+}
+
+export class OpenFlowMeterBackend implements EnforcementBackend {
+  readonly name = 'openflow-meter';
+  readonly cookie: bigint;
+  readonly client: OpenFlowClient;
+  private readonly options: MeterBackendOptions;
+  private readonly ownsClient: boolean;
+  private observed: Observed | undefined;
+  private context: BackendContext | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private lastError: string | undefined;
+  private stopped = false;
+
+  constructor(options: MeterBackendOptions) {
+    this.options = options;
+    this.cookie = ownerCookie(options.owner);
+    this.ownsClient = options.client === undefined;
+    this.client =
+      options.client ??
+      new OpenFlowClient({
+        endpoint: options.endpoint,
+        ...(options.tls ? { tls: options.tls } : {}),
+        reconnect: { enabled: true, initialDelayMs: 100, maxDelayMs: 5000 },
+        callTimeoutMs: options.ioTimeoutMs ?? 10_000,
+      });
+  }
+
+  async start(context: BackendContext): Promise<void> {
+    this.context = context;
+    this.client.on('connected', ({ reconnected }) => {
+      this.lastError = undefined;
+      context.log({ event: 'openflow-connected', host: context.host, endpoint: this.options.endpoint, reconnected });
+      void this.checkMeterSupport().then(() => this.refresh(true));
+    });
+    this.client.on('disconnected', (error) => {
+      this.observed = undefined;
+      this.lastError = `OpenFlow ${this.options.endpoint} not connected${error ? `: ${error.message}` : ''}`;
+      context.log({ event: 'openflow-disconnected', host: context.host, error: error?.message }, 'warn');
+      context.trigger(false);
+    });
+    this.client.on('flowRemoved', (removed) => {
+      if (removed.cookie !== this.cookie || removed.reason !== 'delete') return;
+      context.log({ event: 'openflow-flow-removed', host: context.host, priority: removed.priority, table: removed.tableId }, 'warn');
+      void this.refresh(false);
+    });
+    this.client.on('switchError', (error) => {
+      context.log({ event: 'openflow-error', host: context.host, error: error.message }, 'warn');
+    });
+    if (this.ownsClient) {
+      // The first connection is awaited in the background: an unreachable bridge must not hold up the host's OVSDB enforcement start.
+      this.client.connect({ signal: context.signal }).catch((error: unknown) => {
+        this.lastError = `OpenFlow ${this.options.endpoint}: ${error instanceof Error ? error.message : String(error)}`;
+        context.log({ event: 'openflow-connect-failed', host: context.host, error: this.lastError }, 'warn');
+      });
+    } else if (this.client.isConnected) {
+      await this.checkMeterSupport();
+      await this.refresh(true);
+    }
+    this.scheduleCheck();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    if (this.ownsClient) this.client.close();
+    await this.refreshing?.catch(() => undefined);
+  }
+
+  ready(): boolean {
+    return this.observed !== undefined || !this.isActive();
+  }
+
+  /** The upload mechanism of the host changed: re-plan every port. */
+  modeChanged(): void {
+    this.context?.trigger(true);
+  }
+
+  notReadyReason(): string {
+    return this.lastError ?? `OpenFlow ${this.options.endpoint}: reading our flows and meters`;
+  }
+
+  ownsOn(hp: HostPort): boolean {
+    const ofport = ofportOf(hp);
+    return ofport !== undefined && (this.observed?.flows.has(ofport) ?? false);
+  }
+
+  info(): Record<string, unknown> {
+    return { endpoint: this.options.endpoint, connected: this.client.isConnected, active: this.isActive(), cookie: `0x${this.cookie.toString(16)}` };
+  }
+
+  describe(hp: HostPort): Partial<Pick<EnforcedPortView, 'download' | 'upload'>> {
+    const ofport = ofportOf(hp);
+    if (ofport === undefined || !this.observed) return {};
+    const flow = this.observed.flows.get(ofport)?.[0];
+    if (!flow) return {};
+    const meterId = meterOf(flow);
+    const meter = meterId === undefined ? undefined : this.observed.meters.get(meterId);
+    const drop = meter?.bands.find((b) => b.type === 'drop');
+    if (!drop || meterId === undefined) return {};
+    return { upload: { mechanism: 'meter', rateKbps: drop.rate, burstKbits: drop.burstSize, managedBy: this.options.owner, meterId } };
+  }
+
+  plan(targets: readonly PortTarget[], _snapshot: HostSnapshot): BackendPass {
+    const observed = this.observed ?? { flows: new Map(), meters: new Map(), signature: '' };
+    const planned = new Map<string, PlannedPort>();
+    for (const t of targets) planned.set(t.portId, this.planPort(observed, t));
+    const get = (portId: string): PlannedPort => {
+      const p = planned.get(portId);
+      if (!p) throw new Error(`port ${portId} was not planned`);
+      return p;
+    };
+    return {
+      outcome: (portId) => get(portId).outcome,
+      key: (portId) => JSON.stringify(get(portId).want),
+      drift: (portId) => ({
+        detail: get(portId).detail,
+        foreign: {
+          writer: 'unknown',
+          evidence: 'our OpenFlow flow or meter was deleted or changed by another controller (neutron-openvswitch-agent deletes flows with foreign cookies when it starts) or by an ovs-vswitchd restart',
+        },
+      }),
+      prepare: (included) => this.prepare(observed, included.map(get), targets),
+    };
+  }
+
+  // ---- planning ----
+
+  private isActive(): boolean {
+    return this.options.active?.() ?? true;
+  }
+
+  private meterId(ofport: number): number {
+    return (this.options.meterIdBase ?? DEFAULT_METER_ID_BASE) + ofport;
+  }
+
+  private register(): number {
+    return this.options.register ?? DEFAULT_METER_REGISTER;
+  }
+
+  private priority(): number {
+    return this.options.priority ?? DEFAULT_METER_PRIORITY;
+  }
+
+  private planPort(observed: Observed, t: PortTarget): PlannedPort {
+    const want = this.isActive() && t.desired ? uploadMeter(t.sla, this.options.burstMs) : null;
+    const ofport = ofportOf(t.hp);
+    if (ofport === undefined) {
+      if (want === null) return { target: t, ofport, want, outcome: { kind: 'in-sync' }, detail: '' };
+      return { target: t, ofport, want, outcome: { kind: 'error', reason: `port ${t.hp.port.name} has no OpenFlow port number yet` }, detail: '' };
+    }
+    const flows = observed.flows.get(ofport) ?? [];
+    if (want === null) {
+      return flows.length === 0
+        ? { target: t, ofport, want, outcome: { kind: 'in-sync' }, detail: '' }
+        : { target: t, ofport, want, outcome: { kind: 'change' }, detail: 'our meter flow is still on the port' };
+    }
+    const diffs: string[] = [];
+    const id = this.meterId(ofport);
+    const meter = observed.meters.get(id);
+    const drop = meter?.bands.find((b) => b.type === 'drop');
+    if (!meter) diffs.push(`meter ${String(id)} missing`);
+    else if (!drop || meter.bands.length !== 1) diffs.push(`meter ${String(id)} has other bands`);
+    else {
+      if (drop.rate !== want.rateKbps) diffs.push(`meter ${String(id)} rate ${String(drop.rate)} ≠ ${String(want.rateKbps)} kbit/s`);
+      if (drop.burstSize !== want.burstKbits) diffs.push(`meter ${String(id)} burst ${String(drop.burstSize)} ≠ ${String(want.burstKbits)} kbit`);
+    }
+    const expected = this.expectedFlow(ofport);
+    if (flows.length === 0) diffs.push(`flow in_port=${String(ofport)} missing`);
+    else if (flows.length > 1 || !sameFlow(flows[0], expected)) diffs.push(`flow in_port=${String(ofport)} differs`);
+    return { target: t, ofport, want, outcome: diffs.length === 0 ? { kind: 'in-sync' } : { kind: 'change' }, detail: diffs.join('; ') };
+  }
+
+  private expectedFlow(ofport: number): { priority: number; meterId: number; register: number } {
+    return { priority: this.priority(), meterId: this.meterId(ofport), register: this.register() };
+  }
+
+  private flowFor(ofport: number, command: 'add' | 'delete_strict'): Message {
+    const reg = this.register();
+    return flowMod({
+      command,
+      cookie: this.cookie,
+      cookieMask: command === 'add' ? 0n : ALL_COOKIE_BITS,
+      tableId: 0,
+      priority: this.priority(),
+      flags: command === 'add' ? ['send_flow_rem'] : [],
+      match: [match.inPort(ofport), match.reg(reg, 0, 1)],
+      instructions:
+        command === 'add'
+          ? [instruction.meter(this.meterId(ofport)), instruction.applyActions([nx.regLoad(reg, 0, 1, 1), nx.resubmit(0)])]
+          : [],
+    });
+  }
+
+  /** ONE OpenFlow batch (closed by one barrier): meters before the flows that use them, flow deletions before meter deletions. */
+  private prepare(observed: Observed, included: readonly PlannedPort[], targets: readonly PortTarget[]): PreparedCommit {
+    const meterAdds: Message[] = [];
+    const flowAdds: Message[] = [];
+    const flowDeletes: Message[] = [];
+    const meterDeletes: Message[] = [];
+    const wantedMeters = new Set<number>();
+    const handledPorts = new Set<number>();
+    for (const p of included) {
+      if (p.ofport === undefined) continue;
+      handledPorts.add(p.ofport);
+      const id = this.meterId(p.ofport);
+      if (p.want) {
+        wantedMeters.add(id);
+        const bands = [band.drop(p.want.rateKbps, p.want.burstKbits)];
+        meterAdds.push(meterMod({ command: observed.meters.has(id) ? 'modify' : 'add', meterId: id, flags: ['kbps', 'burst', 'stats'], bands }));
+        for (const stale of observed.flows.get(p.ofport) ?? []) {
+          if (stale.priority !== this.priority()) flowDeletes.push(this.staleFlowDelete(stale));
+        }
+        flowAdds.push(this.flowFor(p.ofport, 'add'));
+      } else if ((observed.flows.get(p.ofport)?.length ?? 0) > 0) {
+        for (const flow of observed.flows.get(p.ofport) ?? []) flowDeletes.push(this.staleFlowDelete(flow));
+      }
+    }
+    // Ports the pass keeps as they are still need their meters.
+    for (const t of targets) {
+      const ofport = ofportOf(t.hp);
+      if (ofport !== undefined && t.desired && this.isActive() && uploadMeter(t.sla) !== null) wantedMeters.add(this.meterId(ofport));
+    }
+    // Orphans: our flows on ports no target names (the port went away), and our meters nobody uses.
+    let orphans = 0;
+    const targetPorts = new Set(targets.flatMap((t) => (ofportOf(t.hp) === undefined ? [] : [ofportOf(t.hp) as number])));
+    for (const [ofport, flows] of observed.flows) {
+      if (handledPorts.has(ofport) || targetPorts.has(ofport)) continue;
+      for (const flow of flows) flowDeletes.push(this.staleFlowDelete(flow));
+      orphans += flows.length;
+    }
+    for (const id of observed.meters.keys()) {
+      if (wantedMeters.has(id)) continue;
+      meterDeletes.push(meterMod({ command: 'delete', meterId: id, flags: [] }));
+      orphans++;
+    }
+    const messages = [...flowDeletes, ...meterAdds, ...flowAdds, ...meterDeletes];
+    return {
+      changes: messages.length,
+      orphans,
+      run: async (signal) => {
+        if (messages.length === 0) return;
+        try {
+          await this.client.send(messages, { signal, timeoutMs: this.options.ioTimeoutMs ?? 10_000 });
+        } finally {
+          await this.refresh(false);
+        }
+      },
+    };
+  }
+
+  private staleFlowDelete(flow: FlowStats): Message {
+    return flowMod({ command: 'delete_strict', cookie: this.cookie, cookieMask: ALL_COOKIE_BITS, tableId: flow.tableId, priority: flow.priority, match: flow.match });
+  }
+
+  // ---- observing ----
+
+  private async checkMeterSupport(): Promise<void> {
+    try {
+      const features = await this.client.meterFeatures({ timeoutMs: this.options.ioTimeoutMs ?? 10_000 });
+      const dropBand = (features.bandTypes & (1 << 1)) !== 0;
+      const base = this.options.meterIdBase ?? DEFAULT_METER_ID_BASE;
+      const supported = features.maxMeter > 0 && dropBand;
+      this.options.onMeterSupport?.({
+        supported,
+        maxMeter: features.maxMeter,
+        reason: supported
+          ? `the datapath supports OpenFlow meters (max_meter ${String(features.maxMeter)}, drop band); ids from ${String(base)}`
+          : `the datapath reports no usable meters (max_meter ${String(features.maxMeter)}, drop band ${dropBand ? 'yes' : 'no'})`,
+      });
+    } catch (error) {
+      this.options.onMeterSupport?.({ supported: false, maxMeter: 0, reason: `meter features unreadable: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }
+
+  /** Re-reads our flows and meters; asks for a pass when they changed (`full` after a reconnection). */
+  private refresh(full: boolean): Promise<void> {
+    if (this.refreshing) return this.refreshing.then(() => this.refresh(full));
+    const run = async (): Promise<void> => {
+      if (!this.client.isConnected || this.stopped) return;
+      const timeoutMs = this.options.ioTimeoutMs ?? 10_000;
+      try {
+        const [flows, meters] = await Promise.all([
+          this.client.flowStats({ cookie: this.cookie, cookieMask: ALL_COOKIE_BITS }, { timeoutMs }),
+          this.client.meterConfig({ timeoutMs }),
+        ]);
+        const base = this.options.meterIdBase ?? DEFAULT_METER_ID_BASE;
+        const byPort = new Map<number, FlowStats[]>();
+        for (const f of flows) {
+          const inPort = f.match.find((m) => m.field === 'in_port');
+          const port = inPort?.field === 'in_port' ? inPort.value : -1;
+          byPort.set(port, [...(byPort.get(port) ?? []), f]);
+        }
+        const ours = new Map(meters.filter((m) => m.meterId >= base && m.meterId < base + 0xff00).map((m) => [m.meterId, m]));
+        const signature = JSON.stringify([
+          [...byPort.entries()].map(([p, fs]) => [p, fs.map((f) => `${String(f.priority)}:${String(meterOf(f))}`)]).sort(),
+          [...ours.values()].map((m) => [m.meterId, m.bands.map((b) => `${b.type}:${String(b.rate)}:${String(b.burstSize)}`)]).sort(),
+        ]);
+        const changed = this.observed?.signature !== signature;
+        this.observed = { flows: byPort, meters: ours, signature };
+        if (changed || full) this.context?.trigger(full);
+      } catch (error) {
+        this.lastError = `OpenFlow ${this.options.endpoint}: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    };
+    const promise = run().finally(() => {
+      if (this.refreshing === promise) this.refreshing = undefined;
+    });
+    this.refreshing = promise;
+    return promise;
+  }
+
+  private scheduleCheck(): void {
+    if (this.stopped) return;
+    this.checkTimer = setTimeout(() => {
+      void this.refresh(false).finally(() => {
+        this.scheduleCheck();
+      });
+    }, this.options.checkIntervalMs ?? 1000);
+    this.checkTimer.unref();
+  }
+}
+
+function ofportOf(hp: HostPort): number | undefined {
+  const iface = hp.ifaces.find((i) => i.external_ids.has('iface-id')) ?? hp.ifaces[0];
+  const ofport = iface?.ofport;
+  return ofport !== undefined && ofport > 0 ? ofport : undefined;
+}
+
+function meterOf(flow: FlowStats): number | undefined {
+  const m = flow.instructions.find((i) => i.type === 'meter');
+  return m?.type === 'meter' ? m.meterId : undefined;
+}
+
+function sameFlow(flow: FlowStats | undefined, expected: { priority: number; meterId: number; register: number }): boolean {
+  if (!flow || flow.tableId !== 0 || flow.priority !== expected.priority) return false;
+  if (meterOf(flow) !== expected.meterId) return false;
+  const apply = flow.instructions.find((i) => i.type === 'apply_actions');
+  if (apply?.type !== 'apply_actions' || apply.actions.length !== 2) return false;
+  const [load, resubmit] = apply.actions;
+  return load?.type === 'nx_reg_load' && resubmit?.type === 'nx_resubmit' && resubmit.table === 0;
+}
