@@ -414,9 +414,10 @@ export class HostReconciler {
         const drifts = changing.map((p) => p.drift(t.portId));
         const detail = drifts.map((d) => d.detail).join('; ');
         const foreign = drifts.find((d) => d.foreign.writer !== 'unknown')?.foreign ?? drifts[0]?.foreign ?? { writer: 'unknown' as const, evidence: 'no known signature on the rows' };
-        // Count a drift once, not again in every pass until it is repaired.
+        // Count a drift once, not again in every pass until it is repaired; a removal of our state is no fight.
+        const contestable = drifts.some((d) => d.contestable !== false);
         const known = this.unrepaired.has(t.portId);
-        const count = known ? this.driftCount(t.portId) : this.noteDrift(t.portId);
+        const count = !contestable ? 0 : known ? this.driftCount(t.portId) : this.noteDrift(t.portId);
         if (!known) {
           this.unrepaired.add(t.portId);
           this.metrics.driftDetected++;

@@ -110,6 +110,8 @@ export interface TestbedHosts {
   /** The host's OVSDB as the agent should reach it (TCP on 127.0.0.1). */
   ovsdbEndpoint(host: string): string;
   openflowEndpoint(host: string): string;
+  /** Kills and restarts a host's ovs-vswitchd (flows and meters are gone until controllers re-install them). */
+  restartVswitchd(host: string): Promise<void>;
   plug(host: string, server: TestbedServer, port: TestbedPort): Promise<void>;
   unplug(host: string, server: TestbedServer, port: TestbedPort): Promise<void>;
   vm(serverId: string): TestbedVm | undefined;
@@ -295,37 +297,7 @@ class Testbed implements TestbedHosts {
     }
 
     const logPath = path.join(dir, 'ovs-vswitchd.log');
-    const vswitchd = findBinary('ovs-vswitchd') ?? 'ovs-vswitchd';
-    // `ip netns exec` execs ovs-vswitchd in place, so the child's pid is the daemon's and killing it works.
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        netns,
-        vswitchd,
-        ovsdb.unixEndpoint,
-        `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`,
-        `--log-file=${logPath}`,
-        `--unixctl=${path.join(dir, 'ovs-vswitchd.ctl')}`,
-        '-vconsole:off',
-      ],
-      {
-        // Keeps every default path of the daemon inside our temp dir, away from a system-wide OVS.
-        env: { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    trackChild(child);
-    this.children.push(child);
-    if (child.pid !== undefined) this.pids.push(child.pid);
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (text: string) => {
-      stderr = (stderr + text).slice(-4000);
-    });
-    child.once('error', () => undefined);
-
+    const { child, stderr } = this.spawnVswitchd(netns, dir, ovsdb.unixEndpoint);
     const info: TestbedHostInfo = {
       name,
       netns,
@@ -342,10 +314,50 @@ class Testbed implements TestbedHosts {
     } catch (error) {
       // The temp dir goes with the cleanup that follows, so the log's end travels in the message.
       const log = readTail(logPath, 2000);
-      const detail = [stderr.trim(), log.trim()].filter(Boolean).join('\n');
+      const detail = [stderr().trim(), log.trim()].filter(Boolean).join('\n');
       const message = error instanceof TestbedError ? error.message : `ovs-vswitchd of ${name} did not come up: ${(error as Error).message}`;
       throw new TestbedError('CM_ERR_TESTBED_SETUP', detail ? `${message}\n${detail}` : message, { cause: error });
     }
+  }
+
+  /** Starts ovs-vswitchd inside the host namespace, every default path of the daemon inside `dir`. */
+  private spawnVswitchd(netns: string, dir: string, db: string): { child: ChildProcess; stderr: () => string } {
+    const logPath = path.join(dir, 'ovs-vswitchd.log');
+    const vswitchd = findBinary('ovs-vswitchd') ?? 'ovs-vswitchd';
+    // `ip netns exec` execs ovs-vswitchd in place, so the child's pid is the daemon's and killing it works.
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', netns, vswitchd, db, `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`, `--log-file=${logPath}`, `--unixctl=${path.join(dir, 'ovs-vswitchd.ctl')}`, '-vconsole:off'],
+      {
+        // Keeps every default path of the daemon inside our temp dir, away from a system-wide OVS.
+        env: { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    trackChild(child);
+    this.children.push(child);
+    if (child.pid !== undefined) this.pids.push(child.pid);
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => {
+      stderr = (stderr + text).slice(-4000);
+    });
+    child.once('error', () => undefined);
+    return { child, stderr: () => stderr };
+  }
+
+  /**
+   * Kills the host's ovs-vswitchd and starts a new one on the same database
+   * (what an OVS upgrade or crash does): the kernel/userspace state — flows,
+   * meters, tc — is rebuilt from OVSDB and controllers.
+   */
+  async restartVswitchd(name: string): Promise<void> {
+    const host = this.requireHost(name);
+    await terminate(host.vswitchd);
+    const dir = path.dirname(host.info.vswitchdLog);
+    const { child } = this.spawnVswitchd(host.info.netns, dir, host.info.unixEndpoint);
+    host.vswitchd = child;
+    await this.applied(host, await host.client.transact(DB, bumpNextCfg()));
   }
 
   /** Waits until the host's ovs-vswitchd applied the configuration the transaction asked for. */

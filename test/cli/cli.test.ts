@@ -238,7 +238,9 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       const l = await cm(['sla', 'list'], env);
       assert.equal(l.code, 0, show(l));
       const rows = tableRows(l.stdout);
-      assert.deepEqual(rows[0], ['SERVER', 'NAME', 'HOST', 'DOWNLOAD', 'UPLOAD', 'STATE', 'REASON']);
+      assert.deepEqual(rows[0], ['SERVER', 'NAME', 'HOST', 'DOWNLOAD', 'UPLOAD', 'OBSERVED ↓', 'OBSERVED ↑', 'STATE', 'REASON']);
+      // The simulated cloud's switches have no ovs-vswitchd, so no OpenFlow counters: no observed rate, and that is shown as such.
+      for (const row of rows.slice(1, 6)) assert.deepEqual([row[5], row[6]], ['-', '-']);
       assert.equal(rows.filter((row) => row[3] === '100 Mbit/s – 10 Gbit/s').length, 3, 'three Gold media servers');
       assert.match(l.stdout, /^5 applied$/m);
       const lj = JSON.parse((await cm(['sla', 'list', '-o', 'json'], env)).stdout) as { items: unknown[]; summary: { applied: number } };
@@ -254,6 +256,28 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       const gj = JSON.parse((await cm(['sla', 'get', server.id, '-o', 'json'], env)).stdout) as { server_id: string; sla: { download: { min: number } } };
       assert.equal(gj.server_id, server.id);
       assert.equal(gj.sla.download.min, 1e8);
+    });
+
+    it('sla watch: a line per interval with desired and observed rates, JSON lines with -o json, usage errors', async () => {
+      const server = servers[0];
+      assert.ok(server);
+      const w = await cm(['sla', 'watch', server.name, '--count', '2', '--interval', '0.2'], env);
+      assert.equal(w.code, 0, show(w));
+      const lines = w.stdout.trim().split('\n');
+      assert.equal(lines.length, 3, 'a header and two lines');
+      assert.match(lines[0] ?? '', new RegExp(`^${server.name}: desired and observed rates`));
+      for (const line of lines.slice(1)) assert.match(line, /^\d\d:\d\d:\d\d {2}↓ - {2}↑ - {2}applied {2}\(no rate: no OpenFlow endpoint for this host/);
+      const j = await cm(['sla', 'watch', server.id, '--count', '1', '-o', 'json'], env);
+      assert.equal(j.code, 0, show(j));
+      const line = JSON.parse(j.stdout.trim()) as { server_id: string; state: string; ports: { observed: unknown; observed_error: string }[] };
+      assert.equal(line.server_id, server.id);
+      const port = line.ports[0];
+      assert.ok(port);
+      assert.equal(port.observed, null);
+      assert.match(port.observed_error, /no OpenFlow endpoint/);
+      const bad = await cm(['sla', 'watch', server.id, '--interval', '0'], env);
+      assert.equal(bad.code, 2, show(bad));
+      assert.match(bad.stderr, /--interval/);
     });
 
     it('sla set with rates or a class, sla rm; unknown server 3, bad rate 4 naming the option', async () => {

@@ -49,7 +49,13 @@ export class HostEnforcement {
   constructor(private readonly options: HostEnforcementOptions) {
     const of = options.openflow;
     this.client = of
-      ? new OpenFlowClient({ endpoint: of.endpoint, ...(of.tls ? { tls: of.tls } : {}), reconnect: { enabled: true, initialDelayMs: 100, maxDelayMs: 5000 }, callTimeoutMs: 10_000 })
+      ? new OpenFlowClient({
+        endpoint: of.endpoint,
+        ...(of.tls ? { tls: of.tls } : {}),
+        // Retried at least twice a second: after an ovs-vswitchd restart the meters come back within a second of the switch.
+        reconnect: { enabled: true, initialDelayMs: 50, maxDelayMs: 500 },
+        callTimeoutMs: 10_000,
+      })
       : undefined;
     if (options.upload === 'policing') this.choice = { mechanism: 'policing', reason: 'configured (enforcement.upload: policing); needs act_police in the host kernel' };
     else if (!of) {
@@ -74,7 +80,11 @@ export class HostEnforcement {
       this.backends = [ovsdb, this.meter];
     } else this.backends = [ovsdb];
     const interval = options.ratesIntervalMs ?? 1000;
-    this.sampler = this.client && interval > 0 ? new PortRateSampler(this.client, { intervalMs: interval }) : undefined;
+    const meter = this.meter;
+    this.sampler =
+      this.client && interval > 0
+        ? new PortRateSampler(this.client, { intervalMs: interval, ...(meter ? { meterIdOf: (ofport: number) => meter.meterIdOf(ofport) } : {}) })
+        : undefined;
   }
 
   /** Connects OpenFlow (in the background: an unreachable bridge never holds the host's OVSDB enforcement) and starts sampling. */

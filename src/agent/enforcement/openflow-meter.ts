@@ -128,6 +128,8 @@ interface PlannedPort {
   readonly want: MeterSpec | null;
   readonly outcome: PortOutcome;
   readonly detail: string;
+  /** Every difference is something of ours that is missing (deleted), none a rewrite. */
+  readonly removedOnly?: boolean;
 }
 
 export class OpenFlowMeterBackend implements EnforcementBackend {
@@ -202,6 +204,12 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     return this.observed !== undefined || !this.isActive();
   }
 
+  /** Our meter id for a port, when one of ours exists on the switch. */
+  meterIdOf(ofport: number): number | undefined {
+    const id = this.meterId(ofport);
+    return this.observed?.meters.has(id) === true ? id : undefined;
+  }
+
   /** The upload mechanism of the host changed: re-plan every port. */
   modeChanged(): void {
     this.context?.trigger(true);
@@ -246,6 +254,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
       key: (portId) => JSON.stringify(get(portId).want),
       drift: (portId) => ({
         detail: get(portId).detail,
+        contestable: !get(portId).removedOnly,
         foreign: {
           writer: 'unknown',
           evidence: 'our OpenFlow flow or meter was deleted or changed by another controller (neutron-openvswitch-agent deletes flows with foreign cookies when it starts) or by an ovs-vswitchd restart',
@@ -299,7 +308,8 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     const expected = this.expectedFlow(ofport);
     if (flows.length === 0) diffs.push(`flow in_port=${String(ofport)} missing`);
     else if (flows.length > 1 || !sameFlow(flows[0], expected)) diffs.push(`flow in_port=${String(ofport)} differs`);
-    return { target: t, ofport, want, outcome: diffs.length === 0 ? { kind: 'in-sync' } : { kind: 'change' }, detail: diffs.join('; ') };
+    const removedOnly = diffs.length > 0 && diffs.every((d) => d.endsWith('missing'));
+    return { target: t, ofport, want, outcome: diffs.length === 0 ? { kind: 'in-sync' } : { kind: 'change' }, detail: diffs.join('; '), removedOnly };
   }
 
   private expectedFlow(ofport: number): { priority: number; meterId: number; register: number } {

@@ -2,7 +2,9 @@
  * Live rates: each port's observed download and upload (bit/s), from the
  * switch's OpenFlow port counters sampled every `intervalMs`. Directions are
  * the VM's: download is what the switch transmits to the VM's port (tx),
- * upload what it receives from it (rx).
+ * upload what it receives from it (rx) less what the port's upload meter
+ * dropped (the port counts packets before the meter sees them, so without
+ * this a capped VM would seem to send what it tried to, not what passed).
  */
 import type { OpenFlowClient, PortStats } from '../../openflow/index.ts';
 
@@ -20,6 +22,8 @@ export interface RateSamplerOptions {
   intervalMs?: number;
   /** @default 5000 */
   timeoutMs?: number;
+  /** The id of the upload meter of a port (by OpenFlow number), whose dropped bytes are subtracted from its upload. */
+  meterIdOf?: (ofport: number) => number | undefined;
   now?: () => number;
 }
 
@@ -72,8 +76,15 @@ export class PortRateSampler {
     if (!this.client.isConnected) return;
     const now = this.options.now ?? Date.now;
     let stats: PortStats[];
+    const dropped = new Map<number, bigint>();
     try {
-      stats = await this.client.portStats({ timeoutMs: this.options.timeoutMs ?? 5000 });
+      const timeoutMs = this.options.timeoutMs ?? 5000;
+      const [ports, meters] = await Promise.all([
+        this.client.portStats({ timeoutMs }),
+        this.options.meterIdOf ? this.client.meterStats({ timeoutMs }) : Promise.resolve([]),
+      ]);
+      stats = ports;
+      for (const m of meters) dropped.set(m.meterId, m.bandStats.reduce((n, b) => n + b.byteBandCount, 0n));
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : String(error);
       return;
@@ -83,7 +94,8 @@ export class PortRateSampler {
     const seen = new Set<number>();
     for (const s of stats) {
       seen.add(s.portNo);
-      const sample: Sample = { at, rx: s.rxBytes, tx: s.txBytes };
+      const meterId = this.options.meterIdOf?.(s.portNo);
+      const sample: Sample = { at, rx: s.rxBytes - (meterId === undefined ? 0n : (dropped.get(meterId) ?? 0n)), tx: s.txBytes };
       const previous = this.latest.get(s.portNo);
       this.latest.set(s.portNo, sample);
       const r = previous ? rateBetween(previous, sample) : undefined;

@@ -49,13 +49,26 @@ export interface PreparedCommit {
   run(signal: AbortSignal): Promise<void>;
 }
 
+/** How the switch differs from what we had applied on a port. */
+export interface Drift {
+  detail: string;
+  foreign: ForeignWrite;
+  /**
+   * False when what we had set was removed rather than rewritten (a controller
+   * deleting flows it does not own at its start, a switch restart): putting it
+   * back fights no one, so it never counts towards a fight and is repaired at
+   * once. @default true
+   */
+  contestable?: boolean;
+}
+
 /** The plan of one backend for one pass. */
 export interface BackendPass {
   outcome(portId: string): PortOutcome;
   /** A stable key of what this backend wants on the port (drift = same key applied before, now differs). */
   key(portId: string): string;
   /** How the switch differs from what we want, and who probably changed it. */
-  drift(portId: string): { detail: string; foreign: ForeignWrite };
+  drift(portId: string): Drift;
   /** Plans the writes for `included` ports (those the loop will commit) plus our orphans. */
   prepare(included: readonly string[]): PreparedCommit;
 }

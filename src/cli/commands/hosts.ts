@@ -12,7 +12,18 @@ export interface SlaStatusItem {
   desired: { download?: { min?: number; max: number; burst?: number }; upload?: { max: number; burst?: number } };
   state: 'applied' | 'pending' | 'drifted' | 'error';
   reason: string | null;
-  ports: { port_id: string; host: string | null; ovs_port: string | null; state: string; reason: string | null; contested_by?: string | null }[];
+  ports: {
+    port_id: string;
+    host: string | null;
+    ovs_port: string | null;
+    state: string;
+    reason: string | null;
+    contested_by?: string | null;
+    upload_mechanism?: string | null;
+    upload_reason?: string | null;
+    observed?: { download_bps: number; upload_bps: number; at: string; interval_s: number } | null;
+    observed_error?: string | null;
+  }[];
 }
 
 export interface SlaStatus {

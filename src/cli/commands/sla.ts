@@ -159,7 +159,7 @@ export function slaCommand(ctx: CliContext): Command {
     .option('--download-min <rate>', 'guaranteed rate towards the VM, e.g. 100mbit')
     .option('--download-max <rate>', 'ceiling towards the VM, e.g. 1gbit')
     .option('--download-burst <size>', 'burst towards the VM, e.g. 96kbit')
-    .option('--upload-max <rate>', 'ceiling from the VM (policing)')
+    .option('--upload-max <rate>', 'ceiling from the VM (an OpenFlow meter or ingress policing, as the agent chose for the host)')
     .option('--upload-burst <size>', 'burst from the VM')
     .addHelpText('after', '\nRates: integers in bit/s or tc notation (kbit, mbit, gbit; kbps, mbps, gbps = BYTES per second).\nExample: cm sla set web-1 --download-min 100mbit --download-max 1gbit')
     .action(async (ref: string, opts: SetOptions, command: Command) => {
@@ -204,6 +204,8 @@ export function slaCommand(ctx: CliContext): Command {
             { header: 'HOST', value: (i) => dash(i.host) },
             { header: 'DOWNLOAD', value: (i) => (i.desired.download ? `${rate(i.desired.download.min)} – ${rate(i.desired.download.max)}` : '-') },
             { header: 'UPLOAD', value: (i) => rate(i.desired.upload?.max) },
+            { header: 'OBSERVED ↓', value: (i) => observedOf(i, 'download_bps'), align: 'right' },
+            { header: 'OBSERVED ↑', value: (i) => observedOf(i, 'upload_bps'), align: 'right' },
             { header: 'STATE', value: (i) => i.state, colour: (i) => stateColour(i.state) },
             { header: 'REASON', value: (i) => dash(i.reason) },
           ],
@@ -218,5 +220,93 @@ export function slaCommand(ctx: CliContext): Command {
       });
     });
 
+  sla
+    .command('watch')
+    .description("a line per second with a server's desired and observed rates (GET /v1/sla?server_id=…); Ctrl-C stops")
+    .argument('<server>', 'server id or name')
+    .option('--interval <seconds>', 'seconds between lines', '1')
+    .option('--count <n>', 'stop after this many lines (default: until Ctrl-C)')
+    .action(async (ref: string, opts: { interval: string; count?: string }, command: Command) => {
+      const interval = Number(opts.interval);
+      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw usageError('--interval: seconds between 0.1 and 3600');
+      const count = opts.count === undefined ? Infinity : Number(opts.count);
+      if (!Number.isSafeInteger(count) && count !== Infinity) throw usageError('--count: a whole number of lines');
+      if (count < 1) throw usageError('--count: at least 1');
+      const agent = ctx.agent(command);
+      const { id, name } = await resolveServer(agent, ref);
+      const json = ctx.globals(command).output !== 'table';
+      if (!json) {
+        ctx.out(`${name ?? id}: desired and observed rates, every ${String(interval)} s (observed = the switch's port counters; ↓ what the VM receives, ↑ what it sends)\n`);
+      }
+      const stop = new AbortController();
+      const onSignal = (): void => {
+        stop.abort();
+      };
+      process.once('SIGINT', onSignal);
+      try {
+        for (let n = 0; n < count; n++) {
+          if (n > 0) await sleepUnlessAborted(interval * 1000, stop.signal);
+          if (isAborted(stop.signal)) break;
+          const { body } = await agent.call<SlaStatus>('GET', `/v1/sla?server_id=${encodeURIComponent(id)}`);
+          const item = body.items[0];
+          if (!item) throw new CliError(EXIT.NOT_FOUND, `server ${id} has no SLA on the agent`, ['hint: `cm sla set` gives it one']);
+          if (json) {
+            ctx.out(`${JSON.stringify({ at: new Date().toISOString(), server_id: id, state: item.state, desired: item.desired, ports: item.ports })}\n`);
+            continue;
+          }
+          ctx.out(`${watchLine(item)}\n`);
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    });
+
   return sla;
+}
+
+/** Read through a call: the signal changes while the loop awaits. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The sum over a server's ports of one observed direction, or why there is none. */
+export function observedOf(item: SlaStatusItem, direction: 'download_bps' | 'upload_bps'): string {
+  const observed = item.ports.map((p) => p.observed).filter((o) => o !== undefined && o !== null);
+  if (observed.length === 0) return '-';
+  return formatBps(Math.round(observed.reduce((n, o) => n + o[direction], 0)));
+}
+
+/** `12:00:01  ↓ 9.98 Mbit/s of max 10 Mbit/s (99.8 %)  ↑ 4.9 Mbit/s of max 5 Mbit/s (meter)  applied` */
+export function watchLine(item: SlaStatusItem, now = new Date()): string {
+  const time = now.toISOString().slice(11, 19);
+  const share = (max: number | undefined, value: number | undefined): string =>
+    max === undefined || value === undefined ? '' : ` (${((value / max) * 100).toFixed(1)} % of max ${formatBps(max)})`;
+  const sum = (direction: 'download_bps' | 'upload_bps'): number | undefined => {
+    const observed = item.ports.map((p) => p.observed).filter((o) => o !== undefined && o !== null);
+    return observed.length === 0 ? undefined : observed.reduce((n, o) => n + o[direction], 0);
+  };
+  const down = sum('download_bps');
+  const up = sum('upload_bps');
+  const mechanism = item.ports.find((p) => p.upload_mechanism)?.upload_mechanism;
+  const why = item.ports.find((p) => p.observed_error)?.observed_error;
+  const parts = [
+    time,
+    `↓ ${down === undefined ? '-' : formatBps(Math.round(down))}${share(item.desired.download?.max, down)}`,
+    `↑ ${up === undefined ? '-' : formatBps(Math.round(up))}${share(item.desired.upload?.max, up)}${item.desired.upload && mechanism ? ` [${mechanism}]` : ''}`,
+    item.state,
+  ];
+  if (down === undefined && up === undefined && why) parts.push(`(no rate: ${why})`);
+  return parts.join('  ');
 }

@@ -122,7 +122,7 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
     const cloud = await startSimCloud({ scenario, hypervisor: testbed, bootDelayMs: 10 });
     ref.sim = cloud;
     stops.push(() => cloud.close());
-    const agentOptions = simAgentOptions(cloud, { log: false });
+    const agentOptions = simAgentOptions(cloud, { log: process.env.CM_SCENARIO_AGENT_LOG === '1' });
     if (agentOptions.cloud === undefined) throw new TestbedError('CM_ERR_TESTBED_SETUP', 'no cloud configuration for the simulated cloud');
     const os = createOpenStack(agentOptions.cloud);
     stops.push(() => os.close());
@@ -207,6 +207,10 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
           const item = status.items[0];
           const port = item?.ports[0];
           if (item?.state !== 'applied' || !port?.upload_mechanism) return false;
+          // The status may still be the previous SLA's: the switch must show this cap.
+          const hosts = (await agentApi('GET', '/v1/hosts')) as { hosts: { servers: { id: string; ports: { ovs: { upload: { rate_kbps: number } | null } | null }[] }[] }[] };
+          const enforced = hosts.hosts.flatMap((h) => h.servers).find((x) => x.id === server.id)?.ports[0]?.ovs?.upload;
+          if (enforced?.rate_kbps !== Math.ceil(maxBps / 1000)) return false;
           found = { mechanism: port.upload_mechanism, reason: port.upload_reason ?? '' };
           return true;
         });
