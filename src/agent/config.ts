@@ -19,6 +19,7 @@
  *   openflow:                                     # each host's br-int OpenFlow endpoint (meters, live rates)
  *     template: "unix:/run/openvswitch/br-int.mgmt"   # or tcp:{host_ip}:6653, ssl:{host_ip}:6653
  *     endpoints: { compute1: "tcp:10.0.0.11:6653" }
+ *     listener: "ptcp:6653:{host_ip}"            # or: the agent adds this passive listener to br-int and connects
  *     tls: { key: FILE, cert: FILE, ca: FILE }
  *   meter: { burst_ms: 250 }                      # meter bucket, ms of traffic at the cap
  * rates: { interval_ms: 1000, per_port_metrics: true }   # live rates; interval 0 turns sampling off
@@ -29,6 +30,7 @@
  */
 import { ConfigReader as Reader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
+import { endpointOfListener } from './enforcement/listener.ts';
 
 export interface AgentConfig {
   /** `tls.clientCa`: clients must present a certificate signed by this CA (mutual TLS). */
@@ -47,7 +49,7 @@ export interface AgentConfig {
   reconcile: { resyncIntervalMs: number };
   enforcement: {
     upload: 'auto' | 'meter' | 'policing';
-    openflow: { template?: string; endpoints: Record<string, string>; tls?: { key: string; cert: string; ca: string } };
+    openflow: { template?: string; endpoints: Record<string, string>; listener?: string; tls?: { key: string; cert: string; ca: string } };
     meterBurstMs: number;
   };
   rates: { intervalMs: number; perPortMetrics: boolean };
@@ -157,13 +159,26 @@ export function parseAgentConfig(
   if (upload !== 'auto' && upload !== 'meter' && upload !== 'policing') {
     r.problems.push({ field: 'enforcement.upload', message: 'must be "auto", "meter" (OpenFlow meters) or "policing" (ingress policing, needs act_police in the host kernel)' });
   }
-  const openflow = r.section(enforcement, 'openflow', ['template', 'endpoints', 'tls'], 'enforcement.openflow');
+  const openflow = r.section(enforcement, 'openflow', ['template', 'endpoints', 'listener', 'tls'], 'enforcement.openflow');
+  const listener = r.string(openflow.listener, 'enforcement.openflow.listener');
+  if (listener !== undefined) {
+    const sample = expandTemplate(listener, { host: 'h', host_ip: '127.0.0.1', hypervisor_hostname: 'h' });
+    const unknown = /\{([^}]*)\}/.exec(sample);
+    if (unknown) r.problems.push({ field: 'enforcement.openflow.listener', message: `unknown placeholder {${unknown[1] ?? ''}} (known: ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(', ')})` });
+    else {
+      try {
+        endpointOfListener(sample);
+      } catch (error) {
+        r.problems.push({ field: 'enforcement.openflow.listener', message: (error as Error).message });
+      }
+    }
+  }
   const ofTemplate = r.string(env.CM_AGENT_OPENFLOW_TEMPLATE ?? openflow.template, 'enforcement.openflow.template');
   if (ofTemplate !== undefined) checkEndpoint(r, 'enforcement.openflow.template', expandTemplate(ofTemplate, { host: 'h', host_ip: '127.0.0.1', hypervisor_hostname: 'h' }), ofTemplate);
   const ofEndpoints = endpointMap(r, openflow.endpoints, 'enforcement.openflow.endpoints');
   const ofTls = tlsFiles(r, openflow.tls, 'enforcement.openflow.tls');
-  if (upload === 'meter' && ofTemplate === undefined && Object.keys(ofEndpoints).length === 0 && !simEnabled) {
-    r.problems.push({ field: 'enforcement.openflow', message: 'upload "meter" needs each host\'s OpenFlow endpoint: set enforcement.openflow.template or .endpoints' });
+  if (upload === 'meter' && ofTemplate === undefined && listener === undefined && Object.keys(ofEndpoints).length === 0 && !simEnabled) {
+    r.problems.push({ field: 'enforcement.openflow', message: 'upload "meter" needs each host\'s OpenFlow endpoint: set enforcement.openflow.template, .endpoints or .listener' });
   }
   const meter = r.section(enforcement, 'meter', ['burst_ms'], 'enforcement.meter');
   const rates = r.section(root, 'rates', ['interval_ms', 'per_port_metrics']);
@@ -182,7 +197,12 @@ export function parseAgentConfig(
     reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },
     enforcement: {
       upload: upload === 'meter' || upload === 'policing' ? upload : 'auto',
-      openflow: { ...(ofTemplate === undefined ? {} : { template: ofTemplate }), endpoints: ofEndpoints, ...(ofTls ? { tls: ofTls } : {}) },
+      openflow: {
+        ...(ofTemplate === undefined ? {} : { template: ofTemplate }),
+        endpoints: ofEndpoints,
+        ...(listener === undefined ? {} : { listener }),
+        ...(ofTls ? { tls: ofTls } : {}),
+      },
       // Below ~100 ms TCP backs off on the drops and gets about half the cap (docs/testbed.md).
       meterBurstMs: r.integer(meter.burst_ms, 'enforcement.meter.burst_ms', 250, 50, 10_000),
     },
@@ -252,12 +272,21 @@ export function ovsdbEndpointFor(
   return endpointFor(config.ovsdb, host);
 }
 
-/** The OpenFlow endpoint of a host's bridge, like {@link ovsdbEndpointFor} from `enforcement.openflow`. */
+/**
+ * The OpenFlow endpoint of a host's bridge from `enforcement.openflow`: its
+ * entry in `endpoints`, else the template, else the passive `listener` the
+ * agent keeps on the bridge (then connected to); undefined when none applies.
+ */
 export function openflowEndpointFor(
   config: AgentConfig,
   host: { name: string; hostIp: string | undefined; hypervisorHostname: string },
-): string | undefined {
-  return endpointFor(config.enforcement.openflow, host);
+): { endpoint: string; listener?: string } | undefined {
+  const endpoint = endpointFor(config.enforcement.openflow, host);
+  if (endpoint !== undefined) return { endpoint };
+  const template = config.enforcement.openflow.listener;
+  if (template === undefined || (template.includes('{host_ip}') && host.hostIp === undefined)) return undefined;
+  const listener = expandTemplate(template, { host: host.name, host_ip: host.hostIp ?? '', hypervisor_hostname: host.hypervisorHostname });
+  return { endpoint: endpointOfListener(listener), listener };
 }
 
 function endpointFor(

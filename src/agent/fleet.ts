@@ -23,8 +23,8 @@ export interface FleetOptions {
   logger?: (event: object) => void;
   /** How uploads are capped. @default 'policing' (what an agent without OpenFlow endpoints can do) */
   upload?: UploadMode;
-  /** The OpenFlow endpoint of a host's bridge (meters, live rates), or undefined. */
-  openflowFor?: (host: InventorySnapshot['hosts'][number]) => string | undefined;
+  /** The OpenFlow endpoint of a host's bridge (meters, live rates), with the passive listener to keep there, or undefined. */
+  openflowFor?: (host: InventorySnapshot['hosts'][number]) => { endpoint: string; listener?: string } | undefined;
   openflowTls?: OpenFlowTlsOptions;
   meterBurstMs?: number;
   /** Live-rate sampling period, ms; 0 disables. @default 1000 */
@@ -71,14 +71,15 @@ export class ReconcilerFleet {
         continue;
       }
       this.unreachable.delete(host.name);
-      const openflow = this.options.openflowFor?.(host);
+      const of = this.options.openflowFor?.(host);
+      const openflow = of === undefined ? undefined : `${of.endpoint} ${of.listener ?? ''}`;
       if (current?.endpoint === endpoint && current.openflow === openflow) continue;
       if (current) void this.remove(host.name);
       const enforcement = new HostEnforcement({
         host: host.name,
         owner: this.options.owner,
         upload: this.options.upload ?? 'policing',
-        ...(openflow === undefined ? {} : { openflow: { endpoint: openflow, ...(this.options.openflowTls ? { tls: this.options.openflowTls } : {}) } }),
+        ...(of === undefined ? {} : { openflow: { ...of, ...(this.options.openflowTls ? { tls: this.options.openflowTls } : {}) } }),
         ...(this.options.meterBurstMs === undefined ? {} : { meterBurstMs: this.options.meterBurstMs }),
         ...(this.options.ratesIntervalMs === undefined ? {} : { ratesIntervalMs: this.options.ratesIntervalMs }),
       });

@@ -89,7 +89,10 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       resyncIntervalMs: config.reconcile.resyncIntervalMs,
       logger: logEvent,
       upload: config.enforcement.upload,
-      openflowFor: (host) => options.openflowEndpoint?.(host.name) ?? openflowEndpointFor(config, host),
+      openflowFor: (host) => {
+        const given = options.openflowEndpoint?.(host.name);
+        return given === undefined ? openflowEndpointFor(config, host) : { endpoint: given };
+      },
       ...(config.enforcement.openflow.tls
         ? { openflowTls: { key: { path: config.enforcement.openflow.tls.key }, cert: { path: config.enforcement.openflow.tls.cert }, ca: { path: config.enforcement.openflow.tls.ca } } }
         : {}),

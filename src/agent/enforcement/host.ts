@@ -15,6 +15,7 @@ import { OpenFlowClient } from '../../openflow/index.ts';
 import type { TlsOptions } from '../../openflow/index.ts';
 import { PortRateSampler } from './rates.ts';
 import { OpenFlowMeterBackend, type MeterSupport } from './openflow-meter.ts';
+import { PassiveListenerBackend } from './listener.ts';
 import { OvsdbQosBackend } from './ovsdb-qos.ts';
 import type { EnforcementBackend, UploadMechanism } from './types.ts';
 
@@ -24,8 +25,12 @@ export interface HostEnforcementOptions {
   host: string;
   owner: string;
   upload: UploadMode;
-  /** The host bridge's OpenFlow endpoint, when known. */
-  openflow?: { endpoint: string; tls?: TlsOptions };
+  /**
+   * The host bridge's OpenFlow endpoint, when known; with `listener` (e.g.
+   * `ptcp:6653:10.0.0.11`) the agent also keeps that passive listener on the
+   * bridge through OVSDB.
+   */
+  openflow?: { endpoint: string; tls?: TlsOptions; listener?: string };
   meterBurstMs?: number;
   /** Rate sampling period, ms; 0 disables. @default 1000 */
   ratesIntervalMs?: number;
@@ -66,6 +71,8 @@ export class HostEnforcement {
     } else this.choice = options.upload === 'meter' ? { mechanism: 'meter', reason: 'configured (enforcement.upload: meter)' } : { mechanism: 'undecided', reason: `auto: connecting to ${of.endpoint}` };
 
     const ovsdb = new OvsdbQosBackend({ owner: options.owner, upload: () => (this.choice.mechanism === 'policing' ? 'policing' : 'none') });
+    const listener =
+      this.client && of?.listener !== undefined ? [new PassiveListenerBackend({ bridge: 'br-int', target: of.listener, owner: options.owner }, this.client)] : [];
     if (this.client && of && options.upload !== 'policing') {
       this.meter = new OpenFlowMeterBackend({
         owner: options.owner,
@@ -77,8 +84,8 @@ export class HostEnforcement {
           this.onMeterSupport(support);
         },
       });
-      this.backends = [ovsdb, this.meter];
-    } else this.backends = [ovsdb];
+      this.backends = [...listener, ovsdb, this.meter];
+    } else this.backends = [...listener, ovsdb];
     const interval = options.ratesIntervalMs ?? 1000;
     const meter = this.meter;
     this.sampler =
@@ -90,7 +97,20 @@ export class HostEnforcement {
   /** Connects OpenFlow (in the background: an unreachable bridge never holds the host's OVSDB enforcement) and starts sampling. */
   start(signal: AbortSignal): void {
     if (!this.client) return;
-    this.client.connect({ signal }).catch(() => undefined); // reconnects on its own; the state shows in upload() and /readyz
+    // The client repairs lost connections itself, but not a first connection that fails: retry that here
+    // (a listener the agent adds through OVSDB only exists a moment later; a switch may be restarting).
+    const client = this.client;
+    const firstConnection = async (): Promise<void> => {
+      for (let delay = 50; !signal.aborted; delay = Math.min(delay * 2, 500)) {
+        try {
+          await client.connect({ signal });
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        }
+      }
+    };
+    void firstConnection();
     this.sampler?.start();
     if (this.choice.mechanism === 'undecided') {
       this.decisionTimer = setTimeout(() => {

@@ -344,6 +344,11 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     for (const p of included) {
       if (p.ofport === undefined) continue;
       handledPorts.add(p.ofport);
+      // Included because another backend changes the port: our part already holds, leave it (a rewrite would reset its counters).
+      if (p.outcome.kind === 'in-sync') {
+        if (p.want) wantedMeters.add(this.meterId(p.ofport));
+        continue;
+      }
       const id = this.meterId(p.ofport);
       if (p.want) {
         wantedMeters.add(id);
@@ -476,8 +481,11 @@ function meterOf(flow: FlowStats): number | undefined {
 function sameFlow(flow: FlowStats | undefined, expected: { priority: number; meterId: number; register: number }): boolean {
   if (!flow || flow.tableId !== 0 || flow.priority !== expected.priority) return false;
   if (meterOf(flow) !== expected.meterId) return false;
+  const reg = `reg${String(expected.register)}`;
+  const regMatch = flow.match.find((m) => m.field === reg);
+  if (!regMatch || regMatch.field === 'unknown' || regMatch.value !== 0 || regMatch.mask !== 1) return false;
   const apply = flow.instructions.find((i) => i.type === 'apply_actions');
   if (apply?.type !== 'apply_actions' || apply.actions.length !== 2) return false;
   const [load, resubmit] = apply.actions;
-  return load?.type === 'nx_reg_load' && resubmit?.type === 'nx_resubmit' && resubmit.table === 0;
+  return load?.type === 'nx_reg_load' && load.dst === reg && load.ofs === 0 && load.nBits === 1 && load.value === 1n && resubmit?.type === 'nx_resubmit' && resubmit.table === 0;
 }

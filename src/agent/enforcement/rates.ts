@@ -31,12 +31,21 @@ interface Sample {
   readonly at: number;
   readonly rx: bigint;
   readonly tx: bigint;
+  /** The meter whose drops `rx` excludes, and how long it has existed (a younger one was re-created: its counters restarted). */
+  readonly meter?: { readonly id: number; readonly ageS: number };
 }
 
-/** Rate between two counter samples (counters that went back, e.g. after a switch restart, give undefined). */
+/**
+ * Rate between two counter samples; undefined when they cannot be compared:
+ * counters that went back (a switch restart), or a meter whose drops one
+ * sample subtracts and the other does not, or that was re-created between
+ * them (its drop counter restarted) — either would make a false spike.
+ */
 export function rateBetween(older: Sample, newer: Sample): { downloadBps: number; uploadBps: number } | undefined {
   const seconds = (newer.at - older.at) / 1000;
   if (seconds <= 0 || newer.rx < older.rx || newer.tx < older.tx) return undefined;
+  if (older.meter?.id !== newer.meter?.id) return undefined;
+  if (older.meter && newer.meter && newer.meter.ageS < older.meter.ageS) return undefined;
   return { downloadBps: (Number(newer.tx - older.tx) * 8) / seconds, uploadBps: (Number(newer.rx - older.rx) * 8) / seconds };
 }
 
@@ -76,7 +85,7 @@ export class PortRateSampler {
     if (!this.client.isConnected) return;
     const now = this.options.now ?? Date.now;
     let stats: PortStats[];
-    const dropped = new Map<number, bigint>();
+    const dropped = new Map<number, { bytes: bigint; ageS: number }>();
     try {
       const timeoutMs = this.options.timeoutMs ?? 5000;
       const [ports, meters] = await Promise.all([
@@ -84,7 +93,7 @@ export class PortRateSampler {
         this.options.meterIdOf ? this.client.meterStats({ timeoutMs }) : Promise.resolve([]),
       ]);
       stats = ports;
-      for (const m of meters) dropped.set(m.meterId, m.bandStats.reduce((n, b) => n + b.byteBandCount, 0n));
+      for (const m of meters) dropped.set(m.meterId, { bytes: m.bandStats.reduce((n, b) => n + b.byteBandCount, 0n), ageS: m.durationSec + m.durationNsec / 1e9 });
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : String(error);
       return;
@@ -95,7 +104,11 @@ export class PortRateSampler {
     for (const s of stats) {
       seen.add(s.portNo);
       const meterId = this.options.meterIdOf?.(s.portNo);
-      const sample: Sample = { at, rx: s.rxBytes - (meterId === undefined ? 0n : (dropped.get(meterId) ?? 0n)), tx: s.txBytes };
+      const meter = meterId === undefined ? undefined : dropped.get(meterId);
+      const sample: Sample =
+        meterId !== undefined && meter
+          ? { at, rx: s.rxBytes - meter.bytes, tx: s.txBytes, meter: { id: meterId, ageS: meter.ageS } }
+          : { at, rx: s.rxBytes, tx: s.txBytes };
       const previous = this.latest.get(s.portNo);
       this.latest.set(s.portNo, sample);
       const r = previous ? rateBetween(previous, sample) : undefined;

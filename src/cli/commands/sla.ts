@@ -288,7 +288,7 @@ export function observedOf(item: SlaStatusItem, direction: 'download_bps' | 'upl
   return formatBps(Math.round(observed.reduce((n, o) => n + o[direction], 0)));
 }
 
-/** `12:00:01  ↓ 9.98 Mbit/s of max 10 Mbit/s (99.8 %)  ↑ 4.9 Mbit/s of max 5 Mbit/s (meter)  applied` */
+/** `12:00:01  ↓ 9.98 Mbit/s (99.8 % of max 10 Mbit/s)  ↑ 4.9 Mbit/s (98.0 % of max 5 Mbit/s) [meter]  applied` (UTC time) */
 export function watchLine(item: SlaStatusItem, now = new Date()): string {
   const time = now.toISOString().slice(11, 19);
   const share = (max: number | undefined, value: number | undefined): string =>

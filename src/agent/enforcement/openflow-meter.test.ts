@@ -1,0 +1,597 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  OFPFF,
+  OFPMF,
+  OFPP,
+  type FlowMod,
+  type FlowStats,
+  type FlowStatsFilter,
+  type Message,
+  type MeterConfig,
+  type MeterFeatures,
+  type MeterMod,
+  type OpenFlowClient,
+} from '../../openflow/index.ts';
+import type { InterfaceRow } from '../../ovsdb/vswitch/index.ts';
+import type { Sla } from '../../qos/sla.ts';
+import type { HostPort } from '../drift.ts';
+import {
+  ALL_COOKIE_BITS,
+  DEFAULT_METER_ID_BASE,
+  DEFAULT_METER_PRIORITY,
+  MIN_METER_BURST_KBITS,
+  OpenFlowMeterBackend,
+  ownerCookie,
+  uploadMeter,
+  type MeterBackendOptions,
+  type MeterSupport,
+} from './openflow-meter.ts';
+import type { BackendContext, HostSnapshot, PortTarget } from './types.ts';
+
+const OWNER = 'cm-agent-test';
+const COOKIE = ownerCookie(OWNER);
+const SNAPSHOT = {} as HostSnapshot;
+
+describe('uploadMeter', () => {
+  it('is null without an upload cap', () => {
+    assert.equal(uploadMeter(undefined), null);
+    assert.equal(uploadMeter({}), null);
+    assert.equal(uploadMeter({ download: { maxRate: 10e6 } }), null);
+  });
+
+  it('rounds the rate up to whole kbit/s (never below what was asked)', () => {
+    assert.equal(uploadMeter({ upload: { maxRate: 1500 } })?.rateKbps, 2);
+    assert.equal(uploadMeter({ upload: { maxRate: 1001 } })?.rateKbps, 2);
+    assert.equal(uploadMeter({ upload: { maxRate: 5e6 } })?.rateKbps, 5000);
+    assert.equal(uploadMeter({ upload: { maxRate: 1 } })?.rateKbps, 1);
+  });
+
+  it('defaults the burst to 250 ms of the cap, in kbit rounded up', () => {
+    // 10 Mbit/s × 0.25 s = 2.5 Mbit = 2500 kbit.
+    assert.deepEqual(uploadMeter({ upload: { maxRate: 10e6 } }), { rateKbps: 10_000, burstKbits: 2500 });
+    // 1 000 100 bit/s × 0.25 s = 250 025 bit → 251 kbit (up, not to the nearest).
+    assert.equal(uploadMeter({ upload: { maxRate: 1_000_100 } })?.burstKbits, 251);
+  });
+
+  it('floors the burst at MIN_METER_BURST_KBITS', () => {
+    assert.equal(MIN_METER_BURST_KBITS, 64);
+    assert.deepEqual(uploadMeter({ upload: { maxRate: 1500 } }), { rateKbps: 2, burstKbits: 64 });
+    // 256 kbit/s × 0.25 s = 64 kbit exactly; just below it is floored.
+    assert.equal(uploadMeter({ upload: { maxRate: 256_000 } })?.burstKbits, 64);
+    assert.equal(uploadMeter({ upload: { maxRate: 200_000 } })?.burstKbits, 64);
+    assert.equal(uploadMeter({ upload: { maxRate: 10e6, burst: 1000 } })?.burstKbits, 64);
+  });
+
+  it('takes an explicit burst (bits) over the default', () => {
+    assert.deepEqual(uploadMeter({ upload: { maxRate: 10e6, burst: 200_000 } }), { rateKbps: 10_000, burstKbits: 200 });
+    assert.equal(uploadMeter({ upload: { maxRate: 10e6, burst: 200_001 } })?.burstKbits, 201);
+    assert.equal(uploadMeter({ upload: { maxRate: 10e6, burst: 200_000 } }, 1000)?.burstKbits, 200);
+  });
+
+  it('uses a custom burst duration', () => {
+    assert.equal(uploadMeter({ upload: { maxRate: 10e6 } }, 100)?.burstKbits, 1000);
+    assert.equal(uploadMeter({ upload: { maxRate: 10e6 } }, 1000)?.burstKbits, 10_000);
+  });
+});
+
+describe('ownerCookie', () => {
+  it('carries "CM" (0x434d) in its top 16 bits and fits in 64 bits', () => {
+    for (const owner of ['cm-agent', 'cm-agent-region1', '', 'x'.repeat(200)]) {
+      const cookie = ownerCookie(owner);
+      assert.equal(cookie >> 48n, 0x434dn, owner);
+      assert.ok(cookie >= 0n && cookie <= ALL_COOKIE_BITS, owner);
+    }
+  });
+
+  it('is deterministic and differs between owners', () => {
+    assert.equal(ownerCookie('cm-agent-a'), ownerCookie('cm-agent-a'));
+    assert.notEqual(ownerCookie('cm-agent-a'), ownerCookie('cm-agent-b'));
+    // The owner part (below the tag) is what differs.
+    assert.notEqual(ownerCookie('cm-agent-a') & 0xffff_ffff_ffffn, ownerCookie('cm-agent-b') & 0xffff_ffff_ffffn);
+  });
+});
+
+// ---- the backend against a fake switch ------------------------------------------
+
+function flowStatsOf(mod: FlowMod): FlowStats {
+  return {
+    tableId: mod.tableId,
+    durationSec: 0,
+    durationNsec: 0,
+    priority: mod.priority,
+    idleTimeout: mod.idleTimeout,
+    hardTimeout: mod.hardTimeout,
+    flags: mod.flags,
+    cookie: mod.cookie,
+    packetCount: 0n,
+    byteCount: 0n,
+    match: mod.match,
+    instructions: mod.instructions,
+  };
+}
+
+/** Our flow for `ofport` as the backend writes it, with a few fields overridable. */
+function ourFlow(ofport: number, over: Partial<FlowStats> & { meterId?: number } = {}): FlowStats {
+  const { meterId = DEFAULT_METER_ID_BASE + ofport, ...rest } = over;
+  return {
+    tableId: 0,
+    durationSec: 1,
+    durationNsec: 0,
+    priority: DEFAULT_METER_PRIORITY,
+    idleTimeout: 0,
+    hardTimeout: 0,
+    flags: OFPFF.send_flow_rem,
+    cookie: COOKIE,
+    packetCount: 0n,
+    byteCount: 0n,
+    match: [
+      { field: 'in_port', value: ofport },
+      { field: 'reg12', value: 0, mask: 1 },
+    ],
+    instructions: [
+      { type: 'meter', meterId },
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'nx_reg_load', dst: 'reg12', ofs: 0, nBits: 1, value: 1n },
+          { type: 'nx_resubmit', inPort: OFPP.IN_PORT, table: 0 },
+        ],
+      },
+    ],
+    ...rest,
+  };
+}
+
+function meterConfig(meterId: number, rateKbps: number, burstKbits: number): MeterConfig {
+  return { meterId, flags: OFPMF.kbps | OFPMF.burst | OFPMF.stats, bands: [{ type: 'drop', rate: rateKbps, burstSize: burstKbits }] };
+}
+
+/** What the backend needs of an OpenFlowClient: the switch's flows and meters, applying what is sent. */
+class FakeSwitch {
+  isConnected = true;
+  flows: FlowStats[] = [];
+  meters: MeterConfig[] = [];
+  readonly sent: Message[][] = [];
+  features: MeterFeatures = { maxMeter: 200_000, bandTypes: 1 << 1, capabilities: 0xf, maxBands: 1, maxColor: 0 };
+  private readonly handlers = new Map<string, ((arg: unknown) => void)[]>();
+
+  on(event: string, handler: (arg: never) => void): this {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), handler as (arg: unknown) => void]);
+    return this;
+  }
+
+  emit(event: string, arg: unknown): void {
+    for (const h of this.handlers.get(event) ?? []) h(arg);
+  }
+
+  flowStats(filter: FlowStatsFilter = {}): Promise<FlowStats[]> {
+    const mask = filter.cookieMask ?? 0n;
+    const cookie = filter.cookie ?? 0n;
+    return Promise.resolve(this.flows.filter((f) => (f.cookie & mask) === (cookie & mask)));
+  }
+
+  meterConfig(): Promise<MeterConfig[]> {
+    return Promise.resolve([...this.meters]);
+  }
+
+  meterFeatures(): Promise<MeterFeatures> {
+    return Promise.resolve(this.features);
+  }
+
+  send(messages: readonly Message[]): Promise<void> {
+    this.sent.push([...messages]);
+    for (const m of messages) {
+      if (m.type === 'flow_mod') this.applyFlowMod(m);
+      else if (m.type === 'meter_mod') this.applyMeterMod(m);
+    }
+    return Promise.resolve();
+  }
+
+  private applyFlowMod(m: FlowMod): void {
+    const same = (f: FlowStats): boolean => f.tableId === m.tableId && f.priority === m.priority && isDeepStrictEqual(f.match, m.match);
+    if (m.command === 'add') this.flows = [...this.flows.filter((f) => !same(f)), flowStatsOf(m)];
+    else if (m.command === 'delete_strict') this.flows = this.flows.filter((f) => !(same(f) && (f.cookie & m.cookieMask) === (m.cookie & m.cookieMask)));
+    else throw new Error(`fake switch: flow_mod ${m.command} not modelled`);
+  }
+
+  private applyMeterMod(m: MeterMod): void {
+    const others = this.meters.filter((x) => x.meterId !== m.meterId);
+    if (m.command === 'delete') this.meters = others;
+    else this.meters = [...others, { meterId: m.meterId, flags: m.flags, bands: m.bands }];
+  }
+}
+
+function hostPort(name: string, ofport: number | undefined): HostPort {
+  const iface: InterfaceRow = {
+    _uuid: `iface-${name}`,
+    name,
+    type: '',
+    external_ids: new Map([['iface-id', `neutron-${name}`]]),
+    ingress_policing_rate: 0,
+    ingress_policing_burst: 0,
+    ofport,
+  };
+  return {
+    port: { _uuid: `port-${name}`, name, interfaces: [iface._uuid], qos: undefined, external_ids: new Map() },
+    ifaces: [iface],
+    ifaceId: `neutron-${name}`,
+    vmUuid: undefined,
+  };
+}
+
+function target(name: string, ofport: number | undefined, sla: Sla | undefined): PortTarget {
+  return { portId: `neutron-${name}`, serverId: `server-${name}`, hp: hostPort(name, ofport), sla, desired: sla !== undefined };
+}
+
+const SLA: Sla = { download: { maxRate: 20e6 }, upload: { maxRate: 10e6 } };
+const WANT = { rateKbps: 10_000, burstKbits: 2500 };
+
+const started: OpenFlowMeterBackend[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((b) => b.stop()));
+});
+
+async function setup(
+  options: Partial<MeterBackendOptions> = {},
+  prepareSwitch: (sw: FakeSwitch) => void = () => undefined,
+): Promise<{ sw: FakeSwitch; backend: OpenFlowMeterBackend; triggers: boolean[]; support: MeterSupport[] }> {
+  const sw = new FakeSwitch();
+  prepareSwitch(sw);
+  const triggers: boolean[] = [];
+  const support: MeterSupport[] = [];
+  const backend = new OpenFlowMeterBackend({
+    owner: OWNER,
+    endpoint: 'unix:/nonexistent',
+    client: sw as unknown as OpenFlowClient,
+    checkIntervalMs: 3_600_000,
+    onMeterSupport: (s) => {
+      support.push(s);
+    },
+    ...options,
+  });
+  const context: BackendContext = {
+    host: 'compute1',
+    owner: OWNER,
+    ovsdb: {} as BackendContext['ovsdb'],
+    signal: new AbortController().signal,
+    trigger: (full) => {
+      triggers.push(full);
+    },
+    log: () => undefined,
+  };
+  started.push(backend);
+  await backend.start(context);
+  return { sw, backend, triggers, support };
+}
+
+function tick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('OpenFlowMeterBackend: planning against a fake switch', () => {
+  it('reads the switch on start, reports meter support and asks for a full pass', async () => {
+    const { backend, triggers, support } = await setup();
+    assert.ok(backend.ready());
+    assert.deepEqual(triggers, [true]);
+    assert.equal(support.length, 1);
+    const [first] = support;
+    assert.ok(first);
+    assert.equal(first.supported, true);
+    assert.equal(first.maxMeter, 200_000);
+    assert.match(first.reason, /drop band/);
+  });
+
+  it('reports no usable meters when the datapath has no drop band', async () => {
+    const { support } = await setup({}, (sw) => {
+      sw.features = { ...sw.features, bandTypes: 1 << 2 };
+    });
+    const [first] = support;
+    assert.ok(first);
+    assert.equal(first.supported, false);
+    assert.match(first.reason, /drop band no/);
+  });
+
+  it('is not ready before it has read the switch (unless it wants nothing)', () => {
+    const sw = new FakeSwitch();
+    const backend = new OpenFlowMeterBackend({ owner: OWNER, endpoint: 'unix:/nonexistent', client: sw as unknown as OpenFlowClient });
+    assert.equal(backend.ready(), false);
+    assert.match(backend.notReadyReason(), /unix:\/nonexistent/);
+    const inactive = new OpenFlowMeterBackend({ owner: OWNER, endpoint: 'unix:/nonexistent', client: sw as unknown as OpenFlowClient, active: () => false });
+    assert.equal(inactive.ready(), true);
+  });
+
+  it('a desired upload with nothing on the switch: meter add, then flow add', async () => {
+    const { sw, backend } = await setup();
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    assert.equal(pass.key(t.portId), JSON.stringify(WANT));
+    const drift = pass.drift(t.portId);
+    assert.match(drift.detail, /meter 16389 missing/);
+    assert.match(drift.detail, /flow in_port=5 missing/);
+
+    const commit = pass.prepare([t.portId]);
+    assert.equal(commit.changes, 2);
+    assert.equal(commit.orphans, 0);
+    await commit.run(new AbortController().signal);
+    assert.equal(sw.sent.length, 1, 'one batch');
+    const [meter, flow] = sw.sent[0] ?? [];
+    assert.equal(sw.sent[0]?.length, 2);
+
+    assert.ok(meter?.type === 'meter_mod');
+    assert.equal(meter.command, 'add');
+    assert.equal(meter.meterId, DEFAULT_METER_ID_BASE + 5);
+    assert.equal(meter.flags, OFPMF.kbps | OFPMF.burst | OFPMF.stats);
+    assert.deepEqual(meter.bands, [{ type: 'drop', rate: 10_000, burstSize: 2500 }]);
+
+    assert.ok(flow?.type === 'flow_mod');
+    assert.equal(flow.command, 'add');
+    assert.equal(flow.cookie, COOKIE);
+    assert.equal(flow.tableId, 0);
+    assert.equal(flow.priority, 60_000);
+    assert.equal(flow.flags & OFPFF.send_flow_rem, OFPFF.send_flow_rem);
+    assert.deepEqual(flow.match, [
+      { field: 'in_port', value: 5 },
+      { field: 'reg12', value: 0, mask: 1 },
+    ]);
+    assert.deepEqual(flow.instructions, [
+      { type: 'meter', meterId: DEFAULT_METER_ID_BASE + 5 },
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'nx_reg_load', dst: 'reg12', ofs: 0, nBits: 1, value: 1n },
+          { type: 'nx_resubmit', inPort: OFPP.IN_PORT, table: 0 },
+        ],
+      },
+    ]);
+  });
+
+  it('after the commit the switch holds exactly that: in sync, nothing to prepare', async () => {
+    const { sw, backend } = await setup();
+    const t = target('tap5', 5, SLA);
+    await backend.plan([t], SNAPSHOT).prepare([t.portId]).run(new AbortController().signal);
+    const again = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(again.outcome(t.portId), { kind: 'in-sync' });
+    assert.equal(again.prepare([]).changes, 0);
+    // Included anyway (another backend changes the port): it re-asserts the meter and flow, and deletes nothing.
+    const commit = again.prepare([t.portId]);
+    assert.equal(commit.orphans, 0);
+    sw.sent.length = 0;
+    await commit.run(new AbortController().signal);
+    assert.ok(sw.sent.flat().every((m) => !(m.type === 'flow_mod' && m.command !== 'add') && !(m.type === 'meter_mod' && m.command === 'delete')));
+  });
+
+  it('is in sync with exactly our flow and meter reported by the switch, and prepares nothing for a port it keeps', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5)];
+      sw.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'in-sync' });
+    assert.equal(pass.drift(t.portId).detail, '');
+    const commit = pass.prepare([]);
+    assert.equal(commit.changes, 0);
+    assert.equal(commit.orphans, 0);
+  });
+
+  it('describes, owns and names the meter of a port it enforces', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5)];
+      sw.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    assert.deepEqual(backend.describe(hostPort('tap5', 5)), {
+      upload: { mechanism: 'meter', rateKbps: 10_000, burstKbits: 2500, managedBy: OWNER, meterId: DEFAULT_METER_ID_BASE + 5 },
+    });
+    assert.deepEqual(backend.describe(hostPort('tap6', 6)), {});
+    assert.deepEqual(backend.describe(hostPort('tapx', undefined)), {});
+    assert.equal(backend.ownsOn(hostPort('tap5', 5)), true);
+    assert.equal(backend.ownsOn(hostPort('tap6', 6)), false);
+    assert.equal(backend.meterIdOf(5), DEFAULT_METER_ID_BASE + 5);
+    assert.equal(backend.meterIdOf(6), undefined);
+  });
+
+  it('ignores flows with another cookie and meters outside its id range', async () => {
+    const foreign = ourFlow(5, { cookie: 0x1234n });
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [foreign];
+      sw.meters = [meterConfig(7, 100, 100), meterConfig(DEFAULT_METER_ID_BASE - 1, 100, 100)];
+    });
+    assert.equal(backend.ownsOn(hostPort('tap5', 5)), false);
+    const commit = backend.plan([], SNAPSHOT).prepare([]);
+    assert.equal(commit.changes, 0);
+    assert.equal(commit.orphans, 0);
+  });
+
+  it('deletes our flows on ports no target names and our meters nobody uses', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(9), ourFlow(9, { cookie: 0x99n })];
+      s.meters = [meterConfig(7, 100, 100), meterConfig(DEFAULT_METER_ID_BASE + 7, 100, 100), meterConfig(DEFAULT_METER_ID_BASE + 9, 100, 100)];
+    });
+    const commit = backend.plan([], SNAPSHOT).prepare([]);
+    assert.equal(commit.changes, 3);
+    assert.equal(commit.orphans, 3);
+    await commit.run(new AbortController().signal);
+    const batch = sw.sent[0] ?? [];
+    assert.equal(batch.length, 3);
+    const [flowDelete, ...meterDeletes] = batch;
+    assert.ok(flowDelete?.type === 'flow_mod');
+    assert.equal(flowDelete.command, 'delete_strict');
+    assert.equal(flowDelete.cookie, COOKIE);
+    assert.equal(flowDelete.cookieMask, ALL_COOKIE_BITS);
+    assert.equal(flowDelete.priority, DEFAULT_METER_PRIORITY);
+    assert.deepEqual(flowDelete.match, ourFlow(9).match);
+    assert.deepEqual(
+      meterDeletes.map((m) => (m.type === 'meter_mod' ? `${m.command}:${String(m.meterId)}` : m.type)).sort(),
+      [`delete:${String(DEFAULT_METER_ID_BASE + 7)}`, `delete:${String(DEFAULT_METER_ID_BASE + 9)}`],
+    );
+    // What remains on the switch is what is not ours.
+    assert.deepEqual(sw.flows.map((f) => f.cookie), [0x99n]);
+    assert.deepEqual(sw.meters.map((m) => m.meterId), [7]);
+  });
+
+  it('keeps the meter of a port the pass does not include', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5)];
+      sw.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, 1, 64)];
+    });
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    const commit = pass.prepare([]);
+    assert.equal(commit.changes, 0);
+    assert.equal(commit.orphans, 0);
+  });
+
+  it('a deleted flow (reported removed by the switch) is drift that fights no one', async () => {
+    const { sw, backend, triggers } = await setup({}, (s) => {
+      s.flows = [ourFlow(5)];
+      s.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const t = target('tap5', 5, SLA);
+    assert.deepEqual(backend.plan([t], SNAPSHOT).outcome(t.portId), { kind: 'in-sync' });
+    triggers.length = 0;
+    sw.flows = [];
+    sw.emit('flowRemoved', { type: 'flow_removed', cookie: COOKIE, reason: 'delete', priority: DEFAULT_METER_PRIORITY, tableId: 0 });
+    await tick();
+    assert.deepEqual(triggers, [false], 'a pass is asked for');
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    const drift = pass.drift(t.portId);
+    assert.equal(drift.detail, 'flow in_port=5 missing');
+    assert.equal(drift.contestable, false);
+    const commit = pass.prepare([t.portId]);
+    sw.sent.length = 0;
+    await commit.run(new AbortController().signal);
+    // The existing meter is modified, not added again.
+    assert.deepEqual(
+      sw.sent.flat().map((m) => (m.type === 'meter_mod' || m.type === 'flow_mod' ? `${m.type}:${m.command}` : m.type)),
+      ['meter_mod:modify', 'flow_mod:add'],
+    );
+    assert.deepEqual(backend.plan([t], SNAPSHOT).outcome(t.portId), { kind: 'in-sync' });
+  });
+
+  it('ignores flow-removed messages of other cookies or reasons', async () => {
+    const { sw, triggers } = await setup({}, (s) => {
+      s.flows = [ourFlow(5)];
+    });
+    triggers.length = 0;
+    sw.flows = [];
+    sw.emit('flowRemoved', { type: 'flow_removed', cookie: 0x1n, reason: 'delete', priority: 1, tableId: 0 });
+    sw.emit('flowRemoved', { type: 'flow_removed', cookie: COOKIE, reason: 'idle_timeout', priority: 1, tableId: 0 });
+    await tick();
+    assert.deepEqual(triggers, []);
+  });
+
+  it('a missing meter alone is not contestable either', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5)];
+    });
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    assert.equal(pass.drift(t.portId).detail, `meter ${String(DEFAULT_METER_ID_BASE + 5)} missing`);
+    assert.equal(pass.drift(t.portId).contestable, false);
+  });
+
+  it('a flow with another priority is rewritten drift: contestable, the stale flow deleted first', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(5, { priority: 100 })];
+      s.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    assert.equal(pass.drift(t.portId).detail, 'flow in_port=5 differs');
+    assert.notEqual(pass.drift(t.portId).contestable, false);
+    await pass.prepare([t.portId]).run(new AbortController().signal);
+    assert.deepEqual(
+      (sw.sent[0] ?? []).map((m) => (m.type === 'meter_mod' || m.type === 'flow_mod' ? `${m.type}:${m.command}:${String(m.type === 'flow_mod' ? m.priority : m.meterId)}` : m.type)),
+      ['flow_mod:delete_strict:100', `meter_mod:modify:${String(DEFAULT_METER_ID_BASE + 5)}`, 'flow_mod:add:60000'],
+    );
+    assert.deepEqual(sw.flows.map((f) => f.priority), [60_000]);
+  });
+
+  it('a flow pointing at another meter, or a meter with another rate, is contestable drift', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5, { meterId: 42 }), ourFlow(6)];
+      sw.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits), meterConfig(DEFAULT_METER_ID_BASE + 6, 5000, WANT.burstKbits)];
+    });
+    const t5 = target('tap5', 5, SLA);
+    const t6 = target('tap6', 6, SLA);
+    const pass = backend.plan([t5, t6], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t5.portId), { kind: 'change' });
+    assert.equal(pass.drift(t5.portId).detail, 'flow in_port=5 differs');
+    assert.notEqual(pass.drift(t5.portId).contestable, false);
+    assert.deepEqual(pass.outcome(t6.portId), { kind: 'change' });
+    assert.match(pass.drift(t6.portId).detail, /rate 5000 ≠ 10000 kbit\/s/);
+    assert.notEqual(pass.drift(t6.portId).contestable, false);
+  });
+
+  it('wants nothing when not active: removes its flows and meters', async () => {
+    const { sw, backend } = await setup({ active: () => false }, (s) => {
+      s.flows = [ourFlow(5)];
+      s.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const t = target('tap5', 5, SLA);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    assert.equal(pass.key(t.portId), 'null');
+    await pass.prepare([t.portId]).run(new AbortController().signal);
+    assert.deepEqual(
+      (sw.sent[0] ?? []).map((m) => (m.type === 'meter_mod' || m.type === 'flow_mod' ? `${m.type}:${m.command}` : m.type)),
+      ['flow_mod:delete_strict', 'meter_mod:delete'],
+    );
+    assert.deepEqual(sw.flows, []);
+    assert.deepEqual(sw.meters, []);
+    assert.deepEqual(backend.plan([t], SNAPSHOT).outcome(t.portId), { kind: 'in-sync' });
+  });
+
+  it('a port whose SLA is removed loses its flow and meter', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(5)];
+      s.meters = [meterConfig(DEFAULT_METER_ID_BASE + 5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const t = target('tap5', 5, undefined);
+    const pass = backend.plan([t], SNAPSHOT);
+    assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
+    await pass.prepare([t.portId]).run(new AbortController().signal);
+    assert.deepEqual(sw.flows, []);
+    assert.deepEqual(sw.meters, []);
+  });
+
+  it('an upload on a port without an OpenFlow number is an error; without an upload it is in sync', async () => {
+    const { backend } = await setup();
+    const noOfport = target('tapnew', undefined, SLA);
+    const failed = target('tapbad', -1, SLA);
+    const downloadOnly = target('tapdl', undefined, { download: { maxRate: 1e6 } });
+    const pass = backend.plan([noOfport, failed, downloadOnly], SNAPSHOT);
+    const outcome = pass.outcome(noOfport.portId);
+    assert.equal(outcome.kind, 'error');
+    assert.match(outcome.reason, /tapnew.*OpenFlow port number/);
+    assert.equal(pass.outcome(failed.portId).kind, 'error');
+    assert.deepEqual(pass.outcome(downloadOnly.portId), { kind: 'in-sync' });
+    assert.equal(pass.prepare([noOfport.portId, downloadOnly.portId]).changes, 0);
+  });
+
+  it('uses the configured burst duration, priority, register and meter ids', async () => {
+    const { sw, backend } = await setup({ burstMs: 100, priority: 1234, register: 3, meterIdBase: 0x100 });
+    const t = target('tap5', 5, SLA);
+    await backend.plan([t], SNAPSHOT).prepare([t.portId]).run(new AbortController().signal);
+    const [meter, flow] = sw.sent[0] ?? [];
+    assert.ok(meter?.type === 'meter_mod');
+    assert.equal(meter.meterId, 0x105);
+    assert.deepEqual(meter.bands, [{ type: 'drop', rate: 10_000, burstSize: 1000 }]);
+    assert.ok(flow?.type === 'flow_mod');
+    assert.equal(flow.priority, 1234);
+    assert.deepEqual(flow.match[1], { field: 'reg3', value: 0, mask: 1 });
+    assert.deepEqual(backend.plan([t], SNAPSHOT).outcome(t.portId), { kind: 'in-sync' });
+  });
+
+  it('throws for a port the pass did not plan', async () => {
+    const { backend } = await setup();
+    assert.throws(() => backend.plan([], SNAPSHOT).outcome('nope'), /nope was not planned/);
+  });
+});
