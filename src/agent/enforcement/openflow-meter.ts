@@ -46,6 +46,7 @@ import type {
   PortTarget,
   PreparedCommit,
 } from './types.ts';
+import { planEach } from './planned.ts';
 
 /** A bucket of this much traffic at the cap: measured here, 250 ms held TCP at 97–101 % of the cap, 100 ms at ~52 %. */
 export const DEFAULT_METER_BURST_MS = 250;
@@ -242,13 +243,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
 
   plan(targets: readonly PortTarget[], _snapshot: HostSnapshot): BackendPass {
     const observed = this.observed ?? { flows: new Map(), meters: new Map(), signature: '' };
-    const planned = new Map<string, PlannedPort>();
-    for (const t of targets) planned.set(t.portId, this.planPort(observed, t));
-    const get = (portId: string): PlannedPort => {
-      const p = planned.get(portId);
-      if (!p) throw new Error(`port ${portId} was not planned`);
-      return p;
-    };
+    const get = planEach(targets, (t) => this.planPort(observed, t));
     return {
       outcome: (portId) => get(portId).outcome,
       key: (portId) => JSON.stringify(get(portId).want),

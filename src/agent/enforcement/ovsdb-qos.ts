@@ -45,6 +45,7 @@ import type {
   PortTarget,
   PreparedCommit,
 } from './types.ts';
+import { planEach } from './planned.ts';
 
 /** Neutron's default policer burst: 80 % of the rate over one second. */
 export const DEFAULT_UPLOAD_BURST_RATIO = 0.8;
@@ -139,13 +140,7 @@ export class OvsdbQosBackend implements EnforcementBackend {
   }
 
   plan(targets: readonly PortTarget[], { view }: HostSnapshot): BackendPass {
-    const planned = new Map<string, PlannedPort>();
-    for (const target of targets) planned.set(target.portId, this.planPort(view, target));
-    const get = (portId: string): PlannedPort => {
-      const p = planned.get(portId);
-      if (!p) throw new Error(`port ${portId} was not planned`);
-      return p;
-    };
+    const get = planEach(targets, (target) => this.planPort(view, target));
     return {
       outcome: (portId) => get(portId).outcome,
       key: (portId) => settingsKey(get(portId).wanted),
