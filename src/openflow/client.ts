@@ -323,6 +323,7 @@ export class OpenFlowClient extends EventEmitter<OpenFlowClientEvents> {
   private async openConnection(signal?: AbortSignal): Promise<SwitchFeatures> {
     this.setState('connecting');
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    const deadline = Date.now() + timeoutMs;
     const connectSignal = AbortSignal.any([this.lifetime.signal, ...(signal ? [signal] : [])]);
     let connection: OpenFlowConnection | undefined;
     let features: SwitchFeatures;
@@ -335,7 +336,8 @@ export class OpenFlowClient extends EventEmitter<OpenFlowClientEvents> {
         throw new OpenFlowConnectionError('client closed while connecting');
       }
       connection = new OpenFlowConnection(stream, this.options.maxMessageBytes === undefined ? {} : { maxMessageBytes: this.options.maxMessageBytes });
-      features = await this.handshake(connection, { signal: connectSignal, timeoutMs });
+      // One deadline for opening the stream and the handshake together, as documented.
+      features = await this.handshake(connection, { signal: connectSignal, timeoutMs: Math.max(1, deadline - Date.now()) });
     } catch (error) {
       connection?.close(error instanceof Error ? error : undefined);
       if (this.stateValue !== 'closed') this.setState(this.everConnected ? 'backoff' : 'idle');
@@ -363,7 +365,7 @@ export class OpenFlowClient extends EventEmitter<OpenFlowClientEvents> {
 
   /** Hello exchange, features request and (optionally) async config. */
   private async handshake(connection: OpenFlowConnection, options: Required<Pick<CallOptions, 'timeoutMs'>> & { signal: AbortSignal }): Promise<SwitchFeatures> {
-    const helloPromise = waitForHello(connection, options);
+    const helloPromise = waitForHello(connection, { ...options, peer: this.describe(), tls: this.endpoint.kind === 'ssl' });
     // The bitmap says "1.3 only": OVS then picks 1.3 or refuses with HELLO_FAILED.
     connection.post({ type: 'hello', versions: [OFP_VERSION_1_3], bitmap: true });
     const hello = await helloPromise;
@@ -463,7 +465,7 @@ export class OpenFlowClient extends EventEmitter<OpenFlowClientEvents> {
 }
 
 /** Resolves with the peer's hello (which must be its first message). */
-function waitForHello(connection: OpenFlowConnection, options: { signal: AbortSignal; timeoutMs: number }): Promise<Hello> {
+function waitForHello(connection: OpenFlowConnection, options: { signal: AbortSignal; timeoutMs: number; peer: string; tls: boolean }): Promise<Hello> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       finish(new OpenFlowConnectionError(`no OFPT_HELLO from the switch within ${String(options.timeoutMs)} ms`));
@@ -477,7 +479,12 @@ function waitForHello(connection: OpenFlowConnection, options: { signal: AbortSi
       else finish(new OpenFlowProtocolError(`expected OFPT_HELLO as the first message, got ${d.message.type}`));
     };
     const onClose = (error: Error | undefined): void => {
-      finish(error ?? new OpenFlowConnectionError('the switch closed the connection during the hello exchange'));
+      finish(
+        error ??
+          new OpenFlowConnectionError(
+            `${options.peer} closed the connection during the hello exchange${options.tls ? ' (over TLS this is also how a switch refuses our client certificate)' : ''}`,
+          ),
+      );
     };
     function finish(error: Error | undefined, hello?: Hello): void {
       clearTimeout(timer);
