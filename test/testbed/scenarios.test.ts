@@ -88,7 +88,8 @@ describe('testbed scenarios, small version (real OVS, iperf3)', { skip: requirem
 
   it('caps: each class download cap and upload cap within ±5%, both set through the agent (uploads as OpenFlow meters)', async () => {
     const prefix = `tc${String(process.pid % 100000)}`;
-    const result = await runCapsScenario({ scale: SCALE, durationS: DURATION_S, outDir: out, prefix, meterExperiment: false });
+    // Uploads run 6 s: under a meter (a policer) TCP saw-tooths, and 3 s runs measured 94–105 % of the cap, 6 s runs 97–102 %.
+    const result = await runCapsScenario({ scale: SCALE, durationS: DURATION_S, uploadDurationS: 6, outDir: out, prefix, meterExperiment: false });
     assert.deepEqual(await ourNamespaces(prefix), []);
     const download = result.checks.filter((c) => c.direction === 'download');
     assert.deepEqual(download.map((c) => c.sla).sort(), ['Gold', 'Wholesale']);
