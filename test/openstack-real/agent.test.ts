@@ -175,7 +175,7 @@ describe('cm-agent against the real Zed cloud and its hosts’ switches', { skip
     const v1 = await api<V1Hosts>('GET', '/v1/hosts');
     const port = v1.json.hosts.find((h) => h.name === 'compute1')?.servers.find((s) => s.id === a.id)?.ports[0];
     assert.equal(port?.ovs?.download?.max_rate_bps, 40_000_000);
-    assert.deepEqual(port.ovs.upload, { rate_kbps: 20_000, burst_kbits: 16_000, managed_by: OWNER });
+    assert.deepEqual(port.ovs.upload, { mechanism: 'policing', rate_kbps: 20_000, burst_kbits: 16_000, managed_by: OWNER });
   });
 
   it('the upload cap is a tc policer on the tap device (where the kernel can police)', async (t) => {
