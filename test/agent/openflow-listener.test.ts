@@ -82,7 +82,17 @@ describe('a passive OpenFlow listener kept on br-int through OVSDB (real ovs-vsw
     const enforcement = new HostEnforcement({ host: 'h1', owner: OWNER, upload: 'meter', openflow: { endpoint: endpointOfListener(target), listener: target } });
     const lifetime = new AbortController();
     enforcement.start(lifetime.signal);
-    const reconciler = new HostReconciler({ host: 'h1', endpoint: host.ovsdb.unixEndpoint, owner: OWNER, source, backends: enforcement.backends, logger: (e) => { if (process.env.DBG) console.log(JSON.stringify(e)); } });
+    const reconciler = new HostReconciler({
+      host: 'h1',
+      endpoint: host.ovsdb.unixEndpoint,
+      owner: OWNER,
+      source,
+      backends: enforcement.backends,
+      // CM_TEST_AGENT_LOG=1 shows the loop's events (as the scenario and real-cloud tests do for the whole agent).
+      logger: (e) => {
+        if (process.env.CM_TEST_AGENT_LOG === '1') console.log(JSON.stringify(e));
+      },
+    });
     try {
       await reconciler.start();
       const mgmt = `unix:${path.join(host.dir, 'br-int.mgmt')}`;

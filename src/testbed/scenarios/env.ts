@@ -122,7 +122,7 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
     const cloud = await startSimCloud({ scenario, hypervisor: testbed, bootDelayMs: 10 });
     ref.sim = cloud;
     stops.push(() => cloud.close());
-    const agentOptions = simAgentOptions(cloud, { log: process.env.CM_SCENARIO_AGENT_LOG === '1' });
+    const agentOptions = simAgentOptions(cloud, { log: process.env.CM_TEST_AGENT_LOG === '1' });
     if (agentOptions.cloud === undefined) throw new TestbedError('CM_ERR_TESTBED_SETUP', 'no cloud configuration for the simulated cloud');
     const os = createOpenStack(agentOptions.cloud);
     stops.push(() => os.close());
