@@ -6,7 +6,6 @@
  * a server the client cannot verify, and a reconnect over a new TLS session.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -28,24 +27,12 @@ import {
   type TlsOptions,
 } from '../../src/openflow/index.ts';
 import { realOvsAvailable } from '../harness/ovsdb-server.ts';
+import { makePki } from '../harness/pki.ts';
 
 const requirement = realOvsAvailable(['openssl']);
 
 const DATAPATH_ID = 0x00000a0b0c0d0e0fn;
 
-function run(cmd: string, args: string[], cwd: string): void {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-}
-
-/** A CA and certificates it signs for each leaf name, in `dir` (as test/ovsdb/ssl.test.ts). */
-function makePki(dir: string, caName: string, leaves: string[]): void {
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.crt`], dir);
-  for (const leaf of leaves) {
-    run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${leaf}`, '-keyout', `${leaf}.key`, '-out', `${leaf}.csr`], dir);
-    run('openssl', ['x509', '-req', '-in', `${leaf}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-out', `${leaf}.crt`], dir);
-  }
-}
 
 /**
  * A minimal OpenFlow 1.3 switch over mutual TLS: sends its hello (version

@@ -12,21 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { OvsdbClient } from '../../src/ovsdb/client.ts';
 import { OvsdbConnectionError } from '../../src/ovsdb/errors.ts';
 import { realOvsAvailable } from '../harness/ovsdb-server.ts';
+import { makePki } from '../harness/pki.ts';
 
 const requirement = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'openssl']);
 
 function run(cmd: string, args: string[], cwd: string): void {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-}
-
-/** A CA and a certificate it signs for `name`, in `dir`. */
-function makePki(dir: string, caName: string, leaves: string[]): void {
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.crt`], dir);
-  for (const leaf of leaves) {
-    run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${leaf}`, '-keyout', `${leaf}.key`, '-out', `${leaf}.csr`], dir);
-    run('openssl', ['x509', '-req', '-in', `${leaf}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-out', `${leaf}.crt`], dir);
-  }
 }
 
 async function waitForPort(logFile: string, timeoutMs = 10_000): Promise<number> {
