@@ -33,7 +33,6 @@ const requirement = realOvsAvailable(['openssl']);
 
 const DATAPATH_ID = 0x00000a0b0c0d0e0fn;
 
-
 /**
  * A minimal OpenFlow 1.3 switch over mutual TLS: sends its hello (version
  * bitmap: 1.3 only), answers features, barrier and echo requests, ignores
