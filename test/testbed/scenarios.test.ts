@@ -48,7 +48,8 @@ describe('testbed scenarios, small version (real OVS, iperf3)', { skip: requirem
     assert.deepEqual(await ourNamespaces(prefix), [], 'the scenario removes its testbed');
     const [p1, p2, p3] = result.parts;
     assert.ok(p1 && p2 && p3, 'three parts');
-    const show = (p: typeof p1): string => p.flows.map((f) => `${f.label}: ${(f.bps / 1e6).toFixed(2)}`).join(', ');
+    const show = (p: typeof p1): string =>
+      p.flows.map((f) => `${f.label}: ${(f.bps / 1e6).toFixed(2)} (receiver port ${((f.receiverFrameBps ?? Number.NaN) / 1e6).toFixed(2)})`).join(', ');
     for (const p of [p1, p2, p3]) t.diagnostic(`${p.title}: ${show(p)} Mbit/s`);
 
     // 1: the scheduler split 4/1, as in the thesis; the one flow through the NIC gets the least.
@@ -74,11 +75,13 @@ describe('testbed scenarios, small version (real OVS, iperf3)', { skip: requirem
     const gold = p3.flows.filter((f) => f.receiverClass === 'Gold');
     assert.equal(wholesale.length, 1);
     assert.equal(gold.length, 2);
+    // Caps are checked on the receivers' ports (frames, one common window for all flows): adding two iperf3 results
+    // mixes two windows (once 109 % of the Gold cap in a 3 s run).
     const wholesaleCap = result.classes.Wholesale.maxBps;
-    assert.ok(within(wireRate(wholesale[0]?.bps ?? 0), wholesaleCap, CAP_TOLERANCE), `Wholesale flow within ±5% of ${String(wholesaleCap)}: ${show(p3)}`);
-    for (const g of gold) assert.ok(g.bps > wholesaleCap, `Gold flow above the Wholesale cap: ${show(p3)}`);
-    const goldSum = gold.reduce((n, f) => n + f.bps, 0);
-    assert.ok(within(wireRate(goldSum), result.classes.Gold.maxBps, CAP_TOLERANCE), `Gold flows together within ±5% of the Gold cap: ${show(p3)}`);
+    const frames = (f: (typeof p3.flows)[number] | undefined): string => `${((f?.receiverFrameBps ?? Number.NaN) / 1e6).toFixed(2)} Mbit/s of frames`;
+    assert.ok(within(wholesale[0]?.receiverFrameBps ?? 0, wholesaleCap, CAP_TOLERANCE), `Wholesale receiver within ±5% of ${String(wholesaleCap)}: ${frames(wholesale[0])}; ${show(p3)}`);
+    for (const g of gold) assert.ok(wireRate(g.bps) > wholesaleCap, `Gold flow above the Wholesale cap: ${show(p3)}`);
+    assert.ok(within(gold[0]?.receiverFrameBps ?? 0, result.classes.Gold.maxBps, CAP_TOLERANCE), `Gold receiver within ±5% of the Gold cap: ${frames(gold[0])}; ${show(p3)}`);
 
     assert.ok(existsSync(path.join(out, 'thesis.svg')));
     const svg = readFileSync(path.join(out, 'thesis.svg'), 'utf8');

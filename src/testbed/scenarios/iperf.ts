@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { findBinary, run, terminate } from '../../ovsdb/local-server.ts';
 import { TestbedError } from '../errors.ts';
+import { frameRate, PortCounters, type CounterSeries } from './counters.ts';
 import type { BootedServer } from './env.ts';
 
 export interface FlowSpec {
@@ -26,6 +27,20 @@ export interface FlowResult {
   /** TCP payload the receiver got, bit/s (iperf3's sum_received). */
   bps: number;
   retransmits: number;
+  /** With counters: everything the receiver's port delivered in the common window (all flows into it), frames, bit/s. */
+  receiverFrameBps?: number;
+  /** With counters: everything the sender's port took from it in the common window, frames, bit/s. */
+  senderFrameBps?: number;
+}
+
+export interface MeasuredFlows {
+  flows: FlowResult[];
+  /** Port counters of every sender and receiver, keyed by server id. */
+  series: CounterSeries;
+  /** ms (counter clock) when the clients were started. */
+  startMs: number;
+  /** The common steady-state window (counter clock, ms): after iperf3's omitted seconds, before its end. */
+  window: { fromMs: number; toMs: number };
 }
 
 export interface FlowRunOptions {
@@ -33,6 +48,8 @@ export interface FlowRunOptions {
   /** Seconds of slow start left out of the result (iperf3 -O). */
   omitS?: number;
   basePort?: number;
+  /** Extra seconds per flow before it starts (a late starter), by flow index. */
+  delayS?: readonly number[];
 }
 
 interface Captured {
@@ -71,7 +88,7 @@ interface IperfJson {
 }
 
 /** Runs the flows at the same time and returns the receiver-side goodput of each. */
-export async function runFlows(flows: readonly FlowSpec[], options: FlowRunOptions): Promise<FlowResult[]> {
+export async function runFlows(flows: readonly FlowSpec[], options: FlowRunOptions, onClientsStart?: () => void): Promise<FlowResult[]> {
   const iperf3 = findBinary('iperf3');
   if (iperf3 === undefined) throw new TestbedError('CM_ERR_TESTBED_MISSING_BINARY', 'iperf3 is not installed (Debian package iperf3)');
   const omit = options.omitS ?? 1;
@@ -92,9 +109,13 @@ export async function runFlows(flows: readonly FlowSpec[], options: FlowRunOptio
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    const timeoutMs = (options.durationS + omit + 20) * 1000;
+    const longestDelayS = Math.max(0, ...(options.delayS ?? []));
+    const timeoutMs = (options.durationS + omit + longestDelayS + 20) * 1000;
+    onClientsStart?.();
     const results = await Promise.all(
       flows.map(async (flow, i) => {
+        const delayS = options.delayS?.[i] ?? 0;
+        if (delayS > 0) await new Promise((resolve) => setTimeout(resolve, delayS * 1000));
         const args = ['netns', 'exec', flow.from.netns, iperf3, '-c', flow.to.ip, '-p', String(basePort + i), '-t', String(options.durationS), '-O', String(omit), '-J'];
         const out = await capture('ip', args, timeoutMs);
         let json: IperfJson;
@@ -122,6 +143,55 @@ export async function runFlows(flows: readonly FlowSpec[], options: FlowRunOptio
   } finally {
     await Promise.all(servers.map((s) => terminate(s, 1000)));
   }
+}
+
+/**
+ * Runs the flows with the port counters of every sender and receiver sampled
+ * meanwhile, and adds to each flow its ports' frame rates over the common
+ * steady window: from the end of iperf3's omitted seconds (plus a quarter
+ * second) to a quarter second before the flows end.
+ */
+export async function runFlowsMeasured(
+  flows: readonly FlowSpec[],
+  options: FlowRunOptions & { netnsOf: (host: string) => string; sampleMs?: number },
+): Promise<MeasuredFlows> {
+  const servers = new Map<string, BootedServer>();
+  for (const f of flows) {
+    servers.set(f.from.id, f.from);
+    servers.set(f.to.id, f.to);
+  }
+  const counters = await PortCounters.start(
+    [...servers.values()].map((s) => ({ label: s.id, netns: options.netnsOf(s.host), device: s.device })),
+    options.sampleMs ?? 200,
+  );
+  let startMs = counters.now();
+  let results: FlowResult[];
+  try {
+    results = await runFlows(flows, options, () => {
+      startMs = counters.now();
+    });
+  } catch (error) {
+    // Stopped on failure too, so no timer outlives the run; the flows' error is the one worth reporting.
+    await counters.stop().catch(() => undefined);
+    throw error;
+  }
+  const series = await counters.stop();
+  const omitMs = (options.omitS ?? 1) * 1000;
+  const window = { fromMs: startMs + omitMs + 250, toMs: startMs + omitMs + options.durationS * 1000 - 250 };
+  return {
+    flows: results.map((r, i) => {
+      const f = flows[i];
+      if (!f) return r;
+      return {
+        ...r,
+        receiverFrameBps: frameRate(series.get(f.to.id), 'rx', window.fromMs, window.toMs),
+        senderFrameBps: frameRate(series.get(f.from.id), 'tx', window.fromMs, window.toMs),
+      };
+    }),
+    series,
+    startMs,
+    window,
+  };
 }
 
 /**

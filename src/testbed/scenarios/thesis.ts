@@ -22,7 +22,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeChart, type ChartGroup, type WrittenChart } from '../chart.ts';
 import { startScenarioEnv, thesisCloud, type BootedServer, type ScenarioEnv } from './env.ts';
-import { runFlows, type FlowResult, type FlowSpec } from './iperf.ts';
+import { runFlowsMeasured, type FlowResult, type FlowSpec } from './iperf.ts';
 import { formatTable, mbit } from './table.ts';
 
 export const THESIS_RATES = {
@@ -117,7 +117,7 @@ export async function runThesisScenario(options: ThesisOptions = {}): Promise<Th
   try {
     const measure = async (part: 1 | 2 | 3, title: string, servers: Map<string, BootedServer>, specs: FlowSpec[], withSla: boolean): Promise<void> => {
       print(`  ${title}: placement ${JSON.stringify(placementOf(servers))}; measuring ${String(specs.length)} flows…`);
-      const results = await runFlows(specs, { durationS });
+      const { flows: results } = await runFlowsMeasured(specs, { durationS, netnsOf: (host) => env.testbed.host(host).netns });
       parts.push({
         part,
         title,
