@@ -23,6 +23,7 @@ import { createServiceApp, type HttpsOptions } from '../http/service.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
+import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
 import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
@@ -61,6 +62,15 @@ export interface FleetView {
   ready(): readonly { host: string; connected: boolean; upload?: { mechanism: string; reason: string }; openflow?: 'connected' | 'disconnected' }[];
 }
 
+/** What the API shows of the guaranteed-rate controller (a `GuaranteeController` fits). */
+export interface GuaranteeView {
+  vm(serverId: string): VmGuaranteeView | undefined;
+  vmViews(): readonly VmGuaranteeView[];
+  hosts(): readonly HostGuaranteeView[];
+  host(name: string): HostGuaranteeView | undefined;
+  readonly stats: Readonly<RoundStats>;
+}
+
 export interface AgentAppDeps {
   inventory: {
     snapshot(): InventorySnapshot | undefined;
@@ -71,6 +81,8 @@ export interface AgentAppDeps {
   enforcementView(host: string): HostEnforcementView | undefined;
   store: SlaStore;
   reconcilers: FleetView;
+  /** The guaranteed-rate controller (allocations, violations, hosts' admission); absent when disabled. */
+  guarantees?: GuaranteeView;
   auth: {
     tokens: readonly string[];
     /** Serve /metrics without a token. @default false */
@@ -100,19 +112,30 @@ const problemResponses = (...codes: number[]): Record<number, TSchema> =>
 const Rate = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bit/s: an integer or tc notation ("100mbit")' });
 const Size = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bits: an integer or "96kbit"' });
 
+const PEERS_DESCRIPTION =
+  'Pair guarantees (pipe model), keyed by the peer\'s Nova server id: between this server and the peer, in each direction, at least `min` ' +
+  'while both want it, on top of the hose guarantees (`download.min`, `upload.min`). At most 256; never the server itself.';
+
 /** Request body of PUT /v1/servers/{id}/sla. Loose on purpose: validateSlaRequest gives the precise problems. */
 const SlaRequestSchema = Type.Object(
   {
     download: Type.Optional(Type.Object({ min: Type.Optional(Rate), max: Type.Optional(Rate), burst: Type.Optional(Size) })),
-    upload: Type.Optional(Type.Object({ max: Type.Optional(Rate), burst: Type.Optional(Size) })),
+    upload: Type.Optional(Type.Object({ min: Type.Optional(Rate), max: Type.Optional(Rate), burst: Type.Optional(Size) })),
+    peers: Type.Optional(Type.Record(Type.String(), Type.Object({ min: Type.Optional(Rate) }), { description: PEERS_DESCRIPTION })),
   },
-  { $id: 'SlaRequest', description: 'Download = what the VM receives (HTB on its OVS port); upload = what it sends (policer)' },
+  {
+    $id: 'SlaRequest',
+    description:
+      'Download = what the VM receives (HTB on its OVS port); upload = what it sends (OpenFlow meter or policer). ' +
+      '`min` is a guarantee to or from anywhere (hose model); `peers` add guarantees between two servers (pipe model).',
+  },
 );
 
 const SlaView = Type.Object(
   {
     download: Type.Optional(Type.Object({ min: Type.Optional(Type.Integer()), max: Type.Integer(), burst: Type.Optional(Type.Integer()) })),
-    upload: Type.Optional(Type.Object({ max: Type.Integer(), burst: Type.Optional(Type.Integer()) })),
+    upload: Type.Optional(Type.Object({ min: Type.Optional(Type.Integer()), max: Type.Integer(), burst: Type.Optional(Type.Integer()) })),
+    peers: Type.Optional(Type.Record(Type.String(), Type.Object({ min: Type.Integer() }), { description: `${PEERS_DESCRIPTION} Lower-case ids, in id order; absent when none.` })),
   },
   { $id: 'Sla', description: 'An SLA in bit/s (rates) and bits (bursts); a valid PUT body as is' },
 );
@@ -161,6 +184,33 @@ const PortEnforcement = Type.Object({
   observed_error: Type.Union([Type.String(), Type.Null()]),
 });
 
+const GuaranteeDirection = Type.Union(
+  [
+    Type.Object({
+      guarantee_bps: Type.Number({ description: 'the VM\'s guaranteed rate in this direction (hose model)' }),
+      allocated_bps: Type.Number({ description: 'sum of the rates the controller gives the VM\'s active pairs now' }),
+      delivered_bps: Type.Number({ description: 'what those pairs carried in the last controller round' }),
+      demand: Type.Boolean({ description: 'the VM wants at least its guarantee now' }),
+      violation_seconds: Type.Number({ description: 'seconds (since the agent started) in which it wanted its guarantee and got less than 95 % of it' }),
+    }),
+    Type.Null(),
+  ],
+  { description: 'null: no guarantee in this direction' },
+);
+
+const GuaranteeStatus = Type.Union(
+  [
+    Type.Object({
+      download: GuaranteeDirection,
+      upload: GuaranteeDirection,
+      pairs: Type.Integer({ description: 'VM pairs (either end) the controller limits' }),
+      host_overcommitted: Type.Union([Type.String(), Type.Null()], { description: 'why the guarantees of the VM\'s host cannot all hold, when they cannot' }),
+    }),
+    Type.Null(),
+  ],
+  { description: 'The guaranteed-rate controller\'s view of the VM; null when the controller is off or has not seen the VM yet' },
+);
+
 const SlaStatusSchema = Type.Object(
   {
     items: Type.Array(
@@ -173,6 +223,7 @@ const SlaStatusSchema = Type.Object(
         state: Type.Union(PORT_STATES.map((s) => Type.Literal(s))),
         reason: Type.Union([Type.String(), Type.Null()]),
         ports: Type.Array(PortEnforcement),
+        guarantee: GuaranteeStatus,
       }),
     ),
     summary: Type.Record(Type.String(), Type.Integer()),
@@ -214,6 +265,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       return s ? Math.max(0, (now() - Date.parse(s.refreshedAt)) / 1000) : undefined;
     },
     inventoryStale: () => deps.inventory.snapshot()?.stale ?? true,
+    ...(deps.guarantees ? { guarantees: deps.guarantees } : {}),
   });
 
   const app = await createServiceApp({
@@ -280,8 +332,15 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       }
       const hosts = deps.reconcilers.ready();
       for (const h of hosts) if (!h.connected) reasons.push({ host: h.host, reason: 'OVSDB not connected' });
+      // Over-committed guarantees are the operator's to fix, not a reason to take the agent out of service: reported, not failing.
+      const warnings: { host: string; reason: string }[] = [];
+      for (const g of deps.guarantees?.hosts() ?? []) {
+        if (g.overcommitted !== null) warnings.push({ host: g.host, reason: `guarantees over-committed: ${g.overcommitted}` });
+        if (g.error !== null) warnings.push({ host: g.host, reason: `guarantees: ${g.error}` });
+      }
       const body = {
         ready: reasons.length === 0,
+        warnings,
         hosts: hosts.map((h) => ({
           host: h.host,
           ovsdb: h.connected ? 'connected' : 'disconnected',
@@ -422,7 +481,8 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     },
     async (request, reply) => {
       const id = checkId(request.params.id);
-      const v = validateSlaRequest(request.body);
+      // The id lets the validator refuse the server as its own peer.
+      const v = validateSlaRequest(request.body, { serverId: id });
       if ('problems' in v) throw validationProblem(`${v.problems.length} problem(s) in the SLA`, v.problems);
       const server = serverOf(await freshSnapshotFor([id]), id);
       if (!server) throw new ProblemError(404, 'unknown-server', `Server ${id} is not in the cloud inventory`);
@@ -490,7 +550,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     async (request) => {
       const wanted = request.query.server_id?.split(',').filter((id) => id !== '').map(checkId);
       const stored = wanted === undefined ? await deps.store.list() : (await Promise.all(wanted.map((id) => deps.store.get(id)))).filter((x) => x !== undefined);
-      return slaStatus(stored, deps.inventory.snapshot(), deps.reconcilers.status());
+      return slaStatus(stored, deps.inventory.snapshot(), deps.reconcilers.status(), deps.guarantees);
     },
   );
 
@@ -510,7 +570,12 @@ function serverIndex(snapshot: InventorySnapshot): ReadonlyMap<string, ServerInv
 }
 
 /** Joins desired SLAs, the inventory's ports and the reconcilers' port states. Pure. */
-export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnapshot | undefined, statuses: readonly PortStatusView[]): Record<string, unknown> {
+export function slaStatus(
+  stored: readonly StoredSla[],
+  snapshot: InventorySnapshot | undefined,
+  statuses: readonly PortStatusView[],
+  guarantees?: GuaranteeView,
+): Record<string, unknown> {
   const byPort = new Map(statuses.map((s) => [s.portId, s]));
   const summary: Record<string, number> = Object.fromEntries(PORT_STATES.map((s) => [s, 0]));
   const items = stored.map((s) => {
@@ -588,9 +653,26 @@ export function slaStatus(stored: readonly StoredSla[], snapshot: InventorySnaps
       state,
       reason,
       ports,
+      guarantee: guaranteeStatus(guarantees, s.serverId),
     };
   });
   return { items, summary };
+}
+
+function guaranteeStatus(guarantees: GuaranteeView | undefined, serverId: string): Record<string, unknown> | null {
+  const vm = guarantees?.vm(serverId);
+  if (!guarantees || !vm) return null;
+  const direction = (d: VmGuaranteeView['download']): Record<string, unknown> | null =>
+    d === null
+      ? null
+      : {
+          guarantee_bps: d.guaranteeBps,
+          allocated_bps: Math.round(d.allocatedBps),
+          delivered_bps: Math.round(d.deliveredBps),
+          demand: d.demand,
+          violation_seconds: Math.round(d.violationSeconds * 10) / 10,
+        };
+  return { download: direction(vm.download), upload: direction(vm.upload), pairs: vm.pairs, host_overcommitted: guarantees.host(vm.host)?.overcommitted ?? null };
 }
 
 export type { FastifyInstance, FastifyReply };

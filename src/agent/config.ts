@@ -22,6 +22,12 @@
  *     listener: "ptcp:6653:{host_ip}"            # or: the agent adds this passive listener to br-int and connects
  *     tls: { key: FILE, cert: FILE, ca: FILE }
  *   meter: { burst_ms: 250 }                      # meter bucket, ms of traffic at the cap
+ *   guarantees:                                   # guaranteed rates (min) held by pair limiters (docs/agent.md)
+ *     enabled: true
+ *     interval_ms: 500                            # controller round
+ *     uplink_share_percent: 97                    # share of an uplink handed out to guaranteed pairs
+ *     uplink: 10Gbit                              # every host's uplink capacity, unless listed below
+ *     uplinks: { compute1: 10Gbit }               # per host
  * rates: { interval_ms: 1000, per_port_metrics: true }   # live rates; interval 0 turns sampling off
  * inventory: { refresh_interval_ms: 30000 }
  * reconcile: { resync_interval_ms: 60000 }
@@ -30,6 +36,7 @@
  */
 import { ConfigReader as Reader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
+import { checkRate } from '../qos/rates.ts';
 import { endpointOfListener } from './enforcement/listener.ts';
 
 export interface AgentConfig {
@@ -51,6 +58,14 @@ export interface AgentConfig {
     upload: 'auto' | 'meter' | 'policing';
     openflow: { template?: string; endpoints: Record<string, string>; listener?: string; tls?: { key: string; cert: string; ca: string } };
     meterBurstMs: number;
+    guarantees: {
+      enabled: boolean;
+      intervalMs: number;
+      uplinkSharePercent: number;
+      /** bit/s for hosts not in `uplinks`; undefined: unknown (no uplink constraint, reported). */
+      uplinkBps?: number;
+      uplinks: Record<string, number>;
+    };
   };
   rates: { intervalMs: number; perPortMetrics: boolean };
   /**
@@ -154,7 +169,7 @@ export function parseAgentConfig(
     } else ovsdbTls = { key, cert, ca };
   }
 
-  const enforcement = r.section(root, 'enforcement', ['upload', 'openflow', 'meter']);
+  const enforcement = r.section(root, 'enforcement', ['upload', 'openflow', 'meter', 'guarantees']);
   const upload = r.string(env.CM_AGENT_UPLOAD ?? enforcement.upload, 'enforcement.upload', 'auto') ?? 'auto';
   if (upload !== 'auto' && upload !== 'meter' && upload !== 'policing') {
     r.problems.push({ field: 'enforcement.upload', message: 'must be "auto", "meter" (OpenFlow meters) or "policing" (ingress policing, needs act_police in the host kernel)' });
@@ -181,6 +196,27 @@ export function parseAgentConfig(
     r.problems.push({ field: 'enforcement.openflow', message: 'upload "meter" needs each host\'s OpenFlow endpoint: set enforcement.openflow.template, .endpoints or .listener' });
   }
   const meter = r.section(enforcement, 'meter', ['burst_ms'], 'enforcement.meter');
+  const guarantees = r.section(enforcement, 'guarantees', ['enabled', 'interval_ms', 'uplink_share_percent', 'uplink', 'uplinks'], 'enforcement.guarantees');
+  const rateField = (value: unknown, field: string): number | undefined => {
+    if (value === undefined) return undefined;
+    const checked = checkRate(value);
+    if (!checked.ok) r.problems.push({ field, message: checked.message });
+    else if (checked.value <= 0) r.problems.push({ field, message: 'must be above 0' });
+    else return checked.value;
+    return undefined;
+  };
+  const uplinkBps = rateField(guarantees.uplink, 'enforcement.guarantees.uplink');
+  const uplinks: Record<string, number> = {};
+  if (guarantees.uplinks !== undefined) {
+    if (typeof guarantees.uplinks !== 'object' || guarantees.uplinks === null || Array.isArray(guarantees.uplinks)) {
+      r.problems.push({ field: 'enforcement.guarantees.uplinks', message: 'must be a map of host name → rate' });
+    } else {
+      for (const [host, value] of Object.entries(guarantees.uplinks as Record<string, unknown>)) {
+        const bps = rateField(value, `enforcement.guarantees.uplinks.${host}`);
+        if (bps !== undefined) uplinks[host] = bps;
+      }
+    }
+  }
   const rates = r.section(root, 'rates', ['interval_ms', 'per_port_metrics']);
   const perPort = r.boolean(rates.per_port_metrics, 'rates.per_port_metrics', true);
 
@@ -205,6 +241,13 @@ export function parseAgentConfig(
       },
       // Below ~100 ms TCP backs off on the drops and gets about half the cap (docs/testbed.md).
       meterBurstMs: r.integer(meter.burst_ms, 'enforcement.meter.burst_ms', 250, 50, 10_000),
+      guarantees: {
+        enabled: r.boolean(guarantees.enabled, 'enforcement.guarantees.enabled', true),
+        intervalMs: r.integer(guarantees.interval_ms, 'enforcement.guarantees.interval_ms', 500, 100, 60_000),
+        uplinkSharePercent: r.integer(guarantees.uplink_share_percent, 'enforcement.guarantees.uplink_share_percent', 97, 50, 100),
+        ...(uplinkBps === undefined ? {} : { uplinkBps }),
+        uplinks,
+      },
     },
     rates: { intervalMs: r.integer(rates.interval_ms, 'rates.interval_ms', 1000, 0, 3_600_000), perPortMetrics: perPort },
     ...(simEnabled ? { sim: { ...(simScenario === undefined ? {} : { scenario: simScenario }), ovsdb: simOvsdb === 'real' ? 'real' : 'in-process' } } : {}),

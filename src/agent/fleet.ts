@@ -10,6 +10,7 @@ import { HostEnforcement, type UploadChoice, type UploadMode } from './enforceme
 import type { HostEnforcementView } from './enforcement/types.ts';
 import type { ObservedRate } from './enforcement/rates.ts';
 import type { TlsOptions as OpenFlowTlsOptions } from '../openflow/index.ts';
+import type { PairLimiter } from './enforcement/pair-limiter.ts';
 import type { InventorySnapshot } from './inventory.ts';
 import { HostReconciler, type DesiredSource, type PortStatus, type ReconcilerMetrics } from './reconciler.ts';
 
@@ -29,6 +30,8 @@ export interface FleetOptions {
   meterBurstMs?: number;
   /** Live-rate sampling period, ms; 0 disables. @default 1000 */
   ratesIntervalMs?: number;
+  /** Pair limiters for guaranteed rates on every host with an OpenFlow endpoint. @default false */
+  guarantees?: boolean;
 }
 
 /** A port's status with what the switch says of it now. */
@@ -82,6 +85,7 @@ export class ReconcilerFleet {
         ...(of === undefined ? {} : { openflow: { ...of, ...(this.options.openflowTls ? { tls: this.options.openflowTls } : {}) } }),
         ...(this.options.meterBurstMs === undefined ? {} : { meterBurstMs: this.options.meterBurstMs }),
         ...(this.options.ratesIntervalMs === undefined ? {} : { ratesIntervalMs: this.options.ratesIntervalMs }),
+        guarantees: this.options.guarantees === true,
       });
       enforcement.start(this.lifetime.signal);
       const reconciler = new HostReconciler({
@@ -133,6 +137,20 @@ export class ReconcilerFleet {
         return { ...s, upload, ...(observed ? { observed } : {}), ...(observedError === undefined ? {} : { observedError }) };
       });
     });
+  }
+
+  /** The host's pair limiters (guaranteed rates), when it has them. */
+  pairLimiter(host: string): PairLimiter | undefined {
+    return this.reconcilers.get(host)?.enforcement.pairs;
+  }
+
+  /** OpenFlow port numbers of the ports the reconcilers know, by port id. */
+  ofports(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const { reconciler } of this.reconcilers.values()) {
+      for (const s of reconciler.status()) if (s.ofport !== undefined) out.set(s.portId, s.ofport);
+    }
+    return out;
   }
 
   /** The upload mechanism of a host and why. */

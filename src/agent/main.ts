@@ -18,6 +18,7 @@ import YAML from 'yaml';
 import { AgentConfigError, openflowEndpointFor, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
 import { StoreDesiredSource } from './desired.ts';
 import { ReconcilerFleet } from './fleet.ts';
+import { GuaranteeController } from './guarantees/controller.ts';
 import { CloudInventory } from './inventory.ts';
 import type { SimCloud } from '../sim/index.ts';
 
@@ -28,6 +29,8 @@ export interface RunningAgent {
   readonly inventory: CloudInventory;
   readonly fleet: ReconcilerFleet;
   readonly store: SlaStore;
+  /** The guaranteed-rate controller, unless `enforcement.guarantees.enabled` is false. */
+  readonly guarantees: GuaranteeController | undefined;
   stop(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         : {}),
       meterBurstMs: config.enforcement.meterBurstMs,
       ratesIntervalMs: config.rates.intervalMs,
+      guarantees: config.enforcement.guarantees.enabled,
     });
     fleetRef.current = fleet;
     const theFleet = fleet;
@@ -118,11 +122,36 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       inventory.stop();
     });
 
+    const g = config.enforcement.guarantees;
+    const guarantees = g.enabled
+      ? new GuaranteeController({
+        inventory,
+        slas: () => source.serverSlas(),
+        limiter: (host) => theFleet.pairLimiter(host),
+        ofports: () => theFleet.ofports(),
+        uplink: (host) => {
+          const bps = g.uplinks[host] ?? g.uplinkBps;
+          return bps === undefined ? undefined : { bps, source: 'config' };
+        },
+        intervalMs: g.intervalMs,
+        uplinkHeadroom: g.uplinkSharePercent / 100,
+        log: (event, level) => {
+          logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
+        },
+      })
+      : undefined;
+    if (guarantees) {
+      guarantees.start();
+      // Stopped before the fleet (stops run in reverse): its limiters use the fleet's OpenFlow connections.
+      stops.push(() => guarantees.stop());
+    }
+
     const app = await buildAgentApp({
       inventory,
       enforcementView: (host) => theFleet.enforcementView(host),
       store,
       reconcilers: theFleet,
+      ...(guarantees ? { guarantees } : {}),
       perPortRateMetrics: config.rates.perPortMetrics,
       auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },
       logger: log ? { level: 'info' } : false,
@@ -134,7 +163,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     const port = typeof address === 'object' && address ? address.port : config.listen.port;
     const url = `${https ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
     logEvent({ event: 'agent_started', url, hosts: inventory.snapshot()?.hosts.map((h) => h.name) ?? [] });
-    return { url, app, inventory, fleet, store, stop: stopAll };
+    return { url, app, inventory, fleet, store, guarantees, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -6,6 +6,7 @@
  * counters (`collect()`), so nothing here has to be told about every pass.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 
 /** The cumulative per-host counters a reconciler keeps (a `HostReconciler.metrics` fits). */
 export interface ReconcilerCounters {
@@ -44,6 +45,12 @@ export interface MetricsSources {
   /** Seconds since the inventory snapshot was read, or undefined without one. */
   inventoryAgeSeconds(): number | undefined;
   inventoryStale(): boolean;
+  /** The guaranteed-rate controller, when it runs. */
+  guarantees?: {
+    vmViews(): readonly VmGuaranteeView[];
+    hosts(): readonly HostGuaranteeView[];
+    readonly stats: Readonly<RoundStats>;
+  };
 }
 
 export interface AgentMetrics {
@@ -197,5 +204,105 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
       this.set(sources.inventoryStale() ? 1 : 0);
     },
   });
+  const g = sources.guarantees;
+  if (g) addGuaranteeMetrics(registry, g);
   return { registry };
+}
+
+function addGuaranteeMetrics(registry: Registry, g: NonNullable<MetricsSources['guarantees']>): void {
+  new Counter({
+    name: 'cm_agent_guarantee_violation_seconds_total',
+    help: 'Seconds in which a VM wanted at least its guaranteed rate and got less than 95 % of it, per VM and direction',
+    labelNames: ['server_id', 'direction'] as const,
+    registers: [registry],
+    collect(this: Counter<'server_id' | 'direction'>) {
+      this.reset();
+      for (const vm of g.vmViews()) {
+        if (vm.download) this.inc({ server_id: vm.serverId, direction: 'download' }, vm.download.violationSeconds);
+        if (vm.upload) this.inc({ server_id: vm.serverId, direction: 'upload' }, vm.upload.violationSeconds);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_guarantee_allocated_bits_per_second',
+    help: 'Rate the controller gives a VM\'s active pairs now, per VM and direction (compare with its guarantee)',
+    labelNames: ['server_id', 'direction'] as const,
+    registers: [registry],
+    collect(this: Gauge<'server_id' | 'direction'>) {
+      this.reset();
+      for (const vm of g.vmViews()) {
+        if (vm.download) this.set({ server_id: vm.serverId, direction: 'download' }, vm.download.allocatedBps);
+        if (vm.upload) this.set({ server_id: vm.serverId, direction: 'upload' }, vm.upload.allocatedBps);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_host_uplink_bits_per_second',
+    help: 'Uplink capacity the controller uses for a host (enforcement.guarantees.uplink/uplinks)',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host'>) {
+      this.reset();
+      for (const h of g.hosts()) if (h.uplink) this.set({ host: h.host }, h.uplink.bps);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_host_guaranteed_bits_per_second',
+    help: 'Sum of the guarantees of the VMs on a host, per direction (the hose admission compares it with the uplink)',
+    labelNames: ['host', 'direction'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host' | 'direction'>) {
+      this.reset();
+      for (const h of g.hosts()) {
+        this.set({ host: h.host, direction: 'download' }, h.guaranteedDownloadBps);
+        this.set({ host: h.host, direction: 'upload' }, h.guaranteedUploadBps);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_host_guarantees_overcommitted',
+    help: '1 when a host\'s guarantees exceed its uplink (some cannot hold if all are wanted across hosts)',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host'>) {
+      this.reset();
+      for (const h of g.hosts()) this.set({ host: h.host }, h.overcommitted === null ? 0 : 1);
+    },
+  });
+  new Counter({
+    name: 'cm_agent_guarantee_rounds_total',
+    help: 'Rounds the guaranteed-rate controller ran',
+    registers: [registry],
+    collect(this: Counter) {
+      this.reset();
+      this.inc(g.stats.rounds);
+    },
+  });
+  new Counter({
+    name: 'cm_agent_guarantee_cpu_seconds_total',
+    help: 'CPU time (user + system) the controller rounds used',
+    registers: [registry],
+    collect(this: Counter) {
+      this.reset();
+      this.inc(g.stats.cpuMicros / 1e6);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_guarantee_round_seconds',
+    help: 'Duration of the latest controller round',
+    registers: [registry],
+    collect(this: Gauge) {
+      this.set(g.stats.lastRoundMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_guarantee_pairs',
+    help: 'VM pairs the controller limits, all and active (sending) ones',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect(this: Gauge<'state'>) {
+      this.set({ state: 'all' }, g.stats.pairs);
+      this.set({ state: 'active' }, g.stats.activePairs);
+    },
+  });
 }

@@ -52,6 +52,8 @@ export interface DemoSummary {
   servers_active: number;
   placement: { unit: string; service_instance: string | null; host: string | null; server_id: string | null }[];
   sla_on_switches: { unit: string; host: string; ovs_port: string; class: string; min_bps: number; max_bps: number }[];
+  /** Per unit, seconds its download guarantee was violated so far (the agent's controller), null when it has none. */
+  violation_seconds: Record<string, number | null>;
   gold: number;
   wholesale: number;
   timings_ms: Record<string, number>;
@@ -88,6 +90,24 @@ interface TopologyView {
 }
 
 /** Reads each host's switch database directly: which of our QoS rows sit on which VM port. */
+/**
+ * Seconds each unit wanted its download guarantee and got less (the agent's
+ * guarantee controller, `/v1/sla`); null for a unit the controller does not
+ * follow (it has no OpenFlow connection on the simulated hosts without ovs-vswitchd).
+ */
+async function guaranteeViolations(agentUrl: string, token: string, units: TopologyView['units']): Promise<Record<string, number | null>> {
+  const ids = units.flatMap((u) => (u.server_id ? [u.server_id] : []));
+  const r = await fetch(`${agentUrl}/v1/sla?server_id=${ids.join(',')}`, { headers: { authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`agent GET /v1/sla → ${String(r.status)}`);
+  const body = (await r.json()) as { items: { server_id: string; guarantee: { download: { violation_seconds: number } | null } | null }[] };
+  const byServer = new Map(body.items.map((i) => [i.server_id.toLowerCase(), i.guarantee?.download?.violation_seconds ?? null]));
+  return Object.fromEntries(units.map((u) => [u.name, u.server_id ? (byServer.get(u.server_id.toLowerCase()) ?? null) : null]));
+}
+
+function formatViolation(seconds: number | null | undefined): string {
+  return seconds === null || seconds === undefined ? '-' : seconds.toFixed(1);
+}
+
 async function slaOnSwitches(sim: SimCloud, units: TopologyView['units']): Promise<DemoSummary['sla_on_switches']> {
   const out: DemoSummary['sla_on_switches'] = [];
   const unitByServer = new Map(units.map((u) => [u.server_id, u]));
@@ -234,6 +254,7 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
     if (final.state !== 'ACTIVE') throw new Error(`the deployment failed: ${final.error?.message ?? final.state}`);
 
     const onSwitches = await step('SLAs read back from the switches (OVSDB)', 'readback_ms', () => slaOnSwitches(sim, final.units), (s) => `${String(s.length)} VM ports shaped`);
+    const violations = await guaranteeViolations(agent.url, agentToken, final.units);
     const serversActive = [...sim.state.servers.values()].filter((s) => s.status === 'ACTIVE' && final.units.some((u) => u.server_id === s.id)).length;
 
     print('');
@@ -262,6 +283,7 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
           { header: 'CLASS', value: (s) => s.class },
           { header: 'GUARANTEED (min)', value: (s) => formatBps(s.min_bps) },
           { header: 'CAP (max)', value: (s) => formatBps(s.max_bps) },
+          { header: 'VIOLATION s', value: (s) => formatViolation(violations[s.unit]) },
         ],
         onSwitches,
       ),
@@ -277,6 +299,7 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
       servers_active: serversActive,
       placement: final.units.map((u) => ({ unit: u.name, service_instance: u.service_instance, host: u.host, server_id: u.server_id })),
       sla_on_switches: onSwitches,
+      violation_seconds: violations,
       gold: onSwitches.filter((s) => s.class === 'Gold').length,
       wholesale: onSwitches.filter((s) => s.class === 'Wholesale').length,
       timings_ms: { ...timings, submit_to_active_ms: Math.round(performance.now() - t0) },

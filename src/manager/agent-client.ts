@@ -8,7 +8,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { V1Hosts } from '../agent/hosts-view.ts';
 import type { SlaRequestBody } from '../qos/sla.ts';
 
-/** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits). */
+/** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits; pair guarantees in `peers` by server id). */
 export type AgentSlaBody = SlaRequestBody;
 
 export type AgentPortState = 'applied' | 'pending' | 'drifted' | 'error';

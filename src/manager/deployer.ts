@@ -18,10 +18,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Hosts } from '../agent/hosts-view.ts';
 import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource } from '../openstack/index.ts';
 import { formatBps } from '../placement/index.ts';
-import type { FeasiblePlan, PlacementPlan } from '../placement/types.ts';
+import type { FeasiblePlan, PlacementPlan, TrafficDemand } from '../placement/types.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
-import { slaRequestBody } from '../qos/sla.ts';
-import { serverResource, slaClass, slaOf, stackCreateRequest } from '../topology/index.ts';
+import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
+import { serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
 import type { SlaClassConfig, Topology } from '../topology/types.ts';
 import type { AgentSlaBody, AgentSlaStatusItem } from './agent-client.ts';
 import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
@@ -81,6 +81,32 @@ export interface UnitRecord extends TopologyUnit {
 /** The host the stored plan gives a unit (null: Nova decides, or no plan yet). */
 export function plannedHostOf(plan: StoredPlan | null, unit: string): string | null {
   return plan?.placement.feasible === true ? (plan.placement.assignments[unit] ?? null) : null;
+}
+
+/**
+ * The pair guarantees each unit's SLA carries, by unit name: every traffic
+ * demand between two units that both have a server makes each the other's
+ * peer at the demand's rate (the agent guarantees a pair in both directions).
+ * Demands naming the same two servers add up, as they are separate flows.
+ * Units without such a demand are absent. Pure.
+ */
+export function peerGuaranteesByUnit(demands: readonly TrafficDemand[], units: readonly Pick<TopologyUnit, 'name' | 'serverId'>[]): Map<string, PeerGuarantee[]> {
+  const serverOf = new Map(units.flatMap((u) => (u.serverId === null ? [] : [[u.name, u.serverId.toLowerCase()] as const])));
+  const rates = new Map<string, Map<string, number>>();
+  const add = (unit: string, peerServer: string, bps: number): void => {
+    const byPeer = rates.get(unit) ?? new Map<string, number>();
+    byPeer.set(peerServer, (byPeer.get(peerServer) ?? 0) + bps);
+    rates.set(unit, byPeer);
+  };
+  for (const d of demands) {
+    const a = serverOf.get(d.a);
+    const b = serverOf.get(d.b);
+    // A unit without a server gets no SLA, and one cannot be promised anything towards it; a VM is never its own peer.
+    if (a === undefined || b === undefined || a === b || d.guaranteedBps <= 0) continue;
+    add(d.a, b, d.guaranteedBps);
+    add(d.b, a, d.guaranteedBps);
+  }
+  return new Map([...rates].map(([unit, byPeer]) => [unit, sortedPeers([...byPeer].map(([serverId, minRate]) => ({ serverId, minRate })))]));
 }
 
 /** The stored plan: the engine's plan plus what produced it. */
@@ -413,19 +439,22 @@ export class Deployer {
 
   // ------------------------------------------------------------- ENFORCING
 
-  private slaBody(className: string | null): AgentSlaBody {
-    return slaRequestBody(slaOf(slaClass(className ?? this.o.classes.default, this.o.classes)));
+  /** The class's rates plus the unit's pair guarantees (no `peers` key when it has none). */
+  private slaBody(className: string | null, peers: readonly PeerGuarantee[]): AgentSlaBody {
+    return slaRequestBody({ ...slaOf(slaClass(className ?? this.o.classes.default, this.o.classes)), peers });
   }
 
   private async enforcing(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
     const units = (t.units as UnitRecord[]).filter((u) => u.serverId !== null);
+    // The traffic demands the plan admitted reach the agent as pair guarantees between the servers.
+    const peersOf = peerGuaranteesByUnit(trafficDemands(this.topologyOf(t)), t.units);
     const deadline = Date.now() + this.o.enforceTimeoutS * 1000;
     let wait = this.o.pollMs ?? 250;
     // PUT is idempotent, so a resumed ENFORCING simply sends them again.
     for (const u of units) {
       for (;;) {
         try {
-          await this.o.agent.putSla(u.serverId as string, this.slaBody(u.slaClass), signal);
+          await this.o.agent.putSla(u.serverId as string, this.slaBody(u.slaClass, peersOf.get(u.name) ?? []), signal);
           break;
         } catch (error) {
           if (Date.now() > deadline || signal.aborted) throw error;

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   checkSla,
   isUuidLike,
+  MAX_PEERS,
   parseThesisQosBody,
   pointer,
   thesisQosResponse,
@@ -13,7 +14,7 @@ import {
 const A = '3f2b6c1e-8d4a-4c3b-9a1e-0123456789ab';
 const B = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
 
-function problemsOf(body: unknown, options?: { maxRate?: number }): Problem[] {
+function problemsOf(body: unknown, options?: { maxRate?: number; serverId?: string }): Problem[] {
   const r = validateSlaRequest(body, options);
   assert.ok('problems' in r, `expected problems for ${JSON.stringify(body)}`);
   return r.problems;
@@ -108,6 +109,102 @@ describe('validateSlaRequest', () => {
   });
 });
 
+describe('validateSlaRequest: upload guarantee and peers', () => {
+  const C = 'c0ffee00-0000-4000-8000-00000000000c';
+
+  it('accepts upload.min and peers; peer ids come out lower case, in id order', () => {
+    const r = validateSlaRequest(
+      {
+        download: { max: '1gbit' },
+        upload: { min: '100mbit', max: '500mbit', burst: '96kbit' },
+        peers: { [C]: { min: '20mbit' }, [B.toUpperCase()]: { min: 10_000_000 } },
+      },
+      { serverId: A },
+    );
+    assert.deepEqual(r, {
+      sla: {
+        download: { maxRate: 1e9 },
+        upload: { minRate: 100_000_000, maxRate: 500_000_000, burst: 96_000 },
+        peers: [
+          { serverId: B, minRate: 10_000_000 },
+          { serverId: C, minRate: 20_000_000 },
+        ],
+      },
+    });
+  });
+
+  it('refuses upload.min above the upload max, naming /upload/min', () => {
+    const p = problemsOf({ upload: { min: '600mbit', max: '500mbit' } });
+    assert.deepEqual(pointers(p), ['/upload/min']);
+    assert.match(p[0]?.message ?? '', /must not exceed max: 600mbit .* > 500mbit/);
+    assert.ok('sla' in validateSlaRequest({ upload: { min: '500mbit', max: '500mbit' } }));
+  });
+
+  it('peers alone are not an SLA: a direction is still required', () => {
+    assert.deepEqual(problemsOf({ peers: { [B]: { min: '10mbit' } } }), [{ pointer: '', message: 'give at least one direction: "download" and/or "upload"' }]);
+  });
+
+  it('an empty peers object means no pair guarantee and is left out', () => {
+    const r = validateSlaRequest({ download: { max: '1gbit' }, peers: {} });
+    assert.deepEqual(r, { sla: { download: { maxRate: 1e9 } } });
+  });
+
+  it('names every bad peer by /peers/<key>: not a UUID, itself, listed twice, bad entries', () => {
+    const p = problemsOf(
+      {
+        download: { max: '1gbit' },
+        peers: {
+          'web-1': { min: '10mbit' },
+          [A.toUpperCase()]: { min: '10mbit' },
+          [B]: { min: '10mbit' },
+          [B.toUpperCase()]: { min: '20mbit' },
+          [C]: 5,
+          '11111111-2222-4333-8444-555555555555': { min: 0, max: '1gbit' },
+          '66666666-2222-4333-8444-555555555555': {},
+          '77777777-2222-4333-8444-555555555555': { min: '1e8' },
+        },
+      },
+      { serverId: A },
+    );
+    const by = new Map(p.map((x) => [x.pointer, x.message]));
+    assert.deepEqual(pointers(p), [
+      '/peers/11111111-2222-4333-8444-555555555555/max',
+      '/peers/11111111-2222-4333-8444-555555555555/min',
+      `/peers/${A.toUpperCase()}`,
+      '/peers/66666666-2222-4333-8444-555555555555/min',
+      '/peers/77777777-2222-4333-8444-555555555555/min',
+      `/peers/${B.toUpperCase()}`,
+      `/peers/${C}`,
+      '/peers/web-1',
+    ]);
+    assert.match(by.get('/peers/web-1') ?? '', /not a server UUID/);
+    assert.match(by.get(`/peers/${A.toUpperCase()}`) ?? '', /its own peer/);
+    assert.match(by.get(`/peers/${B.toUpperCase()}`) ?? '', /same server as .*give it once/);
+    assert.match(by.get(`/peers/${C}`) ?? '', /must be an object/);
+    assert.match(by.get('/peers/11111111-2222-4333-8444-555555555555/min') ?? '', /greater than 0/);
+    assert.match(by.get('/peers/11111111-2222-4333-8444-555555555555/max') ?? '', /unknown field "max"/);
+    assert.match(by.get('/peers/66666666-2222-4333-8444-555555555555/min') ?? '', /is required/);
+    assert.match(by.get('/peers/77777777-2222-4333-8444-555555555555/min') ?? '', /exponent/);
+  });
+
+  it('the server itself is only known, and refused, when the caller names it', () => {
+    assert.ok('sla' in validateSlaRequest({ download: { max: '1gbit' }, peers: { [A]: { min: '1mbit' } } }));
+    assert.deepEqual(pointers(problemsOf({ download: { max: '1gbit' }, peers: { [A]: { min: '1mbit' } } }, { serverId: A.toUpperCase() })), [`/peers/${A}`]);
+  });
+
+  it('refuses peers that are not an object, and more than MAX_PEERS of them', () => {
+    assert.deepEqual(pointers(problemsOf({ download: { max: '1gbit' }, peers: [{ serverId: B, min: 1 }] })), ['/peers']);
+    const many = Object.fromEntries(
+      Array.from({ length: MAX_PEERS + 1 }, (_, i) => [`00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, { min: '1mbit' }]),
+    );
+    const p = problemsOf({ download: { max: '1gbit' }, peers: many });
+    assert.deepEqual(p, [{ pointer: '/peers', message: `at most ${MAX_PEERS} peers, got ${MAX_PEERS + 1}` }]);
+    const atLimit = Object.fromEntries(Object.entries(many).slice(0, MAX_PEERS));
+    const ok = validateSlaRequest({ download: { max: '1gbit' }, peers: atLimit });
+    assert.ok('sla' in ok && ok.sla.peers?.length === MAX_PEERS);
+  });
+});
+
 describe('checkSla (model form)', () => {
   it('accepts valid SLAs and reports bad ones', () => {
     assert.deepEqual(checkSla({ download: { minRate: 1, maxRate: 2, burst: 12000 }, upload: { maxRate: 5 } }), []);
@@ -116,6 +213,25 @@ describe('checkSla (model form)', () => {
     assert.deepEqual(pointers(checkSla({})), ['']);
     assert.deepEqual(pointers(checkSla({ upload: { maxRate: 0, burst: 1 } })), ['/upload/burst', '/upload/maxRate']);
     assert.deepEqual(pointers(checkSla(null)), ['']);
+  });
+
+  it('checks the upload guarantee and peers', () => {
+    assert.deepEqual(checkSla({ upload: { minRate: 5, maxRate: 5 }, peers: [{ serverId: B, minRate: 1 }] }), []);
+    assert.deepEqual(pointers(checkSla({ upload: { minRate: 6, maxRate: 5 } })), ['/upload/minRate']);
+    assert.deepEqual(pointers(checkSla({ peers: [{ serverId: B, minRate: 1 }] })), [''], 'peers alone are not an SLA');
+    assert.deepEqual(
+      pointers(
+        checkSla(
+          {
+            download: { maxRate: 5 },
+            peers: [{ serverId: B, minRate: 1 }, { serverId: B, minRate: 2 }, { serverId: A.toUpperCase(), minRate: 0 }, { serverId: A, minRate: 1, x: 1 }],
+          },
+          { serverId: A },
+        ),
+      ),
+      ['/peers/1/serverId', '/peers/2/minRate', '/peers/2/serverId', '/peers/3/serverId', '/peers/3/x'],
+    );
+    assert.deepEqual(pointers(checkSla({ download: { maxRate: 5 }, peers: {} })), ['/peers']);
   });
 });
 

@@ -7,11 +7,15 @@
  * Modern body (`PUT /v1/servers/{id}/sla`, say):
  * ```
  * { "download": { "min": <rate>?, "max": <rate>, "burst": <size>? },
- *   "upload":   { "max": <rate>, "burst": <size>? } }
+ *   "upload":   { "min": <rate>?, "max": <rate>, "burst": <size>? },
+ *   "peers":    { "<server uuid>": { "min": <rate> }, … }? }
  * ```
- * At least one direction; unknown fields are refused; rates as in rates.ts
- * (integers in bit/s or tc-style strings); `min` ≤ `max`; `max` > 0;
- * `burst` (bits) ≥ 12000, one 1500-byte MTU.
+ * At least one direction (peers alone are not an SLA: a pair guarantee lives
+ * on top of the VM's own caps); unknown fields are refused; rates as in
+ * rates.ts (integers in bit/s or tc-style strings); `min` ≤ `max`; `max` > 0;
+ * `burst` (bits) ≥ 12000, one 1500-byte MTU. Peers: keys are server UUIDs
+ * (case-insensitive, so two spellings of one id are refused), never the
+ * server itself, at most MAX_PEERS; each `min` > 0.
  *
  * Original (thesis) body of `POST /qoses`:
  * ```
@@ -20,7 +24,7 @@
  * see parseThesisQosBody.
  */
 import { checkRate, checkSize, DEFAULT_MAX_RATE, MAX_BURST_BITS, MIN_BURST_BITS, formatRate } from './rates.ts';
-import type { Sla } from './sla.ts';
+import { sortedPeers, type PeerGuarantee, type Sla } from './sla.ts';
 
 export interface Problem {
   /** JSON pointer (RFC 6901) of the field, e.g. `/download/min`; `""` is the whole body. */
@@ -31,7 +35,16 @@ export interface Problem {
 export interface ValidateOptions {
   /** Largest accepted rate, bit/s. @default DEFAULT_MAX_RATE (100 Gbit/s) */
   maxRate?: number;
+  /** The server the SLA is for: a peer equal to it is refused (a VM's traffic to itself never crosses its port). */
+  serverId?: string;
 }
+
+/**
+ * Most peers one SLA may name: bounds what one request can ask the agent to
+ * keep and enforce. A VM with more pairs than this to guarantee is better
+ * served by its hose guarantees (`download.min`, `upload.min`).
+ */
+export const MAX_PEERS = 256;
 
 type JsonObject = Record<string, unknown>;
 
@@ -67,8 +80,9 @@ export function isUuidLike(value: string): boolean {
 
 // ---- the modern body ----
 
-const DOWNLOAD_FIELDS = ['min', 'max', 'burst'] as const;
-const UPLOAD_FIELDS = ['max', 'burst'] as const;
+const BODY_FIELDS = ['download', 'upload', 'peers'] as const;
+const DIRECTION_FIELDS = ['min', 'max', 'burst'] as const;
+const PEER_FIELDS = ['min'] as const;
 
 /**
  * Validates a modern SLA body. Returns the `Sla`, or every problem found.
@@ -80,8 +94,8 @@ export function validateSlaRequest(body: unknown, options: ValidateOptions = {})
     return { problems: [{ pointer: '', message: `the body must be a JSON object, got ${describe(body)}` }] };
   }
   for (const key of Object.keys(body)) {
-    if (key !== 'download' && key !== 'upload') {
-      problems.push({ pointer: pointer(key), message: `unknown field "${key}" (expected "download" and/or "upload")` });
+    if (!(BODY_FIELDS as readonly string[]).includes(key)) {
+      problems.push({ pointer: pointer(key), message: `unknown field "${key}" (expected "download" and/or "upload", and optionally "peers")` });
     }
   }
   const sla: Sla = {};
@@ -91,113 +105,159 @@ export function validateSlaRequest(body: unknown, options: ValidateOptions = {})
     problems.push({ pointer: '', message: 'give at least one direction: "download" and/or "upload"' });
   }
   if (download !== undefined) {
-    const d = direction(download, 'download', DOWNLOAD_FIELDS, maxRate, problems);
-    if (d) {
-      const min = d.min;
-      if (min !== undefined && d.max !== undefined && min > d.max) {
-        problems.push({
-          pointer: pointer('download', 'min'),
-          message: `must not exceed max: ${formatRate(min)} (${min} bit/s) > ${formatRate(d.max)} (${d.max} bit/s)`,
-        });
-      } else if (d.max !== undefined) {
-        sla.download = {
-          ...(min === undefined ? {} : { minRate: min }),
-          maxRate: d.max,
-          ...(d.burst === undefined ? {} : { burst: d.burst }),
-        };
-      }
-    }
+    const d = direction(download, 'download', maxRate, problems);
+    if (d) sla.download = d;
   }
   if (upload !== undefined) {
-    const u = direction(upload, 'upload', UPLOAD_FIELDS, maxRate, problems);
-    if (u?.max !== undefined) sla.upload = { maxRate: u.max, ...(u.burst === undefined ? {} : { burst: u.burst }) };
+    const u = direction(upload, 'upload', maxRate, problems);
+    if (u) sla.upload = u;
+  }
+  const peers = own(body, 'peers');
+  if (peers !== undefined) {
+    const p = peerGuarantees(peers, maxRate, options.serverId, problems);
+    // `{}` means no pair guarantee: left out, so it reads back as it is stored.
+    if (p && p.length > 0) sla.peers = p;
   }
   return problems.length > 0 ? { problems } : { sla };
 }
 
-interface DirectionValues {
-  min?: number;
-  max?: number;
-  burst?: number;
-}
+type Direction = NonNullable<Sla['download']>;
 
-function direction(
-  value: unknown,
-  name: string,
-  fields: readonly string[],
-  maxRate: number,
-  problems: Problem[],
-): DirectionValues | undefined {
+/** One direction of the body in model form, or undefined (its problems added). */
+function direction(value: unknown, name: 'download' | 'upload', maxRate: number, problems: Problem[]): Direction | undefined {
   if (!isObject(value)) {
     problems.push({ pointer: pointer(name), message: `must be an object like {"max": "100mbit"}, got ${describe(value)}` });
     return undefined;
   }
-  const out: DirectionValues = {};
+  const before = problems.length;
   for (const key of Object.keys(value)) {
-    if (!fields.includes(key)) {
+    if (!(DIRECTION_FIELDS as readonly string[]).includes(key)) {
       problems.push({
         pointer: pointer(name, key),
-        message: `unknown field "${key}" (expected ${fields.map((f) => `"${f}"`).join(', ')})`,
+        message: `unknown field "${key}" (expected ${DIRECTION_FIELDS.map((f) => `"${f}"`).join(', ')})`,
       });
     }
   }
-  const max = own(value, 'max');
-  if (max === undefined) {
+  let max: number | undefined;
+  const rawMax = own(value, 'max');
+  if (rawMax === undefined) {
     problems.push({ pointer: pointer(name, 'max'), message: 'is required: the cap of this direction, e.g. "100mbit"' });
   } else {
-    const r = checkRate(max, { maxRate });
+    const r = checkRate(rawMax, { maxRate });
     if (!r.ok) problems.push({ pointer: pointer(name, 'max'), message: r.message });
     else if (r.value === 0) problems.push({ pointer: pointer(name, 'max'), message: 'must be greater than 0' });
-    else out.max = r.value;
+    else max = r.value;
   }
-  if (fields.includes('min')) {
-    const min = own(value, 'min');
-    if (min !== undefined) {
-      const r = checkRate(min, { maxRate });
-      if (r.ok) out.min = r.value;
-      else problems.push({ pointer: pointer(name, 'min'), message: r.message });
-    }
+  let min: number | undefined;
+  const rawMin = own(value, 'min');
+  if (rawMin !== undefined) {
+    const r = checkRate(rawMin, { maxRate });
+    if (r.ok) min = r.value;
+    else problems.push({ pointer: pointer(name, 'min'), message: r.message });
   }
-  const burst = own(value, 'burst');
-  if (burst !== undefined) {
-    const r = checkSize(burst);
+  if (min !== undefined && max !== undefined && min > max) {
+    problems.push({
+      pointer: pointer(name, 'min'),
+      message: `must not exceed max: ${formatRate(min)} (${min} bit/s) > ${formatRate(max)} (${max} bit/s)`,
+    });
+  }
+  let burst: number | undefined;
+  const rawBurst = own(value, 'burst');
+  if (rawBurst !== undefined) {
+    const r = checkSize(rawBurst);
     if (!r.ok) problems.push({ pointer: pointer(name, 'burst'), message: r.message });
     else if (r.value < MIN_BURST_BITS) {
       problems.push({
         pointer: pointer(name, 'burst'),
         message: `must be at least ${MIN_BURST_BITS} bits (one 1500-byte packet), got ${r.value}`,
       });
-    } else out.burst = r.value;
+    } else burst = r.value;
   }
-  return out;
+  if (problems.length > before || max === undefined) return undefined;
+  return { ...(min === undefined ? {} : { minRate: min }), maxRate: max, ...(burst === undefined ? {} : { burst }) };
+}
+
+/** The body's `peers` object in model form (lower-case ids, in id order), or undefined (its problems added). */
+function peerGuarantees(value: unknown, maxRate: number, serverId: string | undefined, problems: Problem[]): PeerGuarantee[] | undefined {
+  if (!isObject(value)) {
+    problems.push({ pointer: pointer('peers'), message: `must be an object like {"<server uuid>": {"min": "100mbit"}}, got ${describe(value)}` });
+    return undefined;
+  }
+  const keys = Object.keys(value);
+  if (keys.length > MAX_PEERS) {
+    // Refused as a whole: a problem per entry of an oversized body would only make a huge answer.
+    problems.push({ pointer: pointer('peers'), message: `at most ${MAX_PEERS} peers, got ${keys.length}` });
+    return undefined;
+  }
+  const before = problems.length;
+  const self = serverId?.toLowerCase();
+  const firstKeyOf = new Map<string, string>();
+  const out: PeerGuarantee[] = [];
+  for (const key of keys) {
+    const at = pointer('peers', key);
+    if (!isUuidLike(key)) {
+      problems.push({ pointer: at, message: `"${key}" is not a server UUID` });
+      continue;
+    }
+    const id = key.toLowerCase();
+    if (id === self) {
+      problems.push({ pointer: at, message: 'a server cannot be its own peer' });
+      continue;
+    }
+    const first = firstKeyOf.get(id);
+    if (first !== undefined) {
+      problems.push({ pointer: at, message: `the same server as "${first}" (ids are case-insensitive); give it once` });
+      continue;
+    }
+    firstKeyOf.set(id, key);
+    const entry = value[key];
+    if (!isObject(entry)) {
+      problems.push({ pointer: at, message: `must be an object like {"min": "100mbit"}, got ${describe(entry)}` });
+      continue;
+    }
+    for (const field of Object.keys(entry)) {
+      if (!(PEER_FIELDS as readonly string[]).includes(field)) {
+        problems.push({ pointer: pointer('peers', key, field), message: `unknown field "${field}" (expected "min")` });
+      }
+    }
+    const rawMin = own(entry, 'min');
+    if (rawMin === undefined) {
+      problems.push({ pointer: pointer('peers', key, 'min'), message: 'is required: the rate guaranteed between the two servers, each way, e.g. "100mbit"' });
+      continue;
+    }
+    const r = checkRate(rawMin, { maxRate });
+    if (!r.ok) problems.push({ pointer: pointer('peers', key, 'min'), message: r.message });
+    else if (r.value === 0) problems.push({ pointer: pointer('peers', key, 'min'), message: 'must be greater than 0 (leave the peer out for no guarantee)' });
+    else out.push({ serverId: id, minRate: r.value });
+  }
+  return problems.length > before ? undefined : sortedPeers(out);
 }
 
 /**
  * Problems of an `Sla` already in model form (from storage or code): every
  * value a non-negative safe integer, caps > 0, min ≤ max, bursts in range,
- * at least one direction. Pointers use the model's names (`/download/maxRate`).
+ * at least one direction; peers with lower-case server UUIDs, each once, not
+ * `options.serverId`, at most MAX_PEERS, rates > 0. Pointers use the model's
+ * names (`/download/maxRate`, `/peers/0/serverId`).
  */
 export function checkSla(sla: unknown, options: ValidateOptions = {}): Problem[] {
   const maxRate = options.maxRate ?? DEFAULT_MAX_RATE;
   if (!isObject(sla)) return [{ pointer: '', message: `an SLA must be an object, got ${describe(sla)}` }];
   const problems: Problem[] = [];
-  const int = (dir: string, key: string, v: unknown, limit: number, required: boolean): number | undefined => {
+  const int = (at: readonly string[], v: unknown, limit: number, required: boolean): number | undefined => {
     if (v === undefined) {
-      if (required) problems.push({ pointer: pointer(dir, key), message: 'is required' });
+      if (required) problems.push({ pointer: pointer(...at), message: 'is required' });
       return undefined;
     }
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > limit) {
-      problems.push({ pointer: pointer(dir, key), message: `must be an integer 0..${limit}, got ${typeof v === 'number' ? String(v) : describe(v)}` });
+      problems.push({ pointer: pointer(...at), message: `must be an integer 0..${limit}, got ${typeof v === 'number' ? String(v) : describe(v)}` });
       return undefined;
     }
     return v;
   };
-  const allowed: Record<string, readonly string[]> = {
-    download: ['minRate', 'maxRate', 'burst'],
-    upload: ['maxRate', 'burst'],
-  };
+  const directionFields: readonly string[] = ['minRate', 'maxRate', 'burst'];
   for (const key of Object.keys(sla)) {
-    if (!(key in allowed)) problems.push({ pointer: pointer(key), message: `unknown field "${key}"` });
+    if (key !== 'download' && key !== 'upload' && key !== 'peers') problems.push({ pointer: pointer(key), message: `unknown field "${key}"` });
   }
   let any = false;
   for (const dir of ['download', 'upload'] as const) {
@@ -209,23 +269,63 @@ export function checkSla(sla: unknown, options: ValidateOptions = {}): Problem[]
       continue;
     }
     for (const key of Object.keys(d)) {
-      if (!allowed[dir]?.includes(key)) problems.push({ pointer: pointer(dir, key), message: `unknown field "${key}"` });
+      if (!directionFields.includes(key)) problems.push({ pointer: pointer(dir, key), message: `unknown field "${key}"` });
     }
-    const max = int(dir, 'maxRate', own(d, 'maxRate'), maxRate, true);
+    const max = int([dir, 'maxRate'], own(d, 'maxRate'), maxRate, true);
     if (max === 0) problems.push({ pointer: pointer(dir, 'maxRate'), message: 'must be greater than 0' });
-    const burst = int(dir, 'burst', own(d, 'burst'), MAX_BURST_BITS, false);
+    const burst = int([dir, 'burst'], own(d, 'burst'), MAX_BURST_BITS, false);
     if (burst !== undefined && burst < MIN_BURST_BITS) {
       problems.push({ pointer: pointer(dir, 'burst'), message: `must be at least ${MIN_BURST_BITS} bits` });
     }
-    if (dir === 'download') {
-      const min = int(dir, 'minRate', own(d, 'minRate'), maxRate, false);
-      if (min !== undefined && max !== undefined && min > max) {
-        problems.push({ pointer: pointer(dir, 'minRate'), message: `must not exceed maxRate (${min} > ${max})` });
-      }
+    const min = int([dir, 'minRate'], own(d, 'minRate'), maxRate, false);
+    if (min !== undefined && max !== undefined && min > max) {
+      problems.push({ pointer: pointer(dir, 'minRate'), message: `must not exceed maxRate (${min} > ${max})` });
     }
   }
   if (!any) problems.push({ pointer: '', message: 'an SLA needs at least one direction' });
+  const peers = own(sla, 'peers');
+  if (peers !== undefined) checkPeers(peers, maxRate, options.serverId, int, problems);
   return problems;
+}
+
+function checkPeers(
+  peers: unknown,
+  maxRate: number,
+  serverId: string | undefined,
+  int: (at: readonly string[], v: unknown, limit: number, required: boolean) => number | undefined,
+  problems: Problem[],
+): void {
+  if (!Array.isArray(peers)) {
+    problems.push({ pointer: pointer('peers'), message: `must be an array, got ${describe(peers)}` });
+    return;
+  }
+  if (peers.length > MAX_PEERS) {
+    problems.push({ pointer: pointer('peers'), message: `at most ${MAX_PEERS} peers, got ${peers.length}` });
+    return;
+  }
+  const self = serverId?.toLowerCase();
+  const seen = new Set<string>();
+  peers.forEach((peer: unknown, i) => {
+    const at = String(i);
+    if (!isObject(peer)) {
+      problems.push({ pointer: pointer('peers', at), message: `must be an object, got ${describe(peer)}` });
+      return;
+    }
+    for (const key of Object.keys(peer)) {
+      if (key !== 'serverId' && key !== 'minRate') problems.push({ pointer: pointer('peers', at, key), message: `unknown field "${key}"` });
+    }
+    const id = own(peer, 'serverId');
+    if (typeof id !== 'string' || !isUuidLike(id) || id !== id.toLowerCase()) {
+      // Lower case only: ids are compared as strings, so another spelling would be another peer.
+      problems.push({ pointer: pointer('peers', at, 'serverId'), message: `must be a lower-case server UUID, got ${typeof id === 'string' ? JSON.stringify(id) : describe(id)}` });
+    } else if (id === self) {
+      problems.push({ pointer: pointer('peers', at, 'serverId'), message: 'a server cannot be its own peer' });
+    } else if (seen.has(id)) {
+      problems.push({ pointer: pointer('peers', at, 'serverId'), message: `server ${id} is listed twice` });
+    } else seen.add(id);
+    const min = int(['peers', at, 'minRate'], own(peer, 'minRate'), maxRate, true);
+    if (min === 0) problems.push({ pointer: pointer('peers', at, 'minRate'), message: 'must be greater than 0' });
+  });
 }
 
 // ---- the original (thesis) body of POST /qoses ----

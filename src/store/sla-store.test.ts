@@ -11,6 +11,20 @@ const A = '3f2b6c1e-8d4a-4c3b-9a1e-0123456789ab';
 const B = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
 const GOLD: Sla = { download: { minRate: 50_000_000, maxRate: 100_000_000 }, upload: { maxRate: 20_000_000 } };
 const SILVER: Sla = { download: { maxRate: 10_000_000, burst: 96_000 } };
+const C = 'c0ffee00-0000-4000-8000-00000000000c';
+const D = 'd0d0d0d0-0000-4000-8000-00000000000d';
+/** Hose guarantees both ways plus pair guarantees, the peers in id order (as stored). */
+const HOSE = {
+  download: { minRate: 100_000_000, maxRate: 1_000_000_000 },
+  upload: { minRate: 50_000_000, maxRate: 500_000_000, burst: 96_000 },
+} satisfies Sla;
+const PIPES: Sla = {
+  ...HOSE,
+  peers: [
+    { serverId: B, minRate: 10_000_000 },
+    { serverId: C, minRate: 20_000_000 },
+  ],
+};
 
 const tempRoot = mkdtempSync(path.join(tmpdir(), 'cm-store-test-'));
 after(() => {
@@ -101,6 +115,21 @@ for (const backend of backends) {
         assert.equal(got.updatedAt, '2025-01-01T00:00:04.000Z');
       }));
 
+    it('keeps the upload guarantee and the peers; peers in another order are the same SLA', () =>
+      withStore(async (store) => {
+        assert.deepEqual(await store.put(A, PIPES), { created: true, changed: true, version: 1 });
+        assert.deepEqual((await store.get(A))?.sla, PIPES);
+        const reordered: Sla = { peers: [...(PIPES.peers ?? [])].reverse(), upload: { burst: 96_000, maxRate: 500_000_000, minRate: 50_000_000 }, download: HOSE.download };
+        assert.deepEqual(await store.put(A, reordered), { created: false, changed: false, version: 1 });
+        assert.deepEqual((await store.list()).map((r) => r.sla), [PIPES]);
+        const fewerPeers: Sla = { ...PIPES, peers: [{ serverId: C, minRate: 20_000_000 }] };
+        assert.deepEqual(await store.put(A, fewerPeers), { created: false, changed: true, version: 2 });
+        assert.deepEqual((await store.get(A))?.sla, fewerPeers);
+        const noPeers: Sla = { ...HOSE, peers: [] };
+        assert.deepEqual(await store.put(A, noPeers), { created: false, changed: true, version: 3 });
+        assert.deepEqual((await store.get(A))?.sla, HOSE, 'no peers are left out');
+      }));
+
     it('server ids are case-insensitive and must be UUID-like', () =>
       withStore(async (store) => {
         await store.put(A.toUpperCase(), GOLD);
@@ -116,6 +145,9 @@ for (const backend of backends) {
         await assert.rejects(store.put(A, {}), /at least one direction/);
         await assert.rejects(store.put(A, { download: { maxRate: 1.5 } }), isStoreError('CM_ERR_STORE_INVALID'));
         await assert.rejects(store.put(A, { download: { minRate: 5, maxRate: 1 } }), /minRate/);
+        await assert.rejects(store.put(A, { upload: { minRate: 5, maxRate: 1 } }), /\/upload\/minRate/);
+        await assert.rejects(store.put(A, { download: { maxRate: 1 }, peers: [{ serverId: A, minRate: 1 }] }), /its own peer/);
+        await assert.rejects(store.put(A, { download: { maxRate: 1 }, peers: [{ serverId: B, minRate: 0 }] }), /\/peers\/0\/minRate/);
         await assert.rejects(store.put(A, GOLD, { source: 'v2' as 'v1' }), /unknown source/);
         await assert.rejects(store.put(A, GOLD, { source: 'v1', host: ' ' }), /host/);
         assert.deepEqual(await store.list(), []);
@@ -219,6 +251,8 @@ describe('SlaStore on disk', () => {
     await first.put(A, SILVER, { host: 'compute1', source: 'thesis' });
     await first.put(B, GOLD);
     await first.delete(B);
+    // Pair guarantees and the upload guarantee live in sla_json too.
+    await first.put(D, PIPES);
     const before = await first.list();
     await first.close();
 
@@ -226,6 +260,7 @@ describe('SlaStore on disk', () => {
     try {
       assert.deepEqual(await second.list(), before);
       assert.equal((await second.get(A))?.version, 2);
+      assert.deepEqual((await second.get(D))?.sla, PIPES);
       assert.deepEqual(await second.put(A, SILVER, { host: 'compute1', source: 'thesis' }), {
         created: false,
         changed: false,

@@ -17,7 +17,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import type { Sla } from '../qos/sla.ts';
+import { sortedPeers, type Sla } from '../qos/sla.ts';
 import { checkSla, isUuidLike } from '../qos/validate.ts';
 import { StoreError } from './errors.ts';
 import { migrate, MIGRATIONS, type Migration } from './migrations.ts';
@@ -125,7 +125,7 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The SLA as JSON with a fixed key order, absent fields left out. */
+/** The SLA as JSON with a fixed key order, peers in server id order, absent fields (and no peers) left out. */
 export function canonicalSlaJson(sla: Sla): string {
   const out: Sla = {};
   if (sla.download) {
@@ -138,8 +138,15 @@ export function canonicalSlaJson(sla: Sla): string {
   }
   if (sla.upload) {
     const u = sla.upload;
-    out.upload = { maxRate: u.maxRate, ...(u.burst === undefined ? {} : { burst: u.burst }) };
+    out.upload = {
+      ...(u.minRate === undefined ? {} : { minRate: u.minRate }),
+      maxRate: u.maxRate,
+      ...(u.burst === undefined ? {} : { burst: u.burst }),
+    };
   }
+  // The same peers in another order are the same SLA: no new version, no reconciler pass.
+  const peers = sortedPeers(sla.peers ?? []);
+  if (peers.length > 0) out.peers = peers;
   return JSON.stringify(out);
 }
 
@@ -188,7 +195,7 @@ class SqliteSlaStore implements SlaStore {
   put(serverId: string, sla: Sla, meta: PutMeta = { source: 'v1' }): Promise<PutResult> {
     return this.run(async () => {
       const id = normaliseServerId(serverId);
-      const problems = checkSla(sla);
+      const problems = checkSla(sla, { serverId: id });
       if (problems.length > 0) {
         const text = problems.map((p) => `${p.pointer || '/'}: ${p.message}`).join('; ');
         throw new StoreError('CM_ERR_STORE_INVALID', `invalid SLA for ${id}: ${text}`);
@@ -308,7 +315,7 @@ function fromRow(row: DesiredSlaTable): StoredSla {
   } catch (error) {
     throw new StoreError('CM_ERR_STORE_CORRUPT', `stored SLA of ${row.server_id} is not JSON`, { cause: error });
   }
-  const problems = checkSla(sla);
+  const problems = checkSla(sla, { serverId: row.server_id });
   if (problems.length > 0) {
     throw new StoreError(
       'CM_ERR_STORE_CORRUPT',

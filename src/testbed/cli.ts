@@ -9,6 +9,7 @@ import { TestbedError } from './errors.ts';
 import { checkScenarioPrerequisites } from './scenarios/env.ts';
 import { checkRate } from '../qos/rates.ts';
 import { runCapsScenario } from './scenarios/caps.ts';
+import { runGuaranteesScenario } from './scenarios/guarantees.ts';
 import { runThesisScenario } from './scenarios/thesis.ts';
 import { mbit } from './scenarios/table.ts';
 import { checkTestbedPrerequisites } from './hosts.ts';
@@ -106,17 +107,23 @@ export function testbedCommand(): Command {
 
   testbed
     .command('scenario')
-    .description('measure a scenario on a private testbed (made and removed by the run): thesis = §7.3 of the thesis, caps = every SLA class cap')
-    .argument('<name>', 'thesis | caps')
+    .description(
+      'measure a scenario on a private testbed (made and removed by the run): thesis = §7.3 of the thesis, caps = every SLA class cap, guarantees = guaranteed rates under contention (without and with the controller)',
+    )
+    .argument('<name>', 'thesis | caps | guarantees')
     .option('--out <dir>', 'where the table (.txt/.json) and charts (.svg/.png) go', 'testbed-results')
     .option('--scale <n>', 'thesis rates divided by n (100: 1 GbE → 10 Mbit/s)', parseScale, 100)
     .option('--duration <s>', 'iperf3 seconds per measurement', positiveInt('--duration', 600), 10)
     .action(async (name: string, opts: { out: string; scale: number; duration: number }) => {
-      if (name !== 'thesis' && name !== 'caps') throw new TestbedCliError(`cm testbed scenario: unknown scenario "${name}" (thesis | caps)`, 2);
+      if (name !== 'thesis' && name !== 'caps' && name !== 'guarantees') throw new TestbedCliError(`cm testbed scenario: unknown scenario "${name}" (thesis | caps | guarantees)`, 2);
       preflight(checkScenarioPrerequisites);
       const common = { scale: opts.scale, durationS: opts.duration, outDir: opts.out, print: out };
       if (name === 'thesis') await runThesisScenario(common);
-      else {
+      else if (name === 'guarantees') {
+        const result = await runGuaranteesScenario(common);
+        const failed = result.checks.filter((c) => !c.pass);
+        if (failed.length > 0) throw new TestbedCliError(`cm testbed scenario guarantees: ${String(failed.length)} check(s) failed: ${failed.map((c) => `case ${String(c.case)} ${c.what}`).join('; ')}`, 1);
+      } else {
         const result = await runCapsScenario(common);
         if (result.checks.some((c) => c.status === 'FAIL')) throw new TestbedCliError('cm testbed scenario caps: a cap was not held within ±5%', 1);
       }

@@ -5,9 +5,13 @@
  * "100Mbit" and 100000000 mean the same.
  *
  * Config shape (YAML or JSON):
- *   classes: { Gold: { min: 100Mbit, max: 10Gbit, upload_max?: …, burst?: … }, … }
+ *   classes: { Gold: { min: 100Mbit, max: 10Gbit, upload_min?: …, upload_max?: …, burst?: … }, … }
  *   assign:  { MediaServer: Gold }      # service type → class
  *   default: Wholesale                  # every other service type
+ *
+ * `min`/`max` are the download's; `upload_min` guarantees the upload (hose
+ * model). An upload guarantee needs an upload cap, so a class with
+ * `upload_min` and no `upload_max` caps the upload at `max`.
  *
  * A class is chosen per service instance: its `sla_class`, else the class
  * assigned to its service type, else the default.
@@ -20,15 +24,15 @@ import type { SlaClass, SlaClassConfig, SourceFile } from './types.ts';
 /** The thesis's classes: Gold 100 Mbit/s – 10 Gbit/s for MediaServer, Wholesale 100 Mbit/s – 1 Gbit/s for the rest. */
 export const DEFAULT_SLA_CLASSES: SlaClassConfig = Object.freeze({
   classes: {
-    Gold: { name: 'Gold', minBps: 100_000_000, maxBps: 10_000_000_000, uploadMaxBps: null, burstBits: null },
-    Wholesale: { name: 'Wholesale', minBps: 100_000_000, maxBps: 1_000_000_000, uploadMaxBps: null, burstBits: null },
+    Gold: { name: 'Gold', minBps: 100_000_000, maxBps: 10_000_000_000, uploadMaxBps: null, uploadMinBps: null, burstBits: null },
+    Wholesale: { name: 'Wholesale', minBps: 100_000_000, maxBps: 1_000_000_000, uploadMaxBps: null, uploadMinBps: null, burstBits: null },
   },
   assign: { MediaServer: 'Gold' },
   default: 'Wholesale',
 });
 
 const CONFIG_KEYS = ['classes', 'assign', 'default'] as const;
-const CLASS_KEYS = ['min', 'max', 'upload_max', 'burst'] as const;
+const CLASS_KEYS = ['min', 'max', 'upload_min', 'upload_max', 'burst'] as const;
 
 /**
  * Reads a class config at `f` into `issues`. With `base`, the config is an
@@ -95,6 +99,7 @@ function readClass(f: Field, name: string, issues: Issues): SlaClass | undefined
   const min = rate('min', true);
   const max = rate('max', true);
   const uploadMax = rate('upload_max', false);
+  const uploadMin = rate('upload_min', false);
   let burst: number | null | undefined = null;
   const bf = child(f, 'burst');
   if (bf.value !== undefined) {
@@ -109,8 +114,15 @@ function readClass(f: Field, name: string, issues: Issues): SlaClass | undefined
     issues.add(f.at, child(f, 'min').path, `must not exceed max (${String(min)} > ${String(max)} bit/s)`);
   }
   if (typeof max === 'number' && max === 0) issues.add(f.at, child(f, 'max').path, 'must be greater than 0');
-  if (issues.count > before || min === undefined || max === undefined || uploadMax === undefined || burst === undefined) return undefined;
-  return { name, minBps: min ?? 0, maxBps: max ?? 0, uploadMaxBps: uploadMax, burstBits: burst };
+  if (typeof uploadMin === 'number') {
+    // The cap the upload would get (see uploadCapOf): upload_max, else max.
+    const [cap, capName] = typeof uploadMax === 'number' ? [uploadMax, 'upload_max'] : [max, 'max (the upload cap when upload_max is absent)'];
+    if (typeof cap === 'number' && uploadMin > cap) {
+      issues.add(f.at, child(f, 'upload_min').path, `must not exceed ${capName} (${String(uploadMin)} > ${String(cap)} bit/s)`);
+    }
+  }
+  if (issues.count > before || min === undefined || max === undefined || uploadMax === undefined || uploadMin === undefined || burst === undefined) return undefined;
+  return { name, minBps: min ?? 0, maxBps: max ?? 0, uploadMaxBps: uploadMax, uploadMinBps: uploadMin, burstBits: burst };
 }
 
 /**
@@ -138,10 +150,20 @@ export function slaClass(name: string, config: SlaClassConfig): SlaClass {
   return cls;
 }
 
-/** What the agent enforces for a unit of the class. */
+/**
+ * The upload cap of the class: `upload_max`, else `max` when the class
+ * guarantees an upload (the agent needs a cap to guarantee within), else none
+ * (the upload is left alone, as the thesis did).
+ */
+export function uploadCapOf(cls: SlaClass): number | null {
+  return cls.uploadMaxBps ?? (cls.uploadMinBps === null ? null : cls.maxBps);
+}
+
+/** What the agent enforces for a unit of the class (pair guarantees come from the topology, not the class). */
 export function slaOf(cls: SlaClass): Sla {
+  const uploadCap = uploadCapOf(cls);
   return {
     download: { minRate: cls.minBps, maxRate: cls.maxBps, ...(cls.burstBits === null ? {} : { burst: cls.burstBits }) },
-    ...(cls.uploadMaxBps === null ? {} : { upload: { maxRate: cls.uploadMaxBps } }),
+    ...(uploadCap === null ? {} : { upload: { ...(cls.uploadMinBps === null ? {} : { minRate: cls.uploadMinBps }), maxRate: uploadCap } }),
   };
 }

@@ -27,7 +27,7 @@ describe('SLA classes', () => {
       name: 'classes.yaml',
       text: 'classes:\n  Gold: { min: 200Mbit, max: 2Gbit, upload_max: 500mbit, burst: 96kbit }\n  Bronze: { min: 10mbit, max: 100mbit }\nassign: { MediaServer: Gold }\ndefault: Bronze\n',
     });
-    assert.deepEqual(cfg.classes.Gold, { name: 'Gold', minBps: 200_000_000, maxBps: 2_000_000_000, uploadMaxBps: 500_000_000, burstBits: 96_000 });
+    assert.deepEqual(cfg.classes.Gold, { name: 'Gold', minBps: 200_000_000, maxBps: 2_000_000_000, uploadMaxBps: 500_000_000, uploadMinBps: null, burstBits: 96_000 });
     const gold = cfg.classes.Gold;
     assert.ok(gold);
     assert.deepEqual(slaOf(gold), { download: { minRate: 200_000_000, maxRate: 2_000_000_000, burst: 96_000 }, upload: { maxRate: 500_000_000 } });
@@ -51,6 +51,32 @@ describe('SLA classes', () => {
         ]) {
           assert.ok(lines.some((l) => re.test(l)), `missing ${String(re)} in\n${err.message}`);
         }
+        return true;
+      },
+    );
+  });
+
+  it('upload_min guarantees the upload within upload_max, or within max when there is no upload_max', () => {
+    const cfg = parseSlaClassConfig({
+      name: 'classes.yaml',
+      text: 'classes:\n  Gold: { min: 200Mbit, max: 2Gbit, upload_min: 100mbit, upload_max: 500mbit }\n  Silver: { min: 50mbit, max: 500mbit, upload_min: 20mbit }\ndefault: Silver\n',
+    });
+    const gold = cfg.classes.Gold;
+    const silver = cfg.classes.Silver;
+    assert.ok(gold && silver);
+    assert.equal(gold.uploadMinBps, 100_000_000);
+    assert.deepEqual(slaOf(gold), { download: { minRate: 200_000_000, maxRate: 2_000_000_000 }, upload: { minRate: 100_000_000, maxRate: 500_000_000 } });
+    assert.deepEqual(slaOf(silver), { download: { minRate: 50_000_000, maxRate: 500_000_000 }, upload: { minRate: 20_000_000, maxRate: 500_000_000 } }, 'capped at max');
+    assert.throws(
+      () =>
+        parseSlaClassConfig({
+          name: 'classes.yaml',
+          text: 'classes:\n  Gold: { min: 1mbit, max: 2Gbit, upload_min: 600mbit, upload_max: 500mbit }\n  Silver: { min: 1mbit, max: 500mbit, upload_min: 1gbit }\ndefault: Silver\n',
+        }),
+      (err: unknown) => {
+        assert.ok(err instanceof TopologyError);
+        assert.match(err.message, /^classes\.yaml:2:\d+ classes\.Gold\.upload_min: must not exceed upload_max \(600000000 > 500000000 bit\/s\)$/m);
+        assert.match(err.message, /^classes\.yaml:3:\d+ classes\.Silver\.upload_min: must not exceed max \(the upload cap when upload_max is absent\) \(1000000000 > 500000000 bit\/s\)$/m);
         return true;
       },
     );

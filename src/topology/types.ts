@@ -79,8 +79,10 @@ export interface SlaClass {
   minBps: number;
   /** Download cap. */
   maxBps: number;
-  /** Upload cap; null = no upload policing. */
+  /** Upload cap; null = the class `max` when `uploadMinBps` is set, else no upload policing. */
   uploadMaxBps: number | null;
+  /** Guaranteed upload (hose model); null = none. Never above the upload cap. */
+  uploadMinBps: number | null;
   /** HTB burst of the download queue, bits; null = the switch's default. */
   burstBits: number | null;
 }

@@ -268,6 +268,67 @@ describe('agent HTTP API', () => {
       await done();
     });
 
+    it('PUT with the upload guarantee and peers round-trips through GET (peers lower case, in id order)', async () => {
+      const [a, b, c] = vms as [(typeof vms)[0], (typeof vms)[0], (typeof vms)[0]];
+      const url = `/v1/servers/${a.id}/sla`;
+      const [first, second] = [b.id, c.id].sort() as [string, string];
+      const payload = {
+        download: { min: '100mbit', max: '1gbit' },
+        upload: { min: '50mbit', max: '500mbit' },
+        peers: { [second.toUpperCase()]: { min: '20mbit' }, [first]: { min: 10_000_000 } },
+      };
+      const put = await app.inject({ method: 'PUT', url, headers: AUTH, payload });
+      assert.equal(put.statusCode, 201, put.body);
+      const expected = {
+        download: { min: 100_000_000, max: 1_000_000_000 },
+        upload: { min: 50_000_000, max: 500_000_000 },
+        peers: { [first]: { min: 10_000_000 }, [second]: { min: 20_000_000 } },
+      };
+      assert.deepEqual(put.json<{ sla: unknown }>().sla, expected);
+      const get = await app.inject({ method: 'GET', url, headers: AUTH });
+      assert.equal(get.statusCode, 200);
+      const sla = get.json<{ sla: { peers: Record<string, unknown> } }>().sla;
+      assert.deepEqual(sla, expected);
+      assert.deepEqual(Object.keys(sla.peers), [first, second], 'stable: in id order');
+      assert.deepEqual((await store.get(a.id))?.sla.peers, [{ serverId: first, minRate: 10_000_000 }, { serverId: second, minRate: 20_000_000 }]);
+
+      const again = await app.inject({ method: 'PUT', url, headers: AUTH, payload: { ...payload, peers: { [second]: { min: '20mbit' }, [first.toUpperCase()]: { min: '10mbit' } } } });
+      assert.equal(again.statusCode, 200);
+      assert.equal(again.json<{ version: number }>().version, 1, 'the same peers in another order and case are the same SLA');
+      assert.deepEqual(fleet.enqueued, [a.host]);
+      const listed = await app.inject({ method: 'GET', url: `/v1/sla?server_id=${a.id}`, headers: AUTH });
+      assert.deepEqual(listed.json<{ items: { desired: unknown }[] }>().items[0]?.desired, expected, 'the status listing shows the same desired SLA');
+      await done();
+    });
+
+    it('a bad peer key, the server as its own peer or upload.min above max: 400 naming the field, nothing changes', async () => {
+      const [a, b] = vms as [(typeof vms)[0], (typeof vms)[0]];
+      const url = `/v1/servers/${a.id}/sla`;
+      const good = { download: { max: '1gbit' }, peers: { [b.id]: { min: '10mbit' } } };
+      assert.equal((await app.inject({ method: 'PUT', url, headers: AUTH, payload: good })).statusCode, 201);
+      const before = await store.get(a.id);
+      const enqueued = fleet.enqueued.length;
+      const cases: [unknown, string[]][] = [
+        [{ download: { max: '1gbit' }, peers: { 'media-2': { min: '10mbit' } } }, ['/peers/media-2']],
+        [{ download: { max: '1gbit' }, peers: { [a.id.toUpperCase()]: { min: '10mbit' } } }, [`/peers/${a.id.toUpperCase()}`]],
+        [{ download: { max: '1gbit' }, upload: { min: '600mbit', max: '500mbit' } }, ['/upload/min']],
+        [{ download: { max: '1gbit' }, peers: { [b.id]: { min: 0 } } }, [`/peers/${b.id}/min`]],
+        [{ peers: { [b.id]: { min: '10mbit' } } }, ['']],
+      ];
+      for (const [payload, expected] of cases) {
+        const r = await app.inject({ method: 'PUT', url, headers: AUTH, payload: payload as Record<string, unknown> });
+        assert.equal(r.statusCode, 400, JSON.stringify(payload));
+        assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
+        assert.deepEqual(r.json<{ errors: { pointer: string }[] }>().errors.map((e) => e.pointer).sort(), expected, JSON.stringify(payload));
+      }
+      const notAnObject = await app.inject({ method: 'PUT', url, headers: AUTH, payload: { download: { max: '1gbit' }, peers: { [b.id]: '10mbit' } } });
+      assert.equal(notAnObject.statusCode, 400);
+      assert.ok(notAnObject.json<{ errors: { pointer: string }[] }>().errors.some((e) => e.pointer.startsWith('/peers')), notAnObject.body);
+      assert.deepEqual(await store.get(a.id), before);
+      assert.equal(fleet.enqueued.length, enqueued, 'no reconciler pass');
+      await done();
+    });
+
     it('GET /v1/sla joins desired SLAs, ports and reconciler states', async () => {
       const [a, b, c] = vms as [(typeof vms)[0], (typeof vms)[0], (typeof vms)[0]];
       for (const v of [a, b, c]) await store.put(v.id, { download: { maxRate: 1_000_000 } }, { host: v.host, source: 'v1' });

@@ -23,7 +23,12 @@ function fieldsOf(text: string | undefined, env: Record<string, string> = {}): s
 describe('agent configuration: enforcement and rates', () => {
   it('defaults: upload auto, no OpenFlow endpoints, 250 ms meter burst, rates every second per port', () => {
     const config = parseAgentConfig(BASE, {});
-    assert.deepEqual(config.enforcement, { upload: 'auto', openflow: { endpoints: {} }, meterBurstMs: 250 });
+    assert.deepEqual(config.enforcement, {
+      upload: 'auto',
+      openflow: { endpoints: {} },
+      meterBurstMs: 250,
+      guarantees: { enabled: true, intervalMs: 500, uplinkSharePercent: 97, uplinks: {} },
+    });
     assert.deepEqual(config.rates, { intervalMs: 1000, perPortMetrics: true });
   });
 
@@ -37,6 +42,7 @@ enforcement:
     endpoints: { compute1: "unix:/run/openvswitch/br-int.mgmt" }
     tls: { key: /k.pem, cert: /c.pem, ca: /ca.pem }
   meter: { burst_ms: 100 }
+  guarantees: { enabled: false, interval_ms: 250, uplink_share_percent: 90, uplink: 10Gbit, uplinks: { compute2: 25Gbit } }
 rates: { interval_ms: 500, per_port_metrics: false }
 `,
       {},
@@ -49,6 +55,7 @@ rates: { interval_ms: 500, per_port_metrics: false }
         tls: { key: '/k.pem', cert: '/c.pem', ca: '/ca.pem' },
       },
       meterBurstMs: 100,
+      guarantees: { enabled: false, intervalMs: 250, uplinkSharePercent: 90, uplinkBps: 10_000_000_000, uplinks: { compute2: 25_000_000_000 } },
     });
     assert.deepEqual(config.rates, { intervalMs: 500, perPortMetrics: false });
   });
@@ -146,6 +153,17 @@ rates: { interval_ms: 500, per_port_metrics: false }
     assert.deepEqual(fieldsOf(`${BASE}enforcement: { meter: { burst_ms: 49 } }\n`), ['enforcement.meter.burst_ms']);
     assert.deepEqual(fieldsOf(`${BASE}enforcement: { meter: { burst_ms: 10001 } }\n`), ['enforcement.meter.burst_ms']);
     assert.equal(parseAgentConfig(`${BASE}enforcement: { meter: { burst_ms: 50 } }\n`, {}).enforcement.meterBurstMs, 50);
+  });
+
+  it('enforcement.guarantees: rates named by field, bounds on the round and the uplink share', () => {
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { uplink: fast } }\n`), ['enforcement.guarantees.uplink']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { uplink: 0 } }\n`), ['enforcement.guarantees.uplink']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { uplinks: { compute1: -1 } } }\n`), ['enforcement.guarantees.uplinks.compute1']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { uplinks: [1] } }\n`), ['enforcement.guarantees.uplinks']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { interval_ms: 50 } }\n`), ['enforcement.guarantees.interval_ms']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { uplink_share_percent: 101 } }\n`), ['enforcement.guarantees.uplink_share_percent']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { enabled: yes please } }\n`), ['enforcement.guarantees.enabled']);
+    assert.deepEqual(fieldsOf(`${BASE}enforcement: { guarantees: { speed: 1 } }\n`), ['enforcement.guarantees.speed']);
   });
 
   it('reports enforcement problems together with the others', () => {

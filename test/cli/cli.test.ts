@@ -107,20 +107,24 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       const r = await cm(['sla-classes'], env);
       assert.equal(r.code, 0, show(r));
       const rows = tableRows(r.stdout);
-      assert.deepEqual(rows[0], ['NAME', 'MIN', 'MAX', 'UPLOAD MAX', 'ASSIGNED TO']);
-      assert.deepEqual(rows[1], ['Gold', '100 Mbit/s', '10 Gbit/s', '-', 'MediaServer']);
+      assert.deepEqual(rows[0], ['NAME', 'MIN', 'MAX', 'UPLOAD MIN', 'UPLOAD MAX', 'ASSIGNED TO']);
+      assert.deepEqual(rows[1], ['Gold', '100 Mbit/s', '10 Gbit/s', '-', '-', 'MediaServer']);
       assert.equal(rows[2]?.[0], 'Wholesale');
       const json = JSON.parse((await cm(['sla-classes', '-o', 'json'], env)).stdout) as { default: string; classes: { name: string; max_bps: number; assigned_to: string[] }[] };
       assert.equal(json.default, 'Wholesale');
-      assert.deepEqual(json.classes.find((c) => c.name === 'Gold'), { name: 'Gold', min_bps: 1e8, max_bps: 1e10, upload_max_bps: null, burst_bits: null, assigned_to: ['MediaServer'] });
+      assert.deepEqual(json.classes.find((c) => c.name === 'Gold'), { name: 'Gold', min_bps: 1e8, max_bps: 1e10, upload_max_bps: null, upload_min_bps: null, burst_bits: null, assigned_to: ['MediaServer'] });
     });
 
     it("reads a manager configuration's sla_classes, and names file:line:col of a bad one (exit 2)", async () => {
       const good = path.join(tmp, 'manager.yaml');
-      writeFileSync(good, 'auth: { tokens: [x] }\nsla_classes:\n  classes:\n    Silver: { min: 50mbit, max: 500mbit, upload_max: 100mbit }\n  default: Silver\n');
+      writeFileSync(
+        good,
+        'auth: { tokens: [x] }\nsla_classes:\n  classes:\n    Silver: { min: 50mbit, max: 500mbit, upload_max: 100mbit }\n    Bronze: { min: 10mbit, max: 200mbit, upload_min: 5mbit }\n  default: Silver\n',
+      );
       const r = await cm(['sla-classes', '--config', good], env);
       assert.equal(r.code, 0, show(r));
-      assert.deepEqual(tableRows(r.stdout)[1], ['Silver', '50 Mbit/s', '500 Mbit/s', '100 Mbit/s', '(default: every other type)']);
+      assert.deepEqual(tableRows(r.stdout)[1], ['Silver', '50 Mbit/s', '500 Mbit/s', '-', '100 Mbit/s', '(default: every other type)']);
+      assert.deepEqual(tableRows(r.stdout)[2], ['Bronze', '10 Mbit/s', '200 Mbit/s', '5 Mbit/s', '200 Mbit/s', '-'], 'an upload guarantee without upload_max is capped at max');
       const bad = path.join(tmp, 'bad-manager.yaml');
       writeFileSync(bad, 'sla_classes:\n  classes:\n    Silver: { min: 50mbit, max: "1e9" }\n  default: Silver\n');
       const b = await cm(['sla-classes', '--config', bad], env);
@@ -238,10 +242,12 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       const l = await cm(['sla', 'list'], env);
       assert.equal(l.code, 0, show(l));
       const rows = tableRows(l.stdout);
-      assert.deepEqual(rows[0], ['SERVER', 'NAME', 'HOST', 'DOWNLOAD', 'UPLOAD', 'OBSERVED ↓', 'OBSERVED ↑', 'STATE', 'REASON']);
+      assert.deepEqual(rows[0], ['SERVER', 'NAME', 'HOST', 'DOWNLOAD', 'UPLOAD', 'PEERS', 'OBSERVED ↓', 'OBSERVED ↑', 'STATE', 'REASON']);
       // The simulated cloud's switches have no ovs-vswitchd, so no OpenFlow counters: no observed rate, and that is shown as such.
-      for (const row of rows.slice(1, 6)) assert.deepEqual([row[5], row[6]], ['-', '-']);
+      for (const row of rows.slice(1, 6)) assert.deepEqual([row[6], row[7]], ['-', '-']);
       assert.equal(rows.filter((row) => row[3] === '100 Mbit/s – 10 Gbit/s').length, 3, 'three Gold media servers');
+      // The thesis topology's derived traffic: each MediaServer with the Broker, the Broker with all three.
+      assert.deepEqual(rows.slice(1, 6).map((row) => `${row[1] ?? ''}:${row[5] ?? ''}`).sort(), ['Broker-1:3', 'Controller-1:-', 'MediaServer-1:1', 'MediaServer-2:1', 'MediaServer-3:1'].sort());
       assert.match(l.stdout, /^5 applied$/m);
       const lj = JSON.parse((await cm(['sla', 'list', '-o', 'json'], env)).stdout) as { items: unknown[]; summary: { applied: number } };
       assert.equal(lj.items.length, 5);
@@ -286,6 +292,27 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       const set = await cm(['sla', 'set', server.id, '--download-min', '100mbit', '--download-max', '1gbit', '--upload-max', '200mbit', '-o', 'json'], env);
       assert.equal(set.code, 0, show(set));
       assert.deepEqual((JSON.parse(set.stdout) as { sla: unknown }).sla, { download: { min: 1e8, max: 1e9 }, upload: { max: 2e8 } });
+      const [peerA, peerB] = [servers[2]?.id ?? '', servers[3]?.id ?? ''].sort() as [string, string];
+      const withPeers = await cm(['sla', 'set', server.id, '--download-max', '1gbit', '--upload-min', '50mbit', '--upload-max', '200mbit', '--peer', `${peerB.toUpperCase()}=20mbit`, '--peer', `${peerA}=10000000`, '-o', 'json'], env);
+      assert.equal(withPeers.code, 0, show(withPeers));
+      assert.deepEqual((JSON.parse(withPeers.stdout) as { sla: unknown }).sla, {
+        download: { max: 1e9 },
+        upload: { min: 5e7, max: 2e8 },
+        peers: { [peerA]: { min: 1e7 }, [peerB]: { min: 2e7 } },
+      });
+      const shown = await cm(['sla', 'get', server.id], env);
+      assert.match(shown.stdout, /^upload\.min\s+50 Mbit\/s$/m);
+      assert.match(shown.stdout, new RegExp(`^peers\\.${peerB}\\s+20 Mbit/s$`, 'm'));
+      const selfPeer = await cm(['sla', 'set', server.id, '--download-max', '1gbit', '--peer', `${server.id}=1mbit`], env);
+      assert.equal(selfPeer.code, 4, show(selfPeer));
+      assert.match(selfPeer.stderr, new RegExp(`^--peer ${server.id}: a server cannot be its own peer`, 'm'));
+      const badUploadMin = await cm(['sla', 'set', server.id, '--upload-min', '1gbit', '--upload-max', '1mbit'], env);
+      assert.equal(badUploadMin.code, 4, show(badUploadMin));
+      assert.match(badUploadMin.stderr, /^--upload-min: must not exceed max/m);
+      for (const args of [['--download-max', '1gbit', '--peer', 'nonsense'], ['--download-max', '1gbit', '--peer', `${peerA}=1mbit`, '--peer', `${peerA.toUpperCase()}=2mbit`], ['--peer', `${peerA}=1mbit`]]) {
+        const r = await cm(['sla', 'set', server.id, ...args], env);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${show(r)}`);
+      }
       const byClass = await cm(['sla', 'set', server.name, '--class', 'Gold'], env);
       assert.equal(byClass.code, 0, show(byClass));
       assert.match(byClass.stdout, /^download\.max\s+10 Gbit\/s$/m);

@@ -18,7 +18,7 @@ import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { realOvsAvailable } from '../harness/ovsdb-server.ts';
 import { postgresAvailable, startPostgres, type PostgresHandle } from '../harness/postgres.ts';
 import { closeSwitches, openSwitches } from '../agent/inventory-helpers.ts';
-import { MANAGER_TOKEN as TOKEN, managerApi, startSimAgent, startSimManager } from './stack.ts';
+import { AGENT_TOKEN, MANAGER_TOKEN as TOKEN, managerApi, startSimAgent, startSimManager } from './stack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis');
 const OWNER = 'cm-agent-manager-e2e';
@@ -179,6 +179,16 @@ for (const backend of backends) {
       const rates = [...onSwitch.values()].map((q) => `${String(q.minRate)}/${String(q.maxRate)}`).sort();
       assert.deepEqual(rates, ['100000000/10000000000', '100000000/10000000000', '100000000/10000000000', '100000000/1000000000', '100000000/1000000000'].sort());
       assert.equal((await ourQos(sim, 'compute2')).size, 0);
+
+      // The derived traffic demands reached the agent as pair guarantees: each MediaServer with the Broker.
+      const serverOf = (unit: string): string => t.units.find((u) => u.name === unit)?.server_id ?? '';
+      const agentSla = async (unit: string): Promise<{ peers?: Record<string, { min: number }> }> => {
+        const response = await fetch(`${agent.url}/v1/servers/${serverOf(unit)}/sla`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
+        return ((await response.json()) as { sla: { peers?: Record<string, { min: number }> } }).sla;
+      };
+      assert.deepEqual((await agentSla('MediaServer-2')).peers, { [serverOf('Broker-1')]: { min: 100_000_000 } });
+      assert.equal(Object.keys((await agentSla('Broker-1')).peers ?? {}).length, 3);
+      assert.equal((await agentSla('Controller-1')).peers, undefined);
     });
 
     it('splits a topology too large for one host over the fewest hosts, guarantees admitted', async () => {

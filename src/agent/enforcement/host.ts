@@ -17,6 +17,7 @@ import { PortRateSampler } from './rates.ts';
 import { OpenFlowMeterBackend, type MeterSupport } from './openflow-meter.ts';
 import { PassiveListenerBackend } from './listener.ts';
 import { OvsdbQosBackend } from './ovsdb-qos.ts';
+import { PairLimiter } from './pair-limiter.ts';
 import type { EnforcementBackend, UploadMechanism } from './types.ts';
 
 export type UploadMode = 'auto' | 'meter' | 'policing';
@@ -36,6 +37,8 @@ export interface HostEnforcementOptions {
   ratesIntervalMs?: number;
   /** How long `auto` waits for the OpenFlow connection before it uses policing, ms. @default 5000 */
   autoDecisionMs?: number;
+  /** Guaranteed rates through pair limiters on this bridge (needs its OpenFlow endpoint). @default false */
+  guarantees?: boolean;
 }
 
 export interface UploadChoice {
@@ -46,6 +49,8 @@ export interface UploadChoice {
 export class HostEnforcement {
   readonly backends: readonly EnforcementBackend[];
   readonly sampler: PortRateSampler | undefined;
+  /** The pair limiters the guarantee controller programs, when the host has an OpenFlow endpoint and guarantees are on. */
+  readonly pairs: PairLimiter | undefined;
   private readonly client: OpenFlowClient | undefined;
   private readonly meter: OpenFlowMeterBackend | undefined;
   private choice: UploadChoice;
@@ -86,6 +91,7 @@ export class HostEnforcement {
       });
       this.backends = [...listener, ovsdb, this.meter];
     } else this.backends = [...listener, ovsdb];
+    this.pairs = this.client && options.guarantees === true ? new PairLimiter({ host: options.host, owner: options.owner, client: this.client }) : undefined;
     const interval = options.ratesIntervalMs ?? 1000;
     const meter = this.meter;
     this.sampler =

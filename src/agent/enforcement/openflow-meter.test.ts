@@ -225,6 +225,22 @@ function target(name: string, ofport: number | undefined, sla: Sla | undefined):
   return { portId: `neutron-${name}`, serverId: `server-${name}`, hp: hostPort(name, ofport), sla, desired: sla !== undefined };
 }
 
+/** A port of `server` (several ports of one server share its upload meter). */
+function serverPort(server: string, name: string, ofport: number | undefined, sla: Sla | undefined): PortTarget {
+  return { ...target(name, ofport, sla), serverId: server };
+}
+
+/** The commands of the batches sent, e.g. `meter_mod:add:16389`, `flow_mod:add:in_port=5→16389`. */
+function commands(sw: FakeSwitch): string[] {
+  return sw.sent.flat().map((m) => {
+    if (m.type === 'meter_mod') return `meter_mod:${m.command}:${String(m.meterId)}`;
+    if (m.type !== 'flow_mod') return m.type;
+    const inPort = m.match.find((x) => x.field === 'in_port');
+    const meter = m.instructions.find((i) => i.type === 'meter');
+    return `flow_mod:${m.command}:in_port=${inPort?.field === 'in_port' ? String(inPort.value) : '?'}${meter?.type === 'meter' ? `→${String(meter.meterId)}` : ''}`;
+  });
+}
+
 const SLA: Sla = { download: { maxRate: 20e6 }, upload: { maxRate: 10e6 } };
 const WANT = { rateKbps: 10_000, burstKbits: 2500 };
 
@@ -307,7 +323,7 @@ describe('OpenFlowMeterBackend: planning against a fake switch', () => {
     const t = target('tap5', 5, SLA);
     const pass = backend.plan([t], SNAPSHOT);
     assert.deepEqual(pass.outcome(t.portId), { kind: 'change' });
-    assert.equal(pass.key(t.portId), JSON.stringify(WANT));
+    assert.equal(pass.key(t.portId), JSON.stringify({ ...WANT, meterId: DEFAULT_METER_ID_BASE + 5 }));
     const drift = pass.drift(t.portId);
     assert.match(drift.detail, /meter 16389 missing/);
     assert.match(drift.detail, /flow in_port=5 missing/);
@@ -593,5 +609,171 @@ describe('OpenFlowMeterBackend: planning against a fake switch', () => {
   it('throws for a port the pass did not plan', async () => {
     const { backend } = await setup();
     assert.throws(() => backend.plan([], SNAPSHOT).outcome('nope'), /nope was not planned/);
+  });
+});
+
+describe('OpenFlowMeterBackend: one meter per server (a VM\'s cap is the VM\'s)', () => {
+  const M5 = DEFAULT_METER_ID_BASE + 5;
+  const M7 = DEFAULT_METER_ID_BASE + 7;
+  const M9 = DEFAULT_METER_ID_BASE + 9;
+
+  it('two ports of one server: one meter (id of the lowest ofport, the server\'s cap), two flows pointing at it', async () => {
+    const { sw, backend } = await setup();
+    // Listed highest first: the owner is the lowest ofport, not the first target.
+    const a = serverPort('vm-1', 'tap7', 7, SLA);
+    const b = serverPort('vm-1', 'tap5', 5, SLA);
+    const pass = backend.plan([a, b], SNAPSHOT);
+    assert.deepEqual(pass.outcome(a.portId), { kind: 'change' });
+    assert.match(pass.drift(a.portId).detail, new RegExp(`meter ${String(M5)} missing`));
+    assert.equal(pass.key(a.portId), pass.key(b.portId));
+    assert.equal(pass.key(a.portId), JSON.stringify({ ...WANT, meterId: M5 }));
+    const commit = pass.prepare([a.portId, b.portId]);
+    assert.equal(commit.changes, 3, 'the shared meter is written once');
+    await commit.run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [`meter_mod:add:${String(M5)}`, `flow_mod:add:in_port=7→${String(M5)}`, `flow_mod:add:in_port=5→${String(M5)}`]);
+    assert.deepEqual(sw.meters.map((m) => [m.meterId, m.bands]), [[M5, [{ type: 'drop', rate: 10_000, burstSize: 2500 }]]]);
+
+    const again = backend.plan([a, b], SNAPSHOT);
+    assert.deepEqual(again.outcome(a.portId), { kind: 'in-sync' });
+    assert.deepEqual(again.outcome(b.portId), { kind: 'in-sync' });
+    assert.equal(again.prepare([]).changes, 0);
+    // Both ports show the same meter; the rate sampler is given neither (its drops are the server's, not one port's).
+    assert.equal(backend.describe(hostPort('tap5', 5)).upload?.meterId, M5);
+    assert.equal(backend.describe(hostPort('tap7', 7)).upload?.meterId, M5);
+    assert.equal(backend.meterIdOf(5), undefined);
+    assert.equal(backend.meterIdOf(7), undefined);
+  });
+
+  it('a single-port server keeps its own meter; two servers get two meters', async () => {
+    const { sw, backend } = await setup();
+    const one = serverPort('vm-1', 'tap5', 5, SLA);
+    const other = serverPort('vm-2', 'tap7', 7, { upload: { maxRate: 4e6 } });
+    await backend.plan([one, other], SNAPSHOT).prepare([one.portId, other.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw).sort(), [`flow_mod:add:in_port=5→${String(M5)}`, `flow_mod:add:in_port=7→${String(M7)}`, `meter_mod:add:${String(M5)}`, `meter_mod:add:${String(M7)}`].sort());
+    assert.deepEqual(sw.meters.map((m) => [m.meterId, m.bands[0]?.rate]).sort(), [[M5, 10_000], [M7, 4000]]);
+  });
+
+  it('the owner port unplugged: the meter moves to the next lowest port in one batch, the old one is deleted', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(5, { meterId: M5 }), ourFlow(7, { meterId: M5 }), ourFlow(9, { meterId: M5 })];
+      s.meters = [meterConfig(M5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const p7 = serverPort('vm-1', 'tap7', 7, SLA);
+    const p9 = serverPort('vm-1', 'tap9', 9, SLA);
+    // Port 5 left OVS; its flow is still reported (or not: ovs-vswitchd removes a port's flows with it).
+    const pass = backend.plan([p7, p9], SNAPSHOT);
+    assert.deepEqual(pass.outcome(p7.portId), { kind: 'change' });
+    assert.match(pass.drift(p7.portId).detail, new RegExp(`meter ${String(M7)} missing; flow in_port=7 differs`));
+    assert.equal(pass.key(p9.portId), JSON.stringify({ ...WANT, meterId: M7 }), 'a new desire (another meter), not drift');
+    const commit = pass.prepare([p7.portId, p9.portId]);
+    assert.equal(commit.orphans, 2, 'the flow of the port gone and its meter');
+    await commit.run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [
+      'flow_mod:delete_strict:in_port=5',
+      `meter_mod:add:${String(M7)}`,
+      `flow_mod:add:in_port=7→${String(M7)}`,
+      `flow_mod:add:in_port=9→${String(M7)}`,
+      `meter_mod:delete:${String(M5)}`,
+    ]);
+    assert.deepEqual(sw.meters.map((m) => m.meterId), [M7]);
+    assert.deepEqual(backend.plan([p7, p9], SNAPSHOT).outcome(p9.portId), { kind: 'in-sync' });
+  });
+
+  it('another port unplugged: the meter stays, only that port\'s flow goes', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(5, { meterId: M5 }), ourFlow(7, { meterId: M5 })];
+      s.meters = [meterConfig(M5, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const p5 = serverPort('vm-1', 'tap5', 5, SLA);
+    const pass = backend.plan([p5], SNAPSHOT);
+    assert.deepEqual(pass.outcome(p5.portId), { kind: 'in-sync' });
+    const commit = pass.prepare([]);
+    assert.equal(commit.orphans, 1);
+    await commit.run(new AbortController().signal);
+    assert.deepEqual(commands(sw), ['flow_mod:delete_strict:in_port=7']);
+    assert.deepEqual(sw.meters.map((m) => m.meterId), [M5]);
+    // Alone again, the port's meter is its own: the sampler subtracts its drops.
+    assert.equal(backend.meterIdOf(5), M5);
+  });
+
+  it('a second port plugged joins the meter; a lower one takes it over', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(7)];
+      s.meters = [meterConfig(M7, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const p7 = serverPort('vm-1', 'tap7', 7, SLA);
+    const p9 = serverPort('vm-1', 'tap9', 9, SLA);
+    const joined = backend.plan([p7, p9], SNAPSHOT);
+    assert.deepEqual(joined.outcome(p7.portId), { kind: 'in-sync' });
+    await joined.prepare([p9.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [`meter_mod:modify:${String(M7)}`, `flow_mod:add:in_port=9→${String(M7)}`]);
+
+    sw.sent.length = 0;
+    const p5 = serverPort('vm-1', 'tap5', 5, SLA);
+    const lower = backend.plan([p7, p9, p5], SNAPSHOT);
+    for (const p of [p5, p7, p9]) assert.deepEqual(lower.outcome(p.portId), { kind: 'change' }, p.portId);
+    await lower.prepare([p5.portId, p7.portId, p9.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [
+      `meter_mod:add:${String(M5)}`,
+      `flow_mod:add:in_port=5→${String(M5)}`,
+      `flow_mod:add:in_port=7→${String(M5)}`,
+      `flow_mod:add:in_port=9→${String(M5)}`,
+      `meter_mod:delete:${String(M7)}`,
+    ]);
+  });
+
+  it('keeps the old meter while a port not in this commit still points at it (deleting a meter deletes its flows)', async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(7, { meterId: M7 }), ourFlow(9, { meterId: M7 })];
+      s.meters = [meterConfig(M7, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const p5 = serverPort('vm-1', 'tap5', 5, SLA);
+    const p7 = serverPort('vm-1', 'tap7', 7, SLA);
+    const p9 = serverPort('vm-1', 'tap9', 9, SLA);
+    // Port 9 is left out (e.g. another backend failed on it): its flow keeps meter M7 alive for now.
+    await backend.plan([p5, p7, p9], SNAPSHOT).prepare([p5.portId, p7.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [`meter_mod:add:${String(M5)}`, `flow_mod:add:in_port=5→${String(M5)}`, `flow_mod:add:in_port=7→${String(M5)}`]);
+    assert.deepEqual(sw.meters.map((m) => m.meterId).sort(), [M5, M7].sort());
+    // Once port 9 is re-pointed, M7 is nobody's and goes.
+    sw.sent.length = 0;
+    await backend.plan([p5, p7, p9], SNAPSHOT).prepare([p9.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [`meter_mod:modify:${String(M5)}`, `flow_mod:add:in_port=9→${String(M5)}`, `meter_mod:delete:${String(M7)}`]);
+    assert.deepEqual(sw.meters.map((m) => m.meterId), [M5]);
+  });
+
+  it('a port whose flow points at its own meter instead of the server\'s is contestable drift', async () => {
+    const { backend } = await setup({}, (sw) => {
+      sw.flows = [ourFlow(5, { meterId: M5 }), ourFlow(9, { meterId: M9 })];
+      sw.meters = [meterConfig(M5, WANT.rateKbps, WANT.burstKbits), meterConfig(M9, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const p5 = serverPort('vm-1', 'tap5', 5, SLA);
+    const p9 = serverPort('vm-1', 'tap9', 9, SLA);
+    const pass = backend.plan([p5, p9], SNAPSHOT);
+    assert.deepEqual(pass.outcome(p5.portId), { kind: 'in-sync' });
+    assert.deepEqual(pass.outcome(p9.portId), { kind: 'change' });
+    assert.equal(pass.drift(p9.portId).detail, 'flow in_port=9 differs');
+    assert.notEqual(pass.drift(p9.portId).contestable, false);
+  });
+
+  it('takes the largest upload cap of the server\'s ports for the meter', async () => {
+    const { sw, backend } = await setup();
+    const p5 = serverPort('vm-1', 'tap5', 5, { upload: { maxRate: 4e6 } });
+    const p7 = serverPort('vm-1', 'tap7', 7, SLA);
+    const pass = backend.plan([p5, p7], SNAPSHOT);
+    assert.equal(pass.key(p5.portId), JSON.stringify({ ...WANT, meterId: M5 }));
+    await pass.prepare([p5.portId, p7.portId]).run(new AbortController().signal);
+    assert.deepEqual(sw.meters.map((m) => m.bands[0]?.rate), [10_000]);
+  });
+
+  it('a port of the server without an upload cap or an ofport stays out of the meter', async () => {
+    const { sw, backend } = await setup();
+    const p5 = serverPort('vm-1', 'tap5', 5, { download: { maxRate: 1e6 } });
+    const p7 = serverPort('vm-1', 'tap7', 7, SLA);
+    const p3 = serverPort('vm-1', 'tapnew', undefined, SLA);
+    const pass = backend.plan([p5, p7, p3], SNAPSHOT);
+    assert.deepEqual(pass.outcome(p5.portId), { kind: 'in-sync' });
+    assert.equal(pass.outcome(p3.portId).kind, 'error');
+    await pass.prepare([p5.portId, p7.portId]).run(new AbortController().signal);
+    assert.deepEqual(commands(sw), [`meter_mod:add:${String(M7)}`, `flow_mod:add:in_port=7→${String(M7)}`]);
   });
 });

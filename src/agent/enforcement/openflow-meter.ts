@@ -9,6 +9,13 @@
  *   cookie=<ours>, priority=<P>, in_port=<ofport>, reg<R>=0/1
  *     → meter:<id>, load:1->reg<R>[0], resubmit(,0)
  *
+ * A VM's cap is the VM's, not one NIC's (issue 13): the ports of one server on
+ * this host (targets with the same `serverId`) all point at ONE meter, whose
+ * rate is the server's upload cap, so whatever the VM sends through all its
+ * NICs together is capped once. Its id is base + the lowest ofport among
+ * them; when that port goes, the meter moves to the next lowest (a new meter,
+ * the flows re-pointed, the old one deleted, in one batch).
+ *
  * The register bit makes the packet skip our flow when it comes back to table
  * 0, so whatever else runs there (neutron-openvswitch-agent's pipeline, or a
  * NORMAL flow) still runs after the meter — Neutron's own pattern (its QoS and
@@ -54,7 +61,7 @@ export const DEFAULT_METER_BURST_MS = 250;
 export const MIN_METER_BURST_KBITS = 64;
 export const DEFAULT_METER_PRIORITY = 60_000;
 export const DEFAULT_METER_REGISTER = 12;
-/** Our meters are METER_ID_BASE + ofport. */
+/** Our meters are METER_ID_BASE + ofport (of the lowest port of the server the meter caps). */
 export const DEFAULT_METER_ID_BASE = 0x4000;
 
 export interface MeterSpec {
@@ -119,14 +126,26 @@ interface Observed {
   flows: Map<number, FlowStats[]>;
   /** Meters in our id range, by id. */
   meters: Map<number, MeterConfig>;
+  /** Our meters that the flows of more than one port point at (a server's shared meter). */
+  shared: Set<number>;
   /** Text that changes when what we observe changes. */
   signature: string;
+}
+
+/** The meter a port's traffic goes through: the one of its server on this host. */
+interface SharedMeter {
+  readonly id: number;
+  readonly spec: MeterSpec;
+  /** The server's ports on this host that use it (ofports, ascending). */
+  readonly ofports: readonly number[];
 }
 
 interface PlannedPort {
   readonly target: PortTarget;
   readonly ofport: number | undefined;
   readonly want: MeterSpec | null;
+  /** The meter the port's flow must point at, with `want`. */
+  readonly meterId: number | undefined;
   readonly outcome: PortOutcome;
   readonly detail: string;
   /** Every difference is something of ours that is missing (deleted), none a rewrite. */
@@ -205,10 +224,23 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     return this.observed !== undefined || !this.isActive();
   }
 
-  /** Our meter id for a port, when one of ours exists on the switch. */
+  /**
+   * Our meter id for a port, for the rate sampler to subtract what the meter
+   * dropped from what the port received; undefined when the port has no meter
+   * of its own — and when its meter is shared with the server's other ports.
+   * A shared meter's drops are the server's, not one port's: subtracting them
+   * once per port would count them several times, and subtracting them from
+   * its owner port alone is worse than it looks — when a sibling NIC sends over
+   * the cap, the owner's "received minus dropped" runs backwards, the sampler
+   * (rightly) refuses a rate that goes back, and the owner port's rates, the
+   * download included (the demand the desired state splits caps by), freeze.
+   * So a multi-NIC server's per-port upload rates are what its NICs offered
+   * (before the meter). Splitting the drops by the ports' rx would need the
+   * sampler to know the meter's ports (a change to rates.ts).
+   */
   meterIdOf(ofport: number): number | undefined {
     const id = this.meterId(ofport);
-    return this.observed?.meters.has(id) === true ? id : undefined;
+    return this.observed?.meters.has(id) === true && !this.observed.shared.has(id) ? id : undefined;
   }
 
   /** The upload mechanism of the host changed: re-plan every port. */
@@ -242,11 +274,16 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
   }
 
   plan(targets: readonly PortTarget[], _snapshot: HostSnapshot): BackendPass {
-    const observed = this.observed ?? { flows: new Map(), meters: new Map(), signature: '' };
-    const get = planEach(targets, (t) => this.planPort(observed, t));
+    const observed = this.observed ?? { flows: new Map(), meters: new Map(), shared: new Set(), signature: '' };
+    const meters = this.sharedMeters(targets);
+    const get = planEach(targets, (t) => this.planPort(observed, t, meters.get(t.portId)));
     return {
       outcome: (portId) => get(portId).outcome,
-      key: (portId) => JSON.stringify(get(portId).want),
+      // The meter id is part of what is wanted: a meter that moves (its owner port went) is a new desire, not drift.
+      key: (portId) => {
+        const p = get(portId);
+        return JSON.stringify(p.want && p.meterId !== undefined ? { ...p.want, meterId: p.meterId } : p.want);
+      },
       drift: (portId) => ({
         detail: get(portId).detail,
         contestable: !get(portId).removedOnly,
@@ -255,7 +292,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
           evidence: 'our OpenFlow flow or meter was deleted or changed by another controller (neutron-openvswitch-agent deletes flows with foreign cookies when it starts) or by an ovs-vswitchd restart',
         },
       }),
-      prepare: (included) => this.prepare(observed, included.map(get), targets),
+      prepare: (included) => this.prepare(observed, included.map(get), targets, meters),
     };
   }
 
@@ -277,21 +314,59 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     return this.options.priority ?? DEFAULT_METER_PRIORITY;
   }
 
-  private planPort(observed: Observed, t: PortTarget): PlannedPort {
-    const want = this.isActive() && t.desired ? uploadMeter(t.sla, this.options.burstMs) : null;
+  /** The wanted upload meter of a port, alone (before its server's ports are grouped). */
+  private portMeter(t: PortTarget): MeterSpec | null {
+    return this.isActive() && t.desired ? uploadMeter(t.sla, this.options.burstMs) : null;
+  }
+
+  /**
+   * One meter per server on this host, by port id: the ports of a target
+   * server (same `serverId`) with an upload cap and an ofport share it. Its
+   * spec is the largest of theirs (every port carries the server's whole
+   * upload part, so they agree; should they not, for a moment, the cap is not
+   * lowered under a port that had it).
+   */
+  private sharedMeters(targets: readonly PortTarget[]): Map<string, SharedMeter> {
+    const groups = new Map<string, { ports: { portId: string; ofport: number }[]; specs: MeterSpec[] }>();
+    for (const t of targets) {
+      const spec = this.portMeter(t);
+      const ofport = ofportOf(t.hp);
+      if (spec === null || ofport === undefined) continue;
+      // A port whose server is unknown is a group of its own.
+      const key = t.serverId === '' ? `port:${t.portId}` : `server:${t.serverId.toLowerCase()}`;
+      const group = groups.get(key) ?? { ports: [], specs: [] };
+      group.ports.push({ portId: t.portId, ofport });
+      group.specs.push(spec);
+      groups.set(key, group);
+    }
+    const out = new Map<string, SharedMeter>();
+    for (const { ports, specs } of groups.values()) {
+      const ofports = ports.map((p) => p.ofport).sort((a, b) => a - b);
+      const meter: SharedMeter = {
+        id: this.meterId(ofports[0] ?? 0),
+        spec: { rateKbps: Math.max(...specs.map((x) => x.rateKbps)), burstKbits: Math.max(...specs.map((x) => x.burstKbits)) },
+        ofports,
+      };
+      for (const p of ports) out.set(p.portId, meter);
+    }
+    return out;
+  }
+
+  private planPort(observed: Observed, t: PortTarget, shared: SharedMeter | undefined): PlannedPort {
     const ofport = ofportOf(t.hp);
+    const want = shared?.spec ?? this.portMeter(t);
     if (ofport === undefined) {
-      if (want === null) return { target: t, ofport, want, outcome: { kind: 'in-sync' }, detail: '' };
-      return { target: t, ofport, want, outcome: { kind: 'error', reason: `port ${t.hp.port.name} has no OpenFlow port number yet` }, detail: '' };
+      if (want === null) return { target: t, ofport, want, meterId: undefined, outcome: { kind: 'in-sync' }, detail: '' };
+      return { target: t, ofport, want, meterId: undefined, outcome: { kind: 'error', reason: `port ${t.hp.port.name} has no OpenFlow port number yet` }, detail: '' };
     }
     const flows = observed.flows.get(ofport) ?? [];
     if (want === null) {
       return flows.length === 0
-        ? { target: t, ofport, want, outcome: { kind: 'in-sync' }, detail: '' }
-        : { target: t, ofport, want, outcome: { kind: 'change' }, detail: 'our meter flow is still on the port' };
+        ? { target: t, ofport, want, meterId: undefined, outcome: { kind: 'in-sync' }, detail: '' }
+        : { target: t, ofport, want, meterId: undefined, outcome: { kind: 'change' }, detail: 'our meter flow is still on the port' };
     }
     const diffs: string[] = [];
-    const id = this.meterId(ofport);
+    const id = shared?.id ?? this.meterId(ofport);
     const meter = observed.meters.get(id);
     const drop = meter?.bands.find((b) => b.type === 'drop');
     if (!meter) diffs.push(`meter ${String(id)} missing`);
@@ -300,18 +375,14 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
       if (drop.rate !== want.rateKbps) diffs.push(`meter ${String(id)} rate ${String(drop.rate)} ≠ ${String(want.rateKbps)} kbit/s`);
       if (drop.burstSize !== want.burstKbits) diffs.push(`meter ${String(id)} burst ${String(drop.burstSize)} ≠ ${String(want.burstKbits)} kbit`);
     }
-    const expected = this.expectedFlow(ofport);
+    const expected = { priority: this.priority(), meterId: id, register: this.register() };
     if (flows.length === 0) diffs.push(`flow in_port=${String(ofport)} missing`);
     else if (flows.length > 1 || !sameFlow(flows[0], expected)) diffs.push(`flow in_port=${String(ofport)} differs`);
     const removedOnly = diffs.length > 0 && diffs.every((d) => d.endsWith('missing'));
-    return { target: t, ofport, want, outcome: diffs.length === 0 ? { kind: 'in-sync' } : { kind: 'change' }, detail: diffs.join('; '), removedOnly };
+    return { target: t, ofport, want, meterId: id, outcome: diffs.length === 0 ? { kind: 'in-sync' } : { kind: 'change' }, detail: diffs.join('; '), removedOnly };
   }
 
-  private expectedFlow(ofport: number): { priority: number; meterId: number; register: number } {
-    return { priority: this.priority(), meterId: this.meterId(ofport), register: this.register() };
-  }
-
-  private flowFor(ofport: number, command: 'add' | 'delete_strict'): Message {
+  private flowFor(ofport: number, meterId: number, command: 'add' | 'delete_strict'): Message {
     const reg = this.register();
     return flowMod({
       command,
@@ -323,48 +394,63 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
       match: [match.inPort(ofport), match.reg(reg, 0, 1)],
       instructions:
         command === 'add'
-          ? [instruction.meter(this.meterId(ofport)), instruction.applyActions([nx.regLoad(reg, 0, 1, 1), nx.resubmit(0)])]
+          ? [instruction.meter(meterId), instruction.applyActions([nx.regLoad(reg, 0, 1, 1), nx.resubmit(0)])]
           : [],
     });
   }
 
-  /** ONE OpenFlow batch (closed by one barrier): meters before the flows that use them, flow deletions before meter deletions. */
-  private prepare(observed: Observed, included: readonly PlannedPort[], targets: readonly PortTarget[]): PreparedCommit {
-    const meterAdds: Message[] = [];
+  /**
+   * ONE OpenFlow batch (closed by one barrier): meters before the flows that
+   * use them, flow deletions before meter deletions. A meter shared by several
+   * included ports is written once.
+   */
+  private prepare(observed: Observed, included: readonly PlannedPort[], targets: readonly PortTarget[], shared: ReadonlyMap<string, SharedMeter>): PreparedCommit {
+    const meterAdds = new Map<number, Message>();
     const flowAdds: Message[] = [];
     const flowDeletes: Message[] = [];
     const meterDeletes: Message[] = [];
     const wantedMeters = new Set<number>();
     const handledPorts = new Set<number>();
+    /** Ports whose flows this batch rewrites or deletes. */
+    const rewritten = new Set<number>();
     for (const p of included) {
       if (p.ofport === undefined) continue;
       handledPorts.add(p.ofport);
       // Included because another backend changes the port: our part already holds, leave it (a rewrite would reset its counters).
       if (p.outcome.kind === 'in-sync') {
-        if (p.want) wantedMeters.add(this.meterId(p.ofport));
+        if (p.want && p.meterId !== undefined) wantedMeters.add(p.meterId);
         continue;
       }
-      const id = this.meterId(p.ofport);
-      if (p.want) {
+      if (p.want && p.meterId !== undefined) {
+        const id = p.meterId;
         wantedMeters.add(id);
-        const bands = [band.drop(p.want.rateKbps, p.want.burstKbits)];
-        meterAdds.push(meterMod({ command: observed.meters.has(id) ? 'modify' : 'add', meterId: id, flags: ['kbps', 'burst', 'stats'], bands }));
+        if (!meterAdds.has(id)) {
+          const bands = [band.drop(p.want.rateKbps, p.want.burstKbits)];
+          meterAdds.set(id, meterMod({ command: observed.meters.has(id) ? 'modify' : 'add', meterId: id, flags: ['kbps', 'burst', 'stats'], bands }));
+        }
         for (const stale of observed.flows.get(p.ofport) ?? []) {
           if (stale.priority !== this.priority()) flowDeletes.push(this.staleFlowDelete(stale));
         }
-        flowAdds.push(this.flowFor(p.ofport, 'add'));
+        flowAdds.push(this.flowFor(p.ofport, id, 'add'));
+        rewritten.add(p.ofport);
       } else if ((observed.flows.get(p.ofport)?.length ?? 0) > 0) {
         for (const flow of observed.flows.get(p.ofport) ?? []) flowDeletes.push(this.staleFlowDelete(flow));
+        rewritten.add(p.ofport);
       }
     }
-    // Ports the pass keeps as they are still need their meters.
-    for (const t of targets) {
-      const ofport = ofportOf(t.hp);
-      if (ofport !== undefined && t.desired && this.isActive() && uploadMeter(t.sla) !== null) wantedMeters.add(this.meterId(ofport));
+    // Ports the pass keeps as they are still need their meters: the one they share, and (until their flow is
+    // rewritten) the one their flow points at now — deleting a meter deletes the flows that use it.
+    for (const meter of shared.values()) wantedMeters.add(meter.id);
+    const targetPorts = new Set(targets.flatMap((t) => (ofportOf(t.hp) === undefined ? [] : [ofportOf(t.hp) as number])));
+    for (const ofport of targetPorts) {
+      if (rewritten.has(ofport)) continue;
+      for (const flow of observed.flows.get(ofport) ?? []) {
+        const id = meterOf(flow);
+        if (id !== undefined && observed.meters.has(id)) wantedMeters.add(id);
+      }
     }
     // Orphans: our flows on ports no target names (the port went away), and our meters nobody uses.
     let orphans = 0;
-    const targetPorts = new Set(targets.flatMap((t) => (ofportOf(t.hp) === undefined ? [] : [ofportOf(t.hp) as number])));
     for (const [ofport, flows] of observed.flows) {
       if (handledPorts.has(ofport) || targetPorts.has(ofport)) continue;
       for (const flow of flows) flowDeletes.push(this.staleFlowDelete(flow));
@@ -375,7 +461,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
       meterDeletes.push(meterMod({ command: 'delete', meterId: id, flags: [] }));
       orphans++;
     }
-    const messages = [...flowDeletes, ...meterAdds, ...flowAdds, ...meterDeletes];
+    const messages = [...flowDeletes, ...meterAdds.values(), ...flowAdds, ...meterDeletes];
     return {
       changes: messages.length,
       orphans,
@@ -438,7 +524,15 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
           [...ours.values()].map((m) => [m.meterId, m.bands.map((b) => `${b.type}:${String(b.rate)}:${String(b.burstSize)}`)]).sort(),
         ]);
         const changed = this.observed?.signature !== signature;
-        this.observed = { flows: byPort, meters: ours, signature };
+        const portsOf = new Map<number, Set<number>>();
+        for (const [port, fs] of byPort) {
+          for (const f of fs) {
+            const id = meterOf(f);
+            if (id !== undefined) portsOf.set(id, (portsOf.get(id) ?? new Set()).add(port));
+          }
+        }
+        const shared = new Set([...portsOf].filter(([, ports]) => ports.size > 1).map(([id]) => id));
+        this.observed = { flows: byPort, meters: ours, shared, signature };
         if (changed || full) this.context?.trigger(full);
       } catch (error) {
         this.lastError = `OpenFlow ${this.options.endpoint}: ${error instanceof Error ? error.message : String(error)}`;

@@ -1,6 +1,7 @@
 /** `cm hosts` and `cm servers`: the agent's view of the cloud (GET /v1/hosts, GET /v1/sla). */
 import { Command } from 'commander';
 import type { V1Host, V1Hosts, V1Resource, V1Server } from '../../agent/hosts-view.ts';
+import type { SlaRequestBody } from '../../qos/sla.ts';
 import type { CliContext } from '../context.ts';
 import { dash, renderTable, stateColour } from '../output.ts';
 
@@ -9,7 +10,7 @@ export interface SlaStatusItem {
   server_name: string | null;
   host: string | null;
   version: number;
-  desired: { download?: { min?: number; max: number; burst?: number }; upload?: { max: number; burst?: number } };
+  desired: SlaRequestBody;
   state: 'applied' | 'pending' | 'drifted' | 'error';
   reason: string | null;
   ports: {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { readSlaClassConfig } from '../../topology/sla-classes.ts';
+import { readSlaClassConfig, uploadCapOf } from '../../topology/sla-classes.ts';
 import { DEFAULT_SLA_CLASSES } from '../../topology/index.ts';
 import { formatIssue, Issues, Located } from '../../topology/source.ts';
 import type { SlaClass, SlaClassConfig } from '../../topology/types.ts';
@@ -46,7 +46,9 @@ export interface SlaClassView {
   name: string;
   min_bps: number;
   max_bps: number;
+  /** The upload cap as configured (`upload_max`); null: the class `max` when it has `upload_min`, else none. */
   upload_max_bps: number | null;
+  upload_min_bps: number | null;
   burst_bits: number | null;
   /** Service types assigned to the class; `*` = the default for every other type. */
   assigned_to: string[];
@@ -58,6 +60,7 @@ export function classViews(config: SlaClassConfig): SlaClassView[] {
     min_bps: c.minBps,
     max_bps: c.maxBps,
     upload_max_bps: c.uploadMaxBps,
+    upload_min_bps: c.uploadMinBps,
     burst_bits: c.burstBits,
     assigned_to: [
       ...Object.entries(config.assign)
@@ -67,6 +70,11 @@ export function classViews(config: SlaClassConfig): SlaClassView[] {
       ...(config.default === c.name ? ['*'] : []),
     ],
   }));
+}
+
+function uploadCapText(cls: SlaClass | undefined): string {
+  const cap = cls === undefined ? null : uploadCapOf(cls);
+  return cap === null ? '-' : formatBps(cap);
 }
 
 export function slaClassesCommand(ctx: CliContext): Command {
@@ -82,7 +90,9 @@ export function slaClassesCommand(ctx: CliContext): Command {
             { header: 'NAME', value: (c) => c.name },
             { header: 'MIN', value: (c) => formatBps(c.min_bps), align: 'right' },
             { header: 'MAX', value: (c) => formatBps(c.max_bps), align: 'right' },
-            { header: 'UPLOAD MAX', value: (c) => (c.upload_max_bps === null ? '-' : formatBps(c.upload_max_bps)), align: 'right' },
+            { header: 'UPLOAD MIN', value: (c) => (c.upload_min_bps === null ? '-' : formatBps(c.upload_min_bps)), align: 'right' },
+            // What the agent is sent (see uploadCapOf): a class guaranteeing an upload without upload_max is capped at max.
+            { header: 'UPLOAD MAX', value: (c) => uploadCapText(config.classes[c.name]), align: 'right' },
             { header: 'ASSIGNED TO', value: (c) => dash(c.assigned_to.map((t) => (t === '*' ? '(default: every other type)' : t)).join(', ')) },
           ],
           classes,

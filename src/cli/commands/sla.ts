@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { V1Hosts } from '../../agent/hosts-view.ts';
 import { formatBps } from '../../placement/format.ts';
 import { isUuidLike } from '../../qos/validate.ts';
-import { slaRequestBody } from '../../qos/sla.ts';
+import { slaRequestBody, type SlaRequestBody } from '../../qos/sla.ts';
 import { slaOf } from '../../topology/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
@@ -12,14 +12,16 @@ import { dash, renderTable, stateColour, type Styler } from '../output.ts';
 import type { SlaStatus, SlaStatusItem } from './hosts.ts';
 import { loadSlaClasses } from './sla-classes.ts';
 
+/** The PUT body as the options give it: rates as typed, for the agent to validate. */
 interface SlaBody {
   download?: { min?: number | string; max?: number | string; burst?: number | string };
-  upload?: { max?: number | string; burst?: number | string };
+  upload?: { min?: number | string; max?: number | string; burst?: number | string };
+  peers?: Record<string, { min: number | string }>;
 }
 
 interface StoredSla {
   server_id: string;
-  sla: { download?: { min?: number; max: number; burst?: number }; upload?: { max: number; burst?: number } };
+  sla: SlaRequestBody;
   host: string | null;
   source: string;
   version: number;
@@ -32,13 +34,21 @@ const OPTION_OF: Record<string, string> = {
   '/download/min': '--download-min',
   '/download/max': '--download-max',
   '/download/burst': '--download-burst',
+  '/upload/min': '--upload-min',
   '/upload/max': '--upload-max',
   '/upload/burst': '--upload-burst',
   '/download': '--download-*',
   '/upload': '--upload-*',
+  '/peers': '--peer',
   '/params/id': 'SERVER',
 };
-const optionLabel: PointerLabel = (p) => OPTION_OF[p] ?? p;
+const PEER_POINTER = /^\/peers\/([^/]+)(?:\/.*)?$/;
+/** `/peers/<id>` and below name the `--peer` option that gave that id. */
+const optionLabel: PointerLabel = (p) => {
+  const peer = PEER_POINTER.exec(p)?.[1];
+  if (peer !== undefined) return `--peer ${peer.replaceAll('~1', '/').replaceAll('~0', '~')}`;
+  return OPTION_OF[p] ?? p;
+};
 
 /**
  * A server id, or a name looked up in the agent's inventory: people know
@@ -71,14 +81,23 @@ function storedFields(s: StoredSla, state: SlaStatusItem | undefined): [string, 
     ['download.min', rate(s.sla.download?.min)],
     ['download.max', rate(s.sla.download?.max)],
     ['download.burst', bits(s.sla.download?.burst)],
+    ['upload.min', rate(s.sla.upload?.min)],
     ['upload.max', rate(s.sla.upload?.max)],
     ['upload.burst', bits(s.sla.upload?.burst)],
+    ...peerFields(s.sla.peers),
     ...(state ? ([['state', state.state], ['reason', dash(state.reason)]] as [string, string][]) : []),
     ['source', s.source],
     ['version', String(s.version)],
     ['created_at', s.created_at],
     ['updated_at', s.updated_at],
   ];
+}
+
+/** A row per pair guarantee (`peers.<server id>`), or one `peers -` row when there is none. */
+function peerFields(peers: SlaRequestBody['peers']): [string, string][] {
+  const entries = Object.entries(peers ?? {});
+  if (entries.length === 0) return [['peers', '-']];
+  return entries.map(([id, p]) => [`peers.${id}`, rate(p.min)]);
 }
 
 function renderStored(s: StoredSla, state: SlaStatusItem | undefined): (style: Styler) => string {
@@ -106,8 +125,37 @@ interface SetOptions {
   downloadMin?: string;
   downloadMax?: string;
   downloadBurst?: string;
+  uploadMin?: string;
   uploadMax?: string;
   uploadBurst?: string;
+  /** `SERVER_ID=RATE`, one per `--peer`. */
+  peer?: string[];
+}
+
+/** Commander's way of collecting a repeated option. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * The `peers` object of the body from `--peer SERVER_ID=RATE` options. The id
+ * and the rate go to the agent as typed (it names what is wrong with them);
+ * only what would be lost in an object is refused here: an option without
+ * `=`, and one server given twice (ids are case-insensitive).
+ */
+function peersOf(options: readonly string[]): Record<string, { min: string }> {
+  const peers = new Map<string, { id: string; min: string }>();
+  for (const option of options) {
+    const eq = option.indexOf('=');
+    if (eq <= 0 || eq === option.length - 1) throw usageError(`--peer ${option}: give SERVER_ID=RATE, e.g. --peer 3f2b6c1e-8d4a-4c3b-9a1e-0123456789ab=100mbit`);
+    const id = option.slice(0, eq).trim();
+    const min = option.slice(eq + 1).trim();
+    const key = id.toLowerCase();
+    if (peers.has(key)) throw usageError(`--peer ${id}: this server is given twice; give each peer once`);
+    peers.set(key, { id, min });
+  }
+  // Object.fromEntries defines own properties, whatever the ids typed.
+  return Object.fromEntries([...peers.values()].map((p) => [p.id, { min: p.min }]));
 }
 
 /** The PUT body: the class's rates (if any), overridden by each rate option given — sent as typed, so the agent's validation names them. */
@@ -129,10 +177,17 @@ export function slaBody(opts: SetOptions): SlaBody {
       ...(opts.downloadBurst === undefined ? {} : { burst: opts.downloadBurst }),
     };
   }
-  if (opts.uploadMax !== undefined || opts.uploadBurst !== undefined) {
-    body.upload = { ...body.upload, ...(opts.uploadMax === undefined ? {} : { max: opts.uploadMax }), ...(opts.uploadBurst === undefined ? {} : { burst: opts.uploadBurst }) };
+  if (opts.uploadMin !== undefined || opts.uploadMax !== undefined || opts.uploadBurst !== undefined) {
+    body.upload = {
+      ...body.upload,
+      ...(opts.uploadMin === undefined ? {} : { min: opts.uploadMin }),
+      ...(opts.uploadMax === undefined ? {} : { max: opts.uploadMax }),
+      ...(opts.uploadBurst === undefined ? {} : { burst: opts.uploadBurst }),
+    };
   }
+  // Pair guarantees sit on top of a direction's rates; alone they are not an SLA (the agent says so too).
   if (body.download === undefined && body.upload === undefined) throw usageError('give --class NAME or the rates (--download-max, --download-min, --upload-max, …)');
+  if (opts.peer !== undefined && opts.peer.length > 0) body.peers = peersOf(opts.peer);
   return body;
 }
 
@@ -159,9 +214,16 @@ export function slaCommand(ctx: CliContext): Command {
     .option('--download-min <rate>', 'guaranteed rate towards the VM, e.g. 100mbit')
     .option('--download-max <rate>', 'ceiling towards the VM, e.g. 1gbit')
     .option('--download-burst <size>', 'burst towards the VM, e.g. 96kbit')
+    .option('--upload-min <rate>', 'guaranteed rate from the VM to anywhere, e.g. 50mbit (needs an upload ceiling: --upload-max or the class\'s)')
     .option('--upload-max <rate>', 'ceiling from the VM (an OpenFlow meter or ingress policing, as the agent chose for the host)')
     .option('--upload-burst <size>', 'burst from the VM')
-    .addHelpText('after', '\nRates: integers in bit/s or tc notation (kbit, mbit, gbit; kbps, mbps, gbps = BYTES per second).\nExample: cm sla set web-1 --download-min 100mbit --download-max 1gbit')
+    .option('--peer <server_id=rate>', 'guaranteed rate between this VM and another server, each way, on top of the min rates; repeatable', collect)
+    .addHelpText(
+      'after',
+      '\nRates: integers in bit/s or tc notation (kbit, mbit, gbit; kbps, mbps, gbps = BYTES per second).\n' +
+        'Example: cm sla set web-1 --download-min 100mbit --download-max 1gbit\n' +
+        '         cm sla set web-1 --class Gold --upload-min 50mbit --upload-max 500mbit --peer 3f2b6c1e-8d4a-4c3b-9a1e-0123456789ab=20mbit',
+    )
     .action(async (ref: string, opts: SetOptions, command: Command) => {
       const body = slaBody(opts);
       const agent = ctx.agent(command);
@@ -203,7 +265,8 @@ export function slaCommand(ctx: CliContext): Command {
             { header: 'NAME', value: (i) => dash(i.server_name) },
             { header: 'HOST', value: (i) => dash(i.host) },
             { header: 'DOWNLOAD', value: (i) => (i.desired.download ? `${rate(i.desired.download.min)} – ${rate(i.desired.download.max)}` : '-') },
-            { header: 'UPLOAD', value: (i) => rate(i.desired.upload?.max) },
+            { header: 'UPLOAD', value: (i) => (i.desired.upload ? `${rate(i.desired.upload.min)} – ${rate(i.desired.upload.max)}` : '-') },
+            { header: 'PEERS', value: (i) => peerCount(i.desired.peers), align: 'right' },
             { header: 'OBSERVED ↓', value: (i) => observedOf(i, 'download_bps'), align: 'right' },
             { header: 'OBSERVED ↑', value: (i) => observedOf(i, 'upload_bps'), align: 'right' },
             { header: 'STATE', value: (i) => i.state, colour: (i) => stateColour(i.state) },
@@ -279,6 +342,12 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** How many pair guarantees an SLA has, `-` for none (`cm sla get` lists them). */
+function peerCount(peers: SlaRequestBody['peers']): string {
+  const n = Object.keys(peers ?? {}).length;
+  return n === 0 ? '-' : String(n);
 }
 
 /** The sum over a server's ports of one observed direction, or why there is none. */

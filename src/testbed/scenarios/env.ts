@@ -12,6 +12,7 @@ import { simAgentOptions, startAgent, type RunningAgent } from '../../agent/main
 import { findBinary } from '../../ovsdb/local-server.ts';
 import { createOpenStack, type OpenStack } from '../../openstack/index.ts';
 import { loadScenario, ovsPortName, startSimCloud, type ScenarioObject, type SimCloud } from '../../sim/index.ts';
+import type { SlaRequestBody } from '../../qos/sla.ts';
 import { TestbedError } from '../errors.ts';
 import { checkTestbedPrerequisites, startTestbedHosts, type TestbedHosts } from '../hosts.ts';
 
@@ -32,6 +33,24 @@ export interface BootedServer {
   /** The qvo… device on the host: where HTB shapes what the VM receives. */
   device: string;
   netns: string;
+  /** Every NIC of the server, in its ports' order (the first is the one above); set by `boot(…, { nics })`. */
+  nics?: BootedNic[];
+}
+
+/** One NIC of a booted server. */
+export interface BootedNic {
+  portId: string;
+  ip: string;
+  /** The host-side device (qvo…). */
+  device: string;
+  /** The device in the VM's namespace (eth0, eth1, …). */
+  vmDevice: string;
+}
+
+/** Options of `ScenarioEnv.boot`. */
+export interface BootOptions {
+  /** Ports to give the server, all on the cloud's first network. @default 1 */
+  nics?: number;
 }
 
 export interface ScenarioEnv {
@@ -40,7 +59,7 @@ export interface ScenarioEnv {
   readonly os: OpenStack;
   readonly agent: RunningAgent;
   /** Boots one m1.mini server; `host` forces it there (the thesis's `nova:<host>` zone), else Nova's scheduler picks. */
-  boot(name: string, host?: string): Promise<BootedServer>;
+  boot(name: string, host?: string, options?: BootOptions): Promise<BootedServer>;
   deleteAll(): Promise<void>;
   /** Sets download min/max (bit/s) through the agent and waits until HTB enforces exactly that on the port. */
   setDownloadSla(server: BootedServer, minBps: number, maxBps: number): Promise<void>;
@@ -49,6 +68,11 @@ export interface ScenarioEnv {
    * agent reports it applied; returns how the host enforces it and why.
    */
   setUploadSla(server: BootedServer, maxBps: number): Promise<{ mechanism: string; reason: string }>;
+  /**
+   * Puts a server's SLA (the agent's /v1 body) and waits until the agent
+   * reports it applied, and HTB enforces its download cap when it has one.
+   */
+  setSla(server: BootedServer, body: SlaRequestBody): Promise<void>;
   /** Calls the agent's API with its token. */
   agentApi(method: string, path: string, body?: unknown): Promise<unknown>;
   close(): Promise<void>;
@@ -58,6 +82,8 @@ export interface ScenarioEnvOptions {
   scenario?: ScenarioObject;
   nicRateBps?: number;
   prefix?: string;
+  /** Tells the agent every host's uplink capacity (its guarantee controller's `enforcement.guarantees.uplink`). */
+  uplinkBps?: number;
 }
 
 /** The sim's thesis cloud (compute1: 8 vCPU/12 GB, compute2: 4 vCPU/8 GB). */
@@ -81,7 +107,7 @@ function tcRate(text: string): number {
 }
 
 /** HTB classes of a device, bit/s. Parsed from text: this iproute2 prints no JSON for htb classes. */
-async function htbRates(testbed: TestbedHosts, host: string, dev: string): Promise<Map<string, { rate: number; ceil: number }>> {
+export async function htbRates(testbed: TestbedHosts, host: string, dev: string): Promise<Map<string, { rate: number; ceil: number }>> {
   const out = await testbed.exec({ host }, 'tc', 'class', 'show', 'dev', dev);
   const map = new Map<string, { rate: number; ceil: number }>();
   for (const line of out.split('\n')) {
@@ -128,7 +154,8 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
     stops.push(() => os.close());
     const token = randomBytes(16).toString('hex');
     const config = parseAgentConfig(
-      `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${token}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: cm-testbed-scenario`,
+      `listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${token}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: cm-testbed-scenario` +
+        (options.uplinkBps === undefined ? '' : `\nenforcement: { guarantees: { uplink: ${String(options.uplinkBps)} } }`),
       {},
     );
     const agent = await startAgent(config, agentOptions);
@@ -155,12 +182,13 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
       sim: cloud,
       os,
       agent,
-      async boot(name, host) {
+      async boot(name, host, bootOptions = {}) {
+        const nics = bootOptions.nics ?? 1;
         const created = await os.nova.createServer({
           name,
           imageRef: '',
           flavorRef: flavor.id,
-          networks: [{ uuid: network.id }],
+          networks: Array.from({ length: nics }, () => ({ uuid: network.id })),
           ...(host === undefined ? {} : { availabilityZone: `nova:${host}` }),
         });
         const active = await os.nova.waitForServer(created.id, ['ACTIVE'], { intervalMs: 20, timeoutMs: 30_000 });
@@ -177,6 +205,14 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
           device: ovsPortName(port.id),
           netns: vm.netns,
         };
+        if (bootOptions.nics !== undefined) {
+          server.nics = simServer.portIds.map((portId): BootedNic => {
+            const p = cloud.state.ports.get(portId);
+            const vmDevice = vm.nics.get(portId)?.vmDevice;
+            if (!p || vmDevice === undefined) throw new TestbedError('CM_ERR_TESTBED_SETUP', `server ${name}: port ${portId} is not plugged`);
+            return { portId, ip: p.fixedIps[0]?.ip_address ?? '', device: ovsPortName(portId), vmDevice };
+          });
+        }
         booted.set(server.id, server);
         return server;
       },
@@ -195,6 +231,18 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
           const queue = classes.get('1:1');
           return root?.rate === maxBps && queue?.rate === minBps && queue.ceil === maxBps;
         });
+      },
+      async setSla(server, body) {
+        await agent.inventory.refresh();
+        await agentApi('PUT', `/v1/servers/${server.id}/sla`, body);
+        await eventually(`the SLA of ${server.name} applied`, async () => {
+          const status = (await agentApi('GET', `/v1/sla?server_id=${server.id}`)) as { items: { state: string }[] };
+          return status.items[0]?.state === 'applied';
+        });
+        const max = body.download?.max;
+        if (max !== undefined) {
+          await eventually(`HTB cap ${String(max)} on ${server.device}`, async () => (await htbRates(testbed, server.host, server.device)).get('1:fffe')?.rate === max);
+        }
       },
       async setUploadSla(server, maxBps) {
         await agent.inventory.refresh();

@@ -50,6 +50,8 @@ export interface FlowRunOptions {
   basePort?: number;
   /** Extra seconds per flow before it starts (a late starter), by flow index. */
   delayS?: readonly number[];
+  /** Per-flow durations overriding `durationS`, by flow index. */
+  flowDurationS?: readonly number[];
 }
 
 interface Captured {
@@ -109,14 +111,14 @@ export async function runFlows(flows: readonly FlowSpec[], options: FlowRunOptio
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    const longestDelayS = Math.max(0, ...(options.delayS ?? []));
-    const timeoutMs = (options.durationS + omit + longestDelayS + 20) * 1000;
+    const longestS = Math.max(0, ...flows.map((_, i) => (options.delayS?.[i] ?? 0) + (options.flowDurationS?.[i] ?? options.durationS)));
+    const timeoutMs = (longestS + omit + 20) * 1000;
     onClientsStart?.();
     const results = await Promise.all(
       flows.map(async (flow, i) => {
         const delayS = options.delayS?.[i] ?? 0;
         if (delayS > 0) await new Promise((resolve) => setTimeout(resolve, delayS * 1000));
-        const args = ['netns', 'exec', flow.from.netns, iperf3, '-c', flow.to.ip, '-p', String(basePort + i), '-t', String(options.durationS), '-O', String(omit), '-J'];
+        const args = ['netns', 'exec', flow.from.netns, iperf3, '-c', flow.to.ip, '-p', String(basePort + i), '-t', String(options.flowDurationS?.[i] ?? options.durationS), '-O', String(omit), '-J'];
         const out = await capture('ip', args, timeoutMs);
         let json: IperfJson;
         try {
