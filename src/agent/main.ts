@@ -83,7 +83,15 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         },
       },
     );
-    const source = new StoreDesiredSource(store, inventory);
+    // A server's ports share its rates by demand: the split reads the live rates and upload mechanisms of the fleet.
+    const source = new StoreDesiredSource(store, inventory, {
+      portRates: () => {
+        const rates = new Map<string, { downloadBps: number; uploadBps: number }>();
+        for (const s of fleetRef.current?.status() ?? []) if (s.observed) rates.set(s.portId, { downloadBps: s.observed.downloadBps, uploadBps: s.observed.uploadBps });
+        return rates;
+      },
+      uploadMechanism: (host) => fleetRef.current?.upload(host)?.mechanism,
+    });
     const fleet = new ReconcilerFleet({
       owner: config.owner,
       source,
