@@ -1,15 +1,30 @@
 export { StoreConflictError, StoreError, StoreTransitionError, type StoreErrorCode } from './errors.ts';
-export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './migrations.ts';
+export {
+  MIGRATIONS,
+  PG_MIGRATIONS,
+  PG_SCHEMA_VERSION,
+  SCHEMA_VERSION,
+  migrate,
+  type Migration,
+  type StoreDialect,
+} from './migrations.ts';
 export {
   canonicalSlaJson,
   openSlaStore,
+  redactUrl,
+  type ListSlaOptions,
   type OpenSlaStoreOptions,
   type PutMeta,
   type PutResult,
   type SlaSource,
   type SlaStore,
+  type SlaStorePathOptions,
+  type SlaStoreUrlOptions,
   type StoredSla,
 } from './sla-store.ts';
+export { SLA_CHANGES_CHANNEL, SLA_LISTENER_APPLICATION_NAME } from './sla-store-pg.ts';
+export { openClusterStore, type ClusterStoreOptions } from './cluster-store.ts';
+export type { ClusterMember, ClusterStore, HostStatusRecord } from './cluster-types.ts';
 export { MANAGER_MIGRATIONS, type ManagerDialect, type ManagerMigration } from './manager-migrations.ts';
 export {
   RESUMABLE_STATES,
