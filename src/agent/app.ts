@@ -23,6 +23,7 @@ import { createServiceApp, type HttpsOptions } from '../http/service.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
+import type { MembershipView } from './cluster/membership.ts';
 import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
 import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
@@ -62,6 +63,22 @@ export interface FleetView {
   ready(): readonly { host: string; connected: boolean; upload?: { mechanism: string; reason: string }; openflow?: 'connected' | 'disconnected' }[];
 }
 
+/** What the API shows of the agent cluster. */
+export interface ClusterView {
+  readonly agentId: string;
+  /** Incarnation, live members, whether this replica's lease is current, the store's last error. */
+  view(): MembershipView;
+  /** The hosts this replica owns now. */
+  owned(): readonly string[];
+  /** Live replicas' ids. */
+  members(): readonly string[];
+  writable(): boolean;
+  /** The owner of a host by the live set (undefined: no live replica). */
+  ownerOf(host: string): string | undefined;
+  /** Port states of hosts this replica does not own, from the store. */
+  foreignPorts(): readonly PortStatusView[];
+}
+
 /** What the API shows of the guaranteed-rate controller (a `GuaranteeController` fits). */
 export interface GuaranteeView {
   vm(serverId: string): VmGuaranteeView | undefined;
@@ -83,6 +100,11 @@ export interface AgentAppDeps {
   reconcilers: FleetView;
   /** The guaranteed-rate controller (allocations, violations, hosts' admission); absent when disabled. */
   guarantees?: GuaranteeView;
+  /**
+   * With several agent replicas: this replica's membership, the hosts it owns,
+   * and the port states of the other replicas' hosts as they published them.
+   */
+  cluster?: ClusterView;
   auth: {
     tokens: readonly string[];
     /** Serve /metrics without a token. @default false */
@@ -266,6 +288,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     },
     inventoryStale: () => deps.inventory.snapshot()?.stale ?? true,
     ...(deps.guarantees ? { guarantees: deps.guarantees } : {}),
+    ...(deps.cluster ? { cluster: deps.cluster } : {}),
   });
 
   const app = await createServiceApp({
@@ -332,6 +355,10 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       }
       const hosts = deps.reconcilers.ready();
       for (const h of hosts) if (!h.connected) reasons.push({ host: h.host, reason: 'OVSDB not connected' });
+      const cluster = deps.cluster?.view();
+      if (cluster && !cluster.writable) {
+        reasons.push({ host: null, reason: `not a live member of the agent cluster${cluster.lastError === null ? '' : `: ${cluster.lastError}`}` });
+      }
       // Over-committed guarantees are the operator's to fix, not a reason to take the agent out of service: reported, not failing.
       const warnings: { host: string; reason: string }[] = [];
       for (const g of deps.guarantees?.hosts() ?? []) {
@@ -341,6 +368,17 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       const body = {
         ready: reasons.length === 0,
         warnings,
+        ...(cluster && deps.cluster
+          ? {
+              cluster: {
+                agent_id: cluster.agentId,
+                incarnation: cluster.incarnation,
+                lease_current: cluster.writable,
+                members: cluster.members,
+                owned_hosts: deps.cluster.owned().length,
+              },
+            }
+          : {}),
         hosts: hosts.map((h) => ({
           host: h.host,
           ovsdb: h.connected ? 'connected' : 'disconnected',
@@ -550,7 +588,8 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     async (request) => {
       const wanted = request.query.server_id?.split(',').filter((id) => id !== '').map(checkId);
       const stored = wanted === undefined ? await deps.store.list() : (await Promise.all(wanted.map((id) => deps.store.get(id)))).filter((x) => x !== undefined);
-      return slaStatus(stored, deps.inventory.snapshot(), deps.reconcilers.status(), deps.guarantees);
+      const statuses = deps.cluster ? [...deps.reconcilers.status(), ...deps.cluster.foreignPorts()] : deps.reconcilers.status();
+      return slaStatus(stored, deps.inventory.snapshot(), statuses, deps.guarantees);
     },
   );
 

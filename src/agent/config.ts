@@ -9,7 +9,12 @@
  *   # keystone: true → other bearer tokens are validated with the cloud's Keystone (admin role required)
  * cloud: { name: mycloud }                        # clouds.yaml entry; omitted: OS_* variables
  * owner: cm-agent-region1                         # the cm-owner tag of every OVSDB row we create
- * store: { path: /var/lib/cm-agent/sla.db }
+ * store: { path: /var/lib/cm-agent/sla.db }        # one agent; several replicas: { url: "postgres://cm@db/cm" }
+ * cluster:                                        # several replicas sharing one store.url (docs/agent.md)
+ *   agent_id: agent-a                             # stable per replica; default: the hostname
+ *   advertise_url: "https://agent-a:8091"         # where the others and operators reach its API
+ *   lease_ms: 6000                                # a replica silent this long loses its hosts
+ *   heartbeat_ms: 1500
  * ovsdb:
  *   template: "tcp:{host_ip}:6640"                # or unix:/… or ssl:{host}:6640
  *   endpoints: { compute1: "unix:/run/openvswitch/db.sock" }   # per-host overrides
@@ -34,6 +39,7 @@
  * sim: { scenario: thesis, ovsdb: in-process }    # embedded simulated cloud instead of cloud/ovsdb
  * ```
  */
+import { hostname } from 'node:os';
 import { ConfigReader as Reader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
 import { checkRate } from '../qos/rates.ts';
@@ -46,7 +52,10 @@ export interface AgentConfig {
   auth: { tokens: string[]; keystone?: boolean };
   cloud: { name?: string };
   owner: string;
-  store: { path: string };
+  /** `url` (postgres:// or sqlite:) wins over `path`. */
+  store: { path: string; url?: string };
+  /** Several replicas: needs a PostgreSQL `store.url`. */
+  cluster?: { agentId: string; advertiseUrl?: string; leaseMs: number; heartbeatMs: number };
   ovsdb: {
     template?: string;
     endpoints: Record<string, string>;
@@ -107,7 +116,7 @@ export function parseAgentConfig(
   const parsed = parseYamlRoot(fileText);
   if ('problem' in parsed) throw new AgentConfigError(source, [parsed.problem]);
   const root = parsed.root;
-  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'ovsdb', 'inventory', 'reconcile', 'enforcement', 'rates', 'sim'], '');
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'cluster', 'ovsdb', 'inventory', 'reconcile', 'enforcement', 'rates', 'sim'], '');
   const simSection = root.sim === true ? {} : r.section(root, 'sim', ['scenario', 'ovsdb']);
   const simEnabled = root.sim !== undefined && root.sim !== null && root.sim !== false;
   const simScenario = r.string(simSection.scenario, 'sim.scenario');
@@ -136,10 +145,29 @@ export function parseAgentConfig(
     r.problems.push({ field: 'owner', message: 'must match [A-Za-z0-9_.:-]{1,128} (it is stored in external_ids)' });
   }
 
-  const store = r.section(root, 'store', ['path']);
+  const store = r.section(root, 'store', ['path', 'url']);
   // A simulated cloud lives only as long as the process, so by default its SLAs need no file either.
   const defaultStore = simEnabled ? ':memory:' : 'cm-agent-sla.db';
   const storePath = r.string(env.CM_AGENT_STORE_PATH ?? store.path, 'store.path', defaultStore) ?? defaultStore;
+  const storeUrl = r.string(env.CM_AGENT_STORE_URL ?? store.url, 'store.url');
+  if (storeUrl !== undefined && !/^(postgres|postgresql):\/\/|^sqlite:/.test(storeUrl)) {
+    r.problems.push({ field: 'store.url', message: 'must be postgres://… (several replicas) or sqlite:PATH' });
+  }
+  let clusterConfig: AgentConfig['cluster'];
+  const clusterRaw = root.cluster ?? (env.CM_AGENT_ID === undefined ? undefined : {});
+  if (clusterRaw !== undefined) {
+    const cluster = r.section({ cluster: clusterRaw }, 'cluster', ['agent_id', 'advertise_url', 'lease_ms', 'heartbeat_ms']);
+    const agentId = r.string(env.CM_AGENT_ID ?? cluster.agent_id, 'cluster.agent_id', hostname()) ?? hostname();
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(agentId)) r.problems.push({ field: 'cluster.agent_id', message: 'must match [A-Za-z0-9_.:-]{1,128} (it is written into each host\'s OVSDB)' });
+    const advertiseUrl = r.string(cluster.advertise_url, 'cluster.advertise_url');
+    const leaseMs = r.integer(cluster.lease_ms, 'cluster.lease_ms', 6000, 1000, 600_000);
+    const heartbeatMs = r.integer(cluster.heartbeat_ms, 'cluster.heartbeat_ms', 1500, 100, 300_000);
+    if (heartbeatMs * 2 >= leaseMs) r.problems.push({ field: 'cluster.heartbeat_ms', message: `must be less than half of cluster.lease_ms (${String(leaseMs)})` });
+    if (storeUrl === undefined || !/^postgres/.test(storeUrl)) {
+      r.problems.push({ field: 'store.url', message: 'several agent replicas (cluster) share a PostgreSQL store: set store.url to postgres://…' });
+    }
+    clusterConfig = { agentId, ...(advertiseUrl === undefined ? {} : { advertiseUrl }), leaseMs, heartbeatMs };
+  }
 
   const ovsdb = r.section(root, 'ovsdb', ['template', 'endpoints', 'tls']);
   const template = r.string(env.CM_AGENT_OVSDB_TEMPLATE ?? ovsdb.template, 'ovsdb.template');
@@ -227,7 +255,8 @@ export function parseAgentConfig(
     auth: keystone ? { tokens, keystone } : { tokens },
     cloud: cloudName === undefined ? {} : { name: cloudName },
     owner,
-    store: { path: storePath },
+    store: { path: storePath, ...(storeUrl === undefined ? {} : { url: storeUrl }) },
+    ...(clusterConfig ? { cluster: clusterConfig } : {}),
     ovsdb: { ...(template === undefined ? {} : { template }), endpoints, ...(ovsdbTls ? { tls: ovsdbTls } : {}) },
     inventory: { refreshIntervalMs: r.integer(inventory.refresh_interval_ms, 'inventory.refresh_interval_ms', 30_000, 1000, 3_600_000) },
     reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },

@@ -78,6 +78,7 @@ export class StoreDesiredSource implements DesiredSource {
     | undefined;
   private generation = 0;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeResync: (() => void) | undefined;
   private readonly listeners = new Set<(serverId: string | undefined) => void>();
   private reloading: Promise<void> | undefined;
   /** Multi-port groups of the latest computed map. */
@@ -100,6 +101,12 @@ export class StoreDesiredSource implements DesiredSource {
         this.notify(serverId);
       });
     });
+    // PostgreSQL's change feed reconnected: changes made meanwhile were not reported, so re-read all.
+    this.unsubscribeResync ??= this.store.onResync?.(() => {
+      void this.reload().then(() => {
+        this.notify(undefined);
+      });
+    });
     await this.reload();
     const interval = this.options.resplitIntervalMs ?? DEFAULT_RESPLIT_INTERVAL_MS;
     if (interval > 0 && this.resplitTimer === undefined) {
@@ -113,6 +120,8 @@ export class StoreDesiredSource implements DesiredSource {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeResync?.();
+    this.unsubscribeResync = undefined;
     if (this.resplitTimer) clearInterval(this.resplitTimer);
     this.resplitTimer = undefined;
   }

@@ -6,6 +6,7 @@
  * reads its replica and sends nothing when the switch already matches).
  */
 import type { TlsOptions } from '../ovsdb/transport.ts';
+import type { HostFence } from './cluster/fence.ts';
 import { HostEnforcement, type UploadChoice, type UploadMode } from './enforcement/host.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
 import type { ObservedRate } from './enforcement/rates.ts';
@@ -32,6 +33,14 @@ export interface FleetOptions {
   ratesIntervalMs?: number;
   /** Pair limiters for guaranteed rates on every host with an OpenFlow endpoint. @default false */
   guarantees?: boolean;
+  /**
+   * With several agent replicas: which hosts this replica writes now, and the
+   * fence of each (cluster/). Hosts it does not own get no reconciler.
+   */
+  cluster?: {
+    owns(host: string): boolean;
+    fenceFor(host: string): HostFence;
+  };
 }
 
 /** A port's status with what the switch says of it now. */
@@ -40,6 +49,8 @@ export interface PortStatusWithRates extends PortStatus {
   /** Why there is no observed rate. */
   observedError?: string;
   upload?: UploadChoice;
+  /** With several replicas: the replica that published this state (another's host, read from the store). */
+  reportedBy?: string;
 }
 
 export interface HostReadiness {
@@ -54,7 +65,11 @@ export interface HostReadiness {
 }
 
 export class ReconcilerFleet {
-  private readonly reconcilers = new Map<string, { endpoint: string; openflow: string | undefined; reconciler: HostReconciler; enforcement: HostEnforcement }>();
+  private readonly reconcilers = new Map<
+    string,
+    { endpoint: string; openflow: string | undefined; reconciler: HostReconciler; enforcement: HostEnforcement; fence: HostFence | undefined }
+  >();
+  private lastSnapshot: InventorySnapshot | undefined;
   private readonly unreachable = new Map<string, string>();
   private readonly lifetime = new AbortController();
 
@@ -63,8 +78,12 @@ export class ReconcilerFleet {
   /** Brings the set of reconcilers in line with the snapshot's hosts. */
   sync(snapshot: InventorySnapshot | undefined): void {
     if (!snapshot || this.lifetime.signal.aborted) return;
+    this.lastSnapshot = snapshot;
     const seen = new Set<string>();
+    const cluster = this.options.cluster;
     for (const host of snapshot.hosts) {
+      // Another replica's host: not ours to watch or write (its reconciler, if any, stops below).
+      if (cluster && !cluster.owns(host.name)) continue;
       seen.add(host.name);
       const endpoint = this.options.endpointFor(host);
       const current = this.reconcilers.get(host.name);
@@ -88,7 +107,9 @@ export class ReconcilerFleet {
         guarantees: this.options.guarantees === true,
       });
       enforcement.start(this.lifetime.signal);
+      const fence = cluster?.fenceFor(host.name);
       const reconciler = new HostReconciler({
+        ...(fence ? { fence } : {}),
         host: host.name,
         endpoint,
         owner: this.options.owner,
@@ -98,7 +119,7 @@ export class ReconcilerFleet {
         ...(this.options.logger ? { logger: this.options.logger } : {}),
         backends: enforcement.backends,
       });
-      this.reconcilers.set(host.name, { endpoint, openflow, reconciler, enforcement });
+      this.reconcilers.set(host.name, { endpoint, openflow, reconciler, enforcement, fence });
       // start() keeps retrying the connection until the fleet stops; failures show in readiness.
       reconciler.start(this.lifetime.signal).catch((error: unknown) => {
         this.options.logger?.({ event: 'reconciler_start_failed', host: host.name, error: String(error) });
@@ -106,6 +127,16 @@ export class ReconcilerFleet {
     }
     for (const name of [...this.reconcilers.keys()]) if (!seen.has(name)) void this.remove(name);
     for (const name of [...this.unreachable.keys()]) if (!seen.has(name)) this.unreachable.delete(name);
+  }
+
+  /** The live set changed: take the hosts this replica owns now, let go of the others. */
+  resync(): void {
+    this.sync(this.lastSnapshot);
+  }
+
+  /** The hosts this fleet watches now. */
+  hosts(): string[] {
+    return [...this.reconcilers.keys()];
   }
 
   /** Desired state changed: every host re-checks (a host-less change may concern any of them). */
@@ -141,7 +172,10 @@ export class ReconcilerFleet {
 
   /** The host's pair limiters (guaranteed rates), when it has them. */
   pairLimiter(host: string): PairLimiter | undefined {
-    return this.reconcilers.get(host)?.enforcement.pairs;
+    const entry = this.reconcilers.get(host);
+    // A fenced host's limiters are another replica's to program.
+    if (entry?.fence && !entry.fence.writable()) return undefined;
+    return entry?.enforcement.pairs;
   }
 
   /** OpenFlow port numbers of the ports the reconcilers know, by port id. */

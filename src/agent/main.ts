@@ -13,7 +13,11 @@ import { keystoneTokenValidator } from '../http/keystone-auth.ts';
 import { readHttpsFiles } from '../http/service.ts';
 import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
 import { openSlaStore, type SlaStore } from '../store/index.ts';
-import { buildAgentApp } from './app.ts';
+import { openClusterStore, type ClusterStore } from '../store/index.ts';
+import { buildAgentApp, type ClusterView } from './app.ts';
+import { HostFence } from './cluster/fence.ts';
+import { HostStatusSync, type PublishedHostStatus } from './cluster/host-status.ts';
+import { ClusterMembership } from './cluster/membership.ts';
 import YAML from 'yaml';
 import { AgentConfigError, openflowEndpointFor, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
 import { StoreDesiredSource } from './desired.ts';
@@ -31,7 +35,22 @@ export interface RunningAgent {
   readonly store: SlaStore;
   /** The guaranteed-rate controller, unless `enforcement.guarantees.enabled` is false. */
   readonly guarantees: GuaranteeController | undefined;
+  /** With `cluster`: this replica's membership and the host statuses shared through the store. */
+  readonly membership?: ClusterMembership;
+  readonly hostStatus?: HostStatusSync;
   stop(): Promise<void>;
+}
+
+/** What this replica's reconcilers report of each host they own, for the others. */
+function localHostStatuses(fleet: ReconcilerFleet): Map<string, PublishedHostStatus> {
+  const out = new Map<string, PublishedHostStatus>();
+  const ready = new Map(fleet.ready().map((h) => [h.host, h]));
+  for (const host of fleet.hosts()) {
+    const r = ready.get(host);
+    out.set(host, { ports: [], ovsdb: r?.connected === true ? 'connected' : 'disconnected', ...(r?.openflow === undefined ? {} : { openflow: r.openflow }) });
+  }
+  for (const port of fleet.status()) out.get(port.host)?.ports.push(port);
+  return out;
 }
 
 export interface StartAgentOptions {
@@ -67,8 +86,18 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     for (const stop of stops.reverse()) await stop();
   };
   try {
-    const store = await openSlaStore({ path: config.store.path });
+    const store = await openSlaStore(config.store.url === undefined ? { path: config.store.path } : { url: config.store.url });
     stops.push(() => store.close());
+
+    // Several replicas: membership decides which hosts this one writes, each host's OVSDB epoch fences the writes.
+    let membership: ClusterMembership | undefined;
+    let clusterStore: ClusterStore | undefined;
+    if (config.cluster) {
+      if (config.store.url === undefined) throw new AgentConfigError('configuration', [{ field: 'store.url', message: 'cluster needs a PostgreSQL store.url' }]);
+      const theStore = await openClusterStore({ url: config.store.url });
+      clusterStore = theStore;
+      stops.push(() => theStore.close());
+    }
 
     // The inventory's refreshes drive the fleet, which needs the desired source, which reads the inventory.
     const fleetRef: { current?: ReconcilerFleet } = {};
@@ -110,6 +139,17 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       meterBurstMs: config.enforcement.meterBurstMs,
       ratesIntervalMs: config.rates.intervalMs,
       guarantees: config.enforcement.guarantees.enabled,
+      ...(config.cluster && clusterStore
+        ? {
+            cluster: {
+              owns: (host: string) => membership?.owns(host) ?? false,
+              fenceFor: (host: string) => {
+                if (!membership) throw new Error('cluster membership not started');
+                return new HostFence({ host, membership, handoverMs: config.cluster?.leaseMs ?? 6000, log: logEvent });
+              },
+            },
+          }
+        : {}),
     });
     fleetRef.current = fleet;
     const theFleet = fleet;
@@ -154,8 +194,52 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       stops.push(() => guarantees.stop());
     }
 
+    let hostStatus: HostStatusSync | undefined;
+    let clusterView: ClusterView | undefined;
+    if (config.cluster && clusterStore) {
+      membership = new ClusterMembership({
+        store: clusterStore,
+        agentId: config.cluster.agentId,
+        url: config.cluster.advertiseUrl ?? '',
+        leaseMs: config.cluster.leaseMs,
+        heartbeatMs: config.cluster.heartbeatMs,
+        log: (event, level) => {
+          logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
+        },
+      });
+      const theMembership = membership;
+      const sync = new HostStatusSync({
+        store: clusterStore,
+        identity: () => theMembership.identity(),
+        local: () => localHostStatuses(theFleet),
+        log: (event, level) => {
+          logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
+        },
+      });
+      hostStatus = sync;
+      theMembership.onChange(() => {
+        const before = theFleet.hosts().length;
+        theFleet.resync();
+        theFleet.enqueue();
+        logEvent({ event: 'cluster_changed', members: theMembership.members(), writable: theMembership.writable(), ownedBefore: before, owned: theFleet.hosts().length });
+      });
+      clusterView = {
+        agentId: config.cluster.agentId,
+        view: () => theMembership.view(),
+        owned: () => theFleet.hosts(),
+        members: () => theMembership.members(),
+        writable: () => theMembership.writable(),
+        ownerOf: (host) => theMembership.ownerOf(host),
+        foreignPorts: () => {
+          const local = new Set(theFleet.hosts());
+          return sync.foreignPorts((host) => local.has(host));
+        },
+      };
+    }
+
     const app = await buildAgentApp({
       inventory,
+      ...(clusterView ? { cluster: clusterView } : {}),
       enforcementView: (host) => theFleet.enforcementView(host),
       store,
       reconcilers: theFleet,
@@ -170,8 +254,18 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.listen.port;
     const url = `${https ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
-    logEvent({ event: 'agent_started', url, hosts: inventory.snapshot()?.hosts.map((h) => h.name) ?? [] });
-    return { url, app, inventory, fleet, store, guarantees, stop: stopAll };
+    if (membership && hostStatus) {
+      const theMembership = membership;
+      const theSync = hostStatus;
+      // Joined after listening, so the advertised URL can default to the one actually bound.
+      if (theMembership.view().incarnation === null && config.cluster?.advertiseUrl === undefined) theMembership.setUrl(url);
+      await theMembership.start();
+      stops.push(() => theMembership.stop());
+      theSync.start();
+      stops.push(() => theSync.stop());
+    }
+    logEvent({ event: 'agent_started', url, hosts: inventory.snapshot()?.hosts.map((h) => h.name) ?? [], ...(membership ? { agentId: membership.agentId } : {}) });
+    return { url, app, inventory, fleet, store, guarantees, ...(membership ? { membership } : {}), ...(hostStatus ? { hostStatus } : {}), stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

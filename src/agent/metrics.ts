@@ -45,6 +45,13 @@ export interface MetricsSources {
   /** Seconds since the inventory snapshot was read, or undefined without one. */
   inventoryAgeSeconds(): number | undefined;
   inventoryStale(): boolean;
+  /** With several agent replicas: this one's id, the hosts it owns, the live set, its lease. */
+  cluster?: {
+    readonly agentId: string;
+    owned(): readonly string[];
+    members(): readonly string[];
+    writable(): boolean;
+  };
   /** The guaranteed-rate controller, when it runs. */
   guarantees?: {
     vmViews(): readonly VmGuaranteeView[];
@@ -97,6 +104,36 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
       }
     },
   });
+  const cluster = sources.cluster;
+  if (cluster) {
+    new Gauge({
+      name: 'cm_agent_host_owned',
+      help: 'Hosts this agent replica owns (writes and watches) now: 1 per host, labelled with the replica',
+      labelNames: ['host', 'agent_id'] as const,
+      registers: [registry],
+      collect(this: Gauge<'host' | 'agent_id'>) {
+        this.reset();
+        for (const host of cluster.owned()) this.set({ host, agent_id: cluster.agentId }, 1);
+      },
+    });
+    new Gauge({
+      name: 'cm_agent_cluster_members',
+      help: 'Live agent replicas as this one last saw them (itself included)',
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(cluster.members().length);
+      },
+    });
+    new Gauge({
+      name: 'cm_agent_cluster_lease_current',
+      help: '1 while this replica holds a current lease (it may write its hosts), else 0',
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(cluster.writable() ? 1 : 0);
+      },
+    });
+  }
+
   new Gauge({
     name: 'cm_agent_contested_ports',
     help: 'Ports whose SLA cannot be kept because another writer keeps rewriting them or owns their QoS, by writer',

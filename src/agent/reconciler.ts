@@ -14,11 +14,13 @@
  */
 import { OvsdbClient, type ReconnectOptions } from '../ovsdb/client.ts';
 import { OvsdbConnectionError, WaitTimedOutError } from '../ovsdb/errors.ts';
+import type { Operation } from '../ovsdb/operations.ts';
 import { Replica } from '../ovsdb/replica.ts';
 import type { TlsOptions } from '../ovsdb/transport.ts';
 import { Vswitch, VSWITCH_DB, vswitchReplicaTables } from '../ovsdb/vswitch/index.ts';
 import type { PortSla } from '../qos/sla.ts';
 import { adviceFor, hostPorts, type ForeignWrite, type ForeignWriter } from './drift.ts';
+import { FencedError } from './cluster/fence.ts';
 import { errorText, OvsdbQosBackend } from './enforcement/ovsdb-qos.ts';
 import type { EnforcementBackend, HostEnforcementView, HostSnapshot, PortTarget, PreparedCommit } from './enforcement/types.ts';
 import { composeEnforcementView } from './enforcement/view.ts';
@@ -100,6 +102,22 @@ export interface HostReconcilerOptions {
    * {@link OvsdbQosBackend} (download HTB, upload policing).
    */
   backends?: readonly EnforcementBackend[];
+  /**
+   * With several agent replicas: the host's fence (cluster/fence.ts). Nothing
+   * is written before it says the host is ours, and every write carries its
+   * guard.
+   */
+  fence?: ReconcileFence;
+}
+
+/** What the loop needs of a host's fence (a `HostFence` fits). */
+export interface ReconcileFence {
+  /** Undefined when the host is ours to write (claiming it if needed), else why not. */
+  ensure(ovsdb: { client: OvsdbClient; db: string; ioTimeoutMs: number }, signal: AbortSignal): Promise<string | undefined>;
+  /** Operations to put first in every transaction that writes the host. */
+  guard(): Operation[];
+  /** The guard failed: another replica holds the host now. */
+  lost(reason: string): void;
 }
 
 interface AppliedRecord {
@@ -225,7 +243,7 @@ export class HostReconciler {
       await backend.start?.({
         host: this.host,
         owner: this.owner,
-        ovsdb: { client, db: this.db, ioTimeoutMs },
+        ovsdb: { client, db: this.db, ioTimeoutMs, ...(this.options.fence ? { guard: () => this.guardOps() } : {}) },
         signal: abort,
         trigger: (full) => {
           if (full) this.fullPending = true;
@@ -371,6 +389,15 @@ export class HostReconciler {
     if (!view) return;
     const snapshot: HostSnapshot = { view };
     const targets = this.targets(snapshot);
+    const fenced = await this.fenceReason(client);
+    if (fenced !== undefined) {
+      const next = new Map<string, PortStatus>();
+      for (const t of targets) if (t.desired) this.setStatus(next, t, 'pending', `not written by this agent replica: ${fenced}`);
+      this.replaceStatuses(next);
+      this.finishPass(started, { changed: false, fenced });
+      this.scheduleFenceRetry();
+      return;
+    }
     const notReady = this.backends.find((b) => !b.ready());
     if (notReady) {
       // Enforce nothing half-way: the backend's reconnection asks for a full pass.
@@ -464,6 +491,9 @@ export class HostReconciler {
     }
     try {
       // One write per backend; a later one is not attempted when an earlier one failed (the retry re-plans all).
+      // OpenFlow batches cannot carry the fence's guard: check it on the switch right before them.
+      const guard = this.guardOps();
+      if (guard.length > 0) await client.transact(this.db, guard, { signal: this.lifetime.signal, timeoutMs: this.ioTimeoutMs() });
       for (const commit of commits) {
         if (commit.changes === 0) continue;
         await commit.run(this.lifetime.signal);
@@ -528,8 +558,36 @@ export class HostReconciler {
     this.passDurations.push(ms);
   }
 
+  /** Why this replica must not write the host now (undefined: it may, or there is no fence). */
+  private async fenceReason(client: OvsdbClient): Promise<string | undefined> {
+    const fence = this.options.fence;
+    if (!fence) return undefined;
+    try {
+      return await fence.ensure({ client, db: this.db, ioTimeoutMs: this.ioTimeoutMs() }, this.lifetime.signal);
+    } catch (error) {
+      return `cannot check the host's fencing epoch: ${errorText(error)}`;
+    }
+  }
+
+  private guardOps(): Operation[] {
+    return this.options.fence?.guard() ?? [];
+  }
+
+  private scheduleFenceRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.enqueue();
+    }, 1000);
+    this.retryTimer.unref();
+  }
+
   private failPass(included: readonly PortTarget[], error: unknown, started: number): void {
-    const conflict = error instanceof WaitTimedOutError;
+    if (this.options.fence && (error instanceof WaitTimedOutError || error instanceof FencedError)) {
+      // Our guard (or a row guard) failed: re-check the epoch before writing again.
+      this.options.fence.lost(errorText(error));
+    }
+    const conflict = error instanceof WaitTimedOutError || error instanceof FencedError;
     const lostConnection = error instanceof OvsdbConnectionError;
     if (!conflict) this.metrics.errors++;
     const reason = conflict ? 'another writer changed the port first; retrying' : errorText(error);

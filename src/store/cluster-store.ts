@@ -182,9 +182,32 @@ class PostgresClusterStore implements ClusterStore {
           FROM jsonb_to_recordset(${`[${rows.join(',')}]`}::jsonb)
                AS r(host text, agent_id text, incarnation bigint, status jsonb),
                (SELECT ${NOW} AS now) t
+         -- Fenced like the switches: a replica whose lease ran out (paused, partitioned) writes nothing.
+         WHERE EXISTS (SELECT 1 FROM cm_agent_members m
+                        WHERE m.agent_id = r.agent_id AND m.incarnation = r.incarnation AND m.lease_until > t.now)
         ON CONFLICT (host) DO UPDATE
            SET agent_id = EXCLUDED.agent_id, incarnation = EXCLUDED.incarnation,
                status = EXCLUDED.status, updated_at = EXCLUDED.updated_at`.execute(this.db);
+    });
+  }
+
+  hostStatusesSince(sinceMs: number): Promise<HostStatusRecord[]> {
+    return this.run(async () => {
+      if (typeof sinceMs !== 'number' || !Number.isFinite(sinceMs)) throw new StoreError('CM_ERR_STORE_INVALID', 'sinceMs must be a finite number');
+      const { rows } = await sql<HostStatusRow>`
+        SELECT host, agent_id, incarnation::text AS incarnation, status, ${epochMs('updated_at')} AS updated_ms
+          FROM cm_host_status
+         WHERE updated_at > to_timestamp(${sinceMs / 1000}::float8)
+         ORDER BY host COLLATE "C"`.execute(this.db);
+      return rows.map(hostStatus);
+    });
+  }
+
+  removeExpiredMembers(olderThanMs: number): Promise<number> {
+    return this.run(async () => {
+      checkLease(olderThanMs);
+      const result = await sql`DELETE FROM cm_agent_members WHERE lease_until < ${NOW} - ${olderThanMs}::float8 * interval '1 millisecond'`.execute(this.db);
+      return Number(result.numAffectedRows ?? 0);
     });
   }
 
@@ -201,13 +224,7 @@ class PostgresClusterStore implements ClusterStore {
           FROM cm_host_status
          WHERE ${filter}
          ORDER BY host COLLATE "C"`.execute(this.db);
-      return rows.map((r) => ({
-        host: r.host,
-        agentId: r.agent_id,
-        incarnation: Number(r.incarnation),
-        status: r.status,
-        updatedAt: r.updated_ms,
-      }));
+      return rows.map(hostStatus);
     });
   }
 
@@ -235,6 +252,10 @@ class PostgresClusterStore implements ClusterStore {
     p.then(done, done);
     return p;
   }
+}
+
+function hostStatus(r: HostStatusRow): HostStatusRecord {
+  return { host: r.host, agentId: r.agent_id, incarnation: Number(r.incarnation), status: r.status, updatedAt: r.updated_ms };
 }
 
 function member(row: MemberRow): ClusterMember {

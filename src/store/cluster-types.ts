@@ -55,9 +55,17 @@ export interface ClusterStore {
   members(): Promise<ClusterMember[]>;
   /** Removes the registration (orderly shutdown); the others take its hosts at their next heartbeat. */
   leave(agentId: string, incarnation: number): Promise<void>;
-  /** Upserts host status records (one statement or transaction). */
+  /**
+   * Upserts host status records (one statement). Records of an incarnation that
+   * is not live any more (lease expired, replaced) are dropped: a paused
+   * replica cannot overwrite what its successor published.
+   */
   publishHostStatus(records: readonly Omit<HostStatusRecord, 'updatedAt'>[]): Promise<void>;
   /** Host status records, all or of `hosts`. */
   hostStatuses(hosts?: readonly string[]): Promise<HostStatusRecord[]>;
+  /** Records written after `sinceMs` (store clock), for replicas following each other's hosts. */
+  hostStatusesSince(sinceMs: number): Promise<HostStatusRecord[]>;
+  /** Deletes registrations whose lease ended more than `olderThanMs` ago; returns how many. */
+  removeExpiredMembers(olderThanMs: number): Promise<number>;
   close(): Promise<void>;
 }

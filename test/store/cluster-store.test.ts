@@ -239,10 +239,12 @@ describe('ClusterStore on PostgreSQL', { skip: pgGate.skip }, () => {
   it('publishes 10 000 host statuses in one upsert and reads them back (times in a diagnostic)', (t) =>
     withStore(async (store, url) => {
       const hosts = Array.from({ length: 10_000 }, (_, i) => `compute-${String(i).padStart(5, '0')}`);
+      const agentA = await store.register('agent-a', 'https://a', 60_000);
+      const agentB = await store.register('agent-b', 'https://b', 60_000);
       const first: Omit<HostStatusRecord, 'updatedAt'>[] = hosts.map((host, i) => ({
         host,
         agentId: 'agent-a',
-        incarnation: 7,
+        incarnation: agentA.incarnation,
         status: { ready: i % 2 === 0, ports: [{ id: `p-${String(i)}`, state: 'enforced', "quote\"and\\slash": 'ü' }] },
       }));
       const before = await dbClock(url, 'floor');
@@ -264,7 +266,7 @@ describe('ClusterStore on PostgreSQL', { skip: pgGate.skip }, () => {
       }
 
       // Another replica takes half of them over: an upsert, not new rows.
-      const takeover = first.slice(0, 5000).map((r) => ({ ...r, agentId: 'agent-b', incarnation: 9, status: { ready: true } }));
+      const takeover = first.slice(0, 5000).map((r) => ({ ...r, agentId: 'agent-b', incarnation: agentB.incarnation, status: { ready: true } }));
       t0 = performance.now();
       await store.publishHostStatus(takeover);
       const updateMs = performance.now() - t0;
@@ -274,8 +276,8 @@ describe('ClusterStore on PostgreSQL', { skip: pgGate.skip }, () => {
       assert.deepEqual(
         some.map((r) => [r.host, r.agentId, r.incarnation, r.status]),
         [
-          ['compute-00001', 'agent-b', 9, { ready: true }],
-          ['compute-09999', 'agent-a', 7, first[9999]?.status],
+          ['compute-00001', 'agent-b', agentB.incarnation, { ready: true }],
+          ['compute-09999', 'agent-a', agentA.incarnation, first[9999]?.status],
         ],
       );
       assert.deepEqual(await store.hostStatuses([]), []);
@@ -288,19 +290,46 @@ describe('ClusterStore on PostgreSQL', { skip: pgGate.skip }, () => {
 
   it('a host repeated in one batch keeps its last record; a null status round-trips', () =>
     withStore(async (store) => {
+      const a = (await store.register('a', 'u', 60_000)).incarnation;
+      const b = (await store.register('b', 'u', 60_000)).incarnation;
       await store.publishHostStatus([
-        { host: 'h1', agentId: 'a', incarnation: 1, status: { v: 1 } },
-        { host: 'h2', agentId: 'a', incarnation: 1, status: null },
-        { host: 'h1', agentId: 'b', incarnation: 2, status: { v: 2 } },
+        { host: 'h1', agentId: 'a', incarnation: a, status: { v: 1 } },
+        { host: 'h2', agentId: 'a', incarnation: a, status: null },
+        { host: 'h1', agentId: 'b', incarnation: b, status: { v: 2 } },
       ]);
       await store.publishHostStatus([]);
       assert.deepEqual(
         (await store.hostStatuses()).map((r) => [r.host, r.agentId, r.incarnation, r.status]),
         [
-          ['h1', 'b', 2, { v: 2 }],
-          ['h2', 'a', 1, null],
+          ['h1', 'b', b, { v: 2 }],
+          ['h2', 'a', a, null],
         ],
       );
+    }));
+
+  it('a replica whose lease ran out or that was replaced publishes nothing; changes are read since a time', () =>
+    withStore(async (store) => {
+      const old = await store.register('a', 'u', 60_000);
+      const current = await store.register('a', 'u', 60_000);
+      const short = await store.register('b', 'u', 100);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await store.publishHostStatus([
+        { host: 'h1', agentId: 'a', incarnation: old.incarnation, status: { from: 'replaced' } },
+        { host: 'h2', agentId: 'b', incarnation: short.incarnation, status: { from: 'expired' } },
+        { host: 'h3', agentId: 'a', incarnation: current.incarnation, status: { from: 'live' } },
+      ]);
+      const all = await store.hostStatuses();
+      assert.deepEqual(all.map((r) => [r.host, r.status]), [['h3', { from: 'live' }]]);
+      const at = all[0]?.updatedAt ?? 0;
+      assert.deepEqual(await store.hostStatusesSince(at), []);
+      assert.deepEqual((await store.hostStatusesSince(at - 1)).map((r) => r.host), ['h3']);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.publishHostStatus([{ host: 'h4', agentId: 'a', incarnation: current.incarnation, status: {} }]);
+      assert.deepEqual((await store.hostStatusesSince(at)).map((r) => r.host), ['h4']);
+      // 'b' expired 250 ms ago: kept for 10 s, removed when older than 100 ms.
+      assert.equal(await store.removeExpiredMembers(10_000), 0);
+      assert.equal(await store.removeExpiredMembers(100), 1);
+      assert.deepEqual((await store.members()).map((m) => m.agentId), ['a']);
     }));
 
   it('every time is the database clock’s, not the replica’s', async () => {

@@ -221,10 +221,14 @@ export class OvsdbQosBackend implements EnforcementBackend {
         const context = this.context;
         if (!context) throw new Error('ovsdb-qos backend not started');
         if (operations.length === 0) return;
-        const { client, db, ioTimeoutMs } = context.ovsdb;
+        const { client, db, ioTimeoutMs, guard } = context.ovsdb;
         await client.transact(
           db,
-          [comment(`cm ${this.owner}@${context.host}: reconcile ${String(included.length)} ports, ${String(orphanOps.length)} orphans`), ...operations],
+          [
+            ...(guard?.() ?? []),
+            comment(`cm ${this.owner}@${context.host}: reconcile ${String(included.length)} ports, ${String(orphanOps.length)} orphans`),
+            ...operations,
+          ],
           { signal, timeoutMs: ioTimeoutMs },
         );
       },

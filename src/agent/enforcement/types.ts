@@ -13,6 +13,7 @@
  * OVSDB or OpenFlow.
  */
 import type { OvsdbClient } from '../../ovsdb/client.ts';
+import type { Operation } from '../../ovsdb/operations.ts';
 import type { VswitchView } from '../../ovsdb/vswitch/index.ts';
 import type { Sla } from '../../qos/sla.ts';
 import type { HostPort } from '../drift.ts';
@@ -152,7 +153,13 @@ export interface BackendContext {
   readonly host: string;
   readonly owner: string;
   /** The host's OVSDB connection (shared by the loop and the backends). */
-  readonly ovsdb: { readonly client: OvsdbClient; readonly db: string; readonly ioTimeoutMs: number };
+  readonly ovsdb: {
+    readonly client: OvsdbClient;
+    readonly db: string;
+    readonly ioTimeoutMs: number;
+    /** With several agent replicas: operations to put first in every transaction that writes the host (the fence's epoch guard). */
+    readonly guard?: () => Operation[];
+  };
   readonly signal: AbortSignal;
   trigger(full: boolean): void;
   log(event: object, level?: 'info' | 'warn'): void;
