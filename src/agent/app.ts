@@ -495,7 +495,12 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
           throw new ProblemError(503, 'inventory-unavailable', `Could not re-read the cloud: ${(error as Error).message}`, { headers: { 'retry-after': '5' } });
         }
       }
-      return renderV1Hosts(snapshot, (host) => deps.enforcementView(host));
+      const cluster = deps.cluster;
+      return renderV1Hosts(
+        snapshot,
+        (host) => deps.enforcementView(host),
+        cluster ? { self: cluster.agentId, ownerOf: (host) => cluster.ownerOf(host) } : undefined,
+      );
     },
   );
 

@@ -268,8 +268,13 @@ export interface V1Host {
   instances: number;
   /** Per resource class; null when the capacity source does not report it. */
   resources: Record<ResourceClass, V1Resource | null>;
-  /** "ok" when the host's OVSDB rows were available for this response. */
-  ovsdb: 'ok' | 'unavailable';
+  /**
+   * "ok" when the host's OVSDB rows were available for this response;
+   * "other-replica" when another agent replica owns the host (its `owner_agent`).
+   */
+  ovsdb: 'ok' | 'unavailable' | 'other-replica';
+  /** With several agent replicas: the replica that owns (writes) the host now; null with one agent or none live. */
+  owner_agent: string | null;
   warnings: string[];
   servers: V1Server[];
 }
@@ -358,11 +363,12 @@ function v1Resource(r: ResourceUsage | undefined): V1Resource | null {
 }
 
 /** The modern `GET /v1/hosts` body (snake_case throughout, hosts sorted by name). */
-export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup): V1Hosts {
+export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup, cluster?: { self: string; ownerOf(host: string): string | undefined }): V1Hosts {
   const servers = new Map(snapshot.servers.map((s) => [s.id, s]));
   const placed = new Set<string>();
   const hosts: V1Host[] = snapshot.hosts.map((h) => {
     const view = ovs(h.name);
+    const owner = cluster?.ownerOf(h.name) ?? null;
     const resources = {} as Record<ResourceClass, V1Resource | null>;
     for (const rc of RESOURCE_CLASSES) resources[rc] = v1Resource(h.resources[rc]);
     const hs: V1Server[] = [];
@@ -384,7 +390,8 @@ export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup): V1Ho
       resource_provider_uuid: h.resourceProviderUuid ?? null,
       instances: h.instances,
       resources,
-      ovsdb: view ? 'ok' : 'unavailable',
+      ovsdb: view ? 'ok' : owner !== null && owner !== cluster?.self ? 'other-replica' : 'unavailable',
+      owner_agent: owner,
       warnings: [...h.warnings],
       servers: hs,
     };

@@ -151,6 +151,21 @@ describe('hosts views', () => {
     assert.equal(untouched.ovs.upload, null);
   });
 
+  it('names each host\'s owning replica in /v1/hosts when several agents share the hosts', async () => {
+    const ovs = await ovsOf();
+    const single = renderV1Hosts(snap, ovs);
+    assert.deepEqual(single.hosts.map((h) => h.owner_agent), [null, null]);
+    // This replica (agent-a) owns compute1 and has its rows; compute2 is agent-b's.
+    const v1 = renderV1Hosts(snap, (host) => (host === 'compute1' ? ovs(host) : undefined), { self: 'agent-a', ownerOf: (h) => (h === 'compute1' ? 'agent-a' : 'agent-b') });
+    assert.deepEqual(v1.hosts.map((h) => [h.name, h.owner_agent, h.ovsdb]), [
+      ['compute1', 'agent-a', 'ok'],
+      ['compute2', 'agent-b', 'other-replica'],
+    ]);
+    // Its own host without rows is unavailable, not another replica's.
+    const none = renderV1Hosts(snap, () => undefined, { self: 'agent-a', ownerOf: () => 'agent-a' });
+    assert.deepEqual(none.hosts.map((h) => h.ovsdb), ['unavailable', 'unavailable']);
+  });
+
   it('renders /v1/hosts with capacity, state, az, every server and port', async () => {
     const v1 = renderV1Hosts(snap, await ovsOf());
     assert.equal(v1.capacity_source, 'placement');
@@ -161,7 +176,7 @@ describe('hosts views', () => {
     assert.deepEqual(v1.hosts.map((h) => h.name), ['compute1', 'compute2']);
     for (const h of v1.hosts) {
       const s = sim.state.hosts.get(h.name)!;
-      assert.deepEqual(keys(h), ['availability_zone', 'disabled_reason', 'host_ip', 'hypervisor_hostname', 'hypervisor_id', 'instances', 'name', 'ovsdb', 'resource_provider_uuid', 'resources', 'servers', 'state', 'status', 'warnings']);
+      assert.deepEqual(keys(h), ['availability_zone', 'disabled_reason', 'host_ip', 'hypervisor_hostname', 'hypervisor_id', 'instances', 'name', 'ovsdb', 'owner_agent', 'resource_provider_uuid', 'resources', 'servers', 'state', 'status', 'warnings']);
       assert.equal(h.state, 'up');
       assert.equal(h.status, 'enabled');
       assert.equal(h.availability_zone, s.az);
