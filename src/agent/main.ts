@@ -177,6 +177,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         slas: () => source.serverSlas(),
         limiter: (host) => theFleet.pairLimiter(host),
         ofports: () => theFleet.ofports(),
+        ...(config.cluster ? { owns: (host: string) => membership?.owns(host) ?? false } : {}),
         uplink: (host) => {
           const bps = g.uplinks[host] ?? g.uplinkBps;
           return bps === undefined ? undefined : { bps, source: 'config' };

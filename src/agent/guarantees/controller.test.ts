@@ -89,7 +89,7 @@ class FakeHost implements PairLimiters {
   }
 }
 
-function setup(vms: Vm[], slas: Map<string, Sla>, offer: (sender: Vm, key: string) => number, uplinkBps?: number) {
+function setup(vms: Vm[], slas: Map<string, Sla>, offer: (sender: Vm, key: string) => number, uplinkBps?: number, owns?: (host: string) => boolean) {
   const byPortMac = new Map(vms.map((v) => [v.mac, v]));
   const hosts = new Map<string, FakeHost>();
   for (const h of new Set(vms.map((v) => v.host))) {
@@ -113,6 +113,7 @@ function setup(vms: Vm[], slas: Map<string, Sla>, offer: (sender: Vm, key: strin
     ofports: () => new Map(vms.map((v) => [v.portId, v.ofport])),
     uplink: () => (uplinkBps === undefined ? undefined : { bps: uplinkBps, source: 'config' }),
     uplinkHeadroom: 1,
+    ...(owns ? { owns } : {}),
   });
   const step = async (rounds: number, seconds = 0.5): Promise<void> => {
     for (let i = 0; i < rounds; i++) {
@@ -225,6 +226,21 @@ describe('guarantee controller (fluid model)', () => {
     await controller.suspend();
     assert.equal(hosts.get('h1')?.limits.size, 0);
     assert.equal(hosts.get('h2')?.limits.size, 0);
+  });
+
+  it('with several agent replicas, reports only the hosts this one owns', async () => {
+    const a = vm(1, 'h1');
+    const b = vm(2, 'h1');
+    const c = vm(3, 'h2');
+    const slas = new Map<string, Sla>([
+      [a.id, { download: { minRate: 8e6, maxRate: 10e6 } }],
+      [b.id, { download: { minRate: 8e6, maxRate: 10e6 } }],
+      [c.id, { download: { minRate: 8e6, maxRate: 10e6 } }],
+    ]);
+    const { controller } = setup([a, b, c], slas, () => 0, 10e6, (host) => host === 'h2');
+    await controller.round();
+    assert.deepEqual(controller.hosts().map((h) => h.host), ['h2']);
+    assert.equal(controller.host('h1'), undefined, "h1's over-commitment is its owner's to report");
   });
 
   it('counts violation seconds only while a VM wants its guarantee and gets less', async () => {

@@ -52,6 +52,12 @@ export interface GuaranteeControllerOptions {
   /** OpenFlow port numbers of ports by port id (from the hosts' OVSDB replicas). */
   ofports: () => ReadonlyMap<string, number>;
   uplink: (host: string) => UplinkCapacity | undefined;
+  /**
+   * With several agent replicas: the hosts this one owns. The others' hosts
+   * are their owners' to report (admission, errors); here they get no view.
+   * @default every host
+   */
+  owns?: (host: string) => boolean;
   /** @default 500 */
   intervalMs?: number;
   /** Share of an uplink the controller hands out (the rest absorbs what it does not control: ARP, bursts). @default 0.97 */
@@ -471,6 +477,7 @@ export class GuaranteeController {
   private updateHostViews(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>, byHost: ReadonlyMap<string, ReadonlyMap<string, PairLimit>>): void {
     const next = new Map<string, HostGuaranteeView>();
     for (const host of snapshot?.hosts ?? []) {
+      if (this.options.owns && !this.options.owns(host.name)) continue;
       let down = 0;
       let up = 0;
       for (const id of host.serverIds) {
