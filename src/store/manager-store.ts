@@ -22,8 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type ExpressionBuilder, type Selectable } from 'kysely';
-import pg from 'pg';
+import { Kysely, SqliteDialect, type ExpressionBuilder, type Selectable } from 'kysely';
 import { isUuidLike } from '../qos/validate.ts';
 import { StoreConflictError, StoreError, StoreTransitionError } from './errors.ts';
 import {
@@ -36,7 +35,9 @@ import {
   type TopologiesTable,
   type TopologyEventsTable,
 } from './manager-migrations.ts';
+import { openPgPool, type PgPool } from './sla-store-pg.ts';
 import { immediateTransaction } from './tx.ts';
+import { parseStoreUrl, redactUrl } from './url.ts';
 
 export { TOPOLOGY_STATES } from './manager-migrations.ts';
 
@@ -257,9 +258,13 @@ const MEMORY = ':memory:';
  *   opened or migrated; CM_ERR_STORE_SCHEMA when it was written by a newer manager.
  */
 export async function openManagerStore(config: ManagerStoreConfig): Promise<ManagerStore> {
-  const target = parseUrl(config.url);
-  const opened =
-    target.dialect === 'sqlite' ? { db: openSqlite(target.file, config), drained: undefined } : openPostgres(config.url, config);
+  const target = parseStoreUrl(config.url, 'manager store');
+  let opened: { db: Kysely<ManagerDatabase>; drained: (() => Promise<void>) | undefined };
+  if (target.dialect === 'sqlite') opened = { db: openSqlite(target.file, config), drained: undefined };
+  else {
+    const pool = openPostgres(config.url, config);
+    opened = { db: pool.db, drained: () => pool.drained() };
+  }
   const store = new KyselyManagerStore(opened.db, target.dialect, config, opened.drained);
   try {
     await store.migrate();
@@ -273,29 +278,6 @@ export async function openManagerStore(config: ManagerStoreConfig): Promise<Mana
     );
   }
   return store;
-}
-
-type Target = { dialect: 'sqlite'; file: string } | { dialect: 'postgres' };
-
-function parseUrl(url: string): Target {
-  if (typeof url !== 'string' || url === '') throw new StoreError('CM_ERR_STORE_OPEN', 'the manager store URL is empty');
-  if (url.startsWith('sqlite:')) {
-    let file = url.slice('sqlite:'.length);
-    // sqlite:///abs/path.db is the URL-shaped spelling of sqlite:/abs/path.db.
-    if (file.startsWith('//')) file = file.slice(2);
-    if (file === '') throw new StoreError('CM_ERR_STORE_OPEN', `no file in the store URL ${JSON.stringify(url)}`);
-    return { dialect: 'sqlite', file };
-  }
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { dialect: 'postgres' };
-  throw new StoreError(
-    'CM_ERR_STORE_OPEN',
-    `unsupported store URL ${JSON.stringify(redactUrl(url))}: use sqlite:<file>, sqlite::memory: or postgres://…`,
-  );
-}
-
-/** The URL without its password, for messages and logs. */
-function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*:)[^@]*@/, '$1***@');
 }
 
 function openSqlite(file: string, config: ManagerStoreConfig): Kysely<ManagerDatabase> {
@@ -321,39 +303,8 @@ function openSqlite(file: string, config: ManagerStoreConfig): Kysely<ManagerDat
   return new Kysely<ManagerDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-interface PostgresPool {
-  db: Kysely<ManagerDatabase>;
-  /** Resolves once every connection's socket is closed (pool.end() resolves before that). */
-  drained: () => Promise<void>;
-}
-
-function openPostgres(url: string, config: ManagerStoreConfig): PostgresPool {
-  const pool = new pg.Pool({ connectionString: url, max: config.poolSize ?? 10 });
-  let live = 0;
-  let ending = false;
-  let onDrained: (() => void) | undefined;
-  pool.on('connect', () => {
-    live += 1;
-  });
-  pool.on('remove', () => {
-    live -= 1;
-    if (live === 0) onDrained?.();
-  });
-  // An idle client losing its connection emits 'error' on the pool; unhandled, that kills the process.
-  pool.on('error', (error) => {
-    if (ending) return;
-    process.emitWarning(`manager store: idle PostgreSQL connection failed: ${error.message}`, 'CmStoreWarning');
-  });
-  return {
-    db: new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool }) }),
-    drained: () => {
-      ending = true;
-      if (live === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        onDrained = resolve;
-      });
-    },
-  };
+function openPostgres(url: string, config: ManagerStoreConfig): PgPool<ManagerDatabase> {
+  return openPgPool<ManagerDatabase>(url, config.poolSize ?? 10, 'manager store', 'cm-manager');
 }
 
 function messageOf(error: unknown): string {

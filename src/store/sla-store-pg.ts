@@ -62,18 +62,18 @@ const MAX_PUT_ATTEMPTS = 5;
 type Db = Kysely<StoreDatabase>;
 
 /** @internal A Kysely pool with a way to wait until every connection is really closed. */
-export interface PgPool {
-  readonly db: Db;
+export interface PgPool<D = StoreDatabase> {
+  readonly db: Kysely<D>;
   /** Resolves once every connection's socket is closed (pool.end() resolves before that). */
   drained(): Promise<void>;
 }
 
 /** @internal */
-export function openPgPool(url: string, poolSize: number, what: string): PgPool {
+export function openPgPool<D = StoreDatabase>(url: string, poolSize: number, what: string, applicationName = POOL_APPLICATION_NAME): PgPool<D> {
   if (!Number.isInteger(poolSize) || poolSize < 1) {
     throw new StoreError('CM_ERR_STORE_OPEN', `${what}: poolSize must be a positive integer, got ${String(poolSize)}`);
   }
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: POOL_APPLICATION_NAME });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: applicationName });
   let live = 0;
   let ending = false;
   let onDrained: (() => void) | undefined;
@@ -90,7 +90,7 @@ export function openPgPool(url: string, poolSize: number, what: string): PgPool 
     process.emitWarning(`${what}: idle PostgreSQL connection failed: ${error.message}`, 'CmStoreWarning');
   });
   return {
-    db: new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) }),
+    db: new Kysely<D>({ dialect: new PostgresDialect({ pool }) }),
     drained: () => {
       ending = true;
       if (live === 0) return Promise.resolve();
@@ -102,7 +102,7 @@ export function openPgPool(url: string, poolSize: number, what: string): PgPool 
 }
 
 /** @internal So that "closed" means the server saw every connection go. */
-export async function closePgPool(pool: PgPool): Promise<void> {
+export async function closePgPool<D>(pool: PgPool<D>): Promise<void> {
   const drained = pool.drained();
   await pool.db.destroy();
   await drained;

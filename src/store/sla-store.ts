@@ -24,6 +24,7 @@ import { StoreError } from './errors.ts';
 import { migrate, MIGRATIONS, type Migration } from './migrations.ts';
 import type { DesiredSlaTable, StoreDatabase } from './schema.ts';
 import { immediateTransaction } from './tx.ts';
+import { parseStoreUrl } from './url.ts';
 
 export type SlaSource = 'v1' | 'thesis';
 
@@ -136,36 +137,14 @@ export async function openSlaStore(options: OpenSlaStoreOptions): Promise<SlaSto
   }
   const given: unknown = options.path;
   if (given !== undefined) throw new StoreError('CM_ERR_STORE_OPEN', 'give the SLA store a path or a url, not both');
-  const target = parseSlaStoreUrl(options.url);
+  const target = parseStoreUrl(options.url, 'SLA store');
   if (target.dialect === 'sqlite') return openSqliteSlaStore(target.file, options);
   // Imported here, not at the top: it imports this module's helpers, and a static import both ways is a cycle.
   const { openPostgresSlaStore } = await import('./sla-store-pg.ts');
   return openPostgresSlaStore(options.url, options);
 }
 
-type StoreTarget = { dialect: 'sqlite'; file: string } | { dialect: 'postgres' };
-
-function parseSlaStoreUrl(url: string): StoreTarget {
-  if (typeof url !== 'string' || url === '') throw new StoreError('CM_ERR_STORE_OPEN', 'the SLA store URL is empty');
-  if (url.startsWith('sqlite:')) {
-    let file = url.slice('sqlite:'.length);
-    // sqlite:///abs/path.db is the URL-shaped spelling of sqlite:/abs/path.db.
-    if (file.startsWith('//')) file = file.slice(2);
-    if (file === '') throw new StoreError('CM_ERR_STORE_OPEN', `no file in the store URL ${JSON.stringify(url)}`);
-    return { dialect: 'sqlite', file };
-  }
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { dialect: 'postgres' };
-  throw new StoreError(
-    'CM_ERR_STORE_OPEN',
-    `unsupported store URL ${JSON.stringify(redactUrl(url))}: use sqlite:<file>, sqlite::memory: or postgres://…`,
-  );
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  // libpq also takes the password as a query parameter.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@]*@/i, '$1***@').replace(/([?&]password=)[^&]*/gi, '$1***');
-}
+export { redactUrl } from './url.ts';
 
 async function openSqliteSlaStore(file: string, options: CommonSlaStoreOptions): Promise<SlaStore> {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
