@@ -394,6 +394,57 @@ describe('agent HTTP API', () => {
       await done();
     });
 
+    it('with several replicas: /readyz says whether this one is a live member and what it owns; /v1/sla includes the others\' hosts; metrics name owned hosts', async () => {
+      await done();
+      store = await openSlaStore({ path: ':memory:' });
+      const [own, other] = [vms[0]!, vms[2]!];
+      const view = { writable: true, lastError: null as string | null };
+      const foreign = [{ portId: other.port, serverId: other.id, host: other.host, state: 'applied' as const, since: new Date().toISOString(), reportedBy: 'agent-b' }];
+      fleet.statuses = [{ portId: own.port, serverId: own.id, host: own.host, state: 'applied', since: new Date().toISOString() }];
+      app = await buildAgentApp({
+        inventory: { snapshot: () => snap },
+        enforcementView: () => undefined,
+        store,
+        reconcilers: fleet,
+        cluster: {
+          agentId: 'agent-a',
+          view: () => ({ agentId: 'agent-a', incarnation: 4, writable: view.writable, members: [], lastError: view.lastError }),
+          owned: () => ['compute1'],
+          members: () => ['agent-a', 'agent-b'],
+          writable: () => view.writable,
+          ownerOf: (host) => (host === 'compute1' ? 'agent-a' : 'agent-b'),
+          foreignPorts: () => foreign,
+        },
+        auth: { tokens: [TOKEN] },
+        logger: false,
+      });
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(ready.statusCode, 200, ready.body);
+      assert.deepEqual(ready.json<{ cluster: unknown }>().cluster, { agent_id: 'agent-a', incarnation: 4, lease_current: true, members: [], owned_hosts: 1 });
+      view.writable = false;
+      view.lastError = 'connection refused';
+      const lost = await app.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(lost.statusCode, 503);
+      assert.deepEqual(lost.json<{ reasons: unknown[] }>().reasons, [{ host: null, reason: 'not a live member of the agent cluster: connection refused' }]);
+
+      for (const vm of [own, other]) await store.put(vm.id, { download: { maxRate: 10_000_000 } });
+      const sla = await app.inject({ method: 'GET', url: '/v1/sla', headers: AUTH });
+      const items = sla.json<{ items: { server_id: string; state: string }[] }>().items;
+      assert.deepEqual(items.map((i) => [i.server_id, i.state]).sort(), [[own.id, 'applied'], [other.id, 'applied']].sort());
+
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: AUTH })).body;
+      assert.match(metrics, /^cm_agent_host_owned\{host="compute1",agent_id="agent-a"\} 1$/m);
+      assert.doesNotMatch(metrics, /cm_agent_host_owned\{host="compute2"/);
+      assert.match(metrics, /^cm_agent_cluster_members 2$/m);
+      assert.match(metrics, /^cm_agent_cluster_lease_current 0$/m);
+      const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts', headers: AUTH })).json<{ hosts: { name: string; owner_agent: string; ovsdb: string }[] }>();
+      assert.deepEqual(hosts.hosts.map((h) => [h.name, h.owner_agent, h.ovsdb]), [
+        ['compute1', 'agent-a', 'unavailable'],
+        ['compute2', 'agent-b', 'other-replica'],
+      ]);
+      await done();
+    });
+
     it('/metrics exposes HTTP durations and the reconciler figures', async () => {
       await app.inject({ method: 'GET', url: '/healthz' });
       fleet.statuses = [
