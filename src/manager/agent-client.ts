@@ -38,6 +38,12 @@ export class AgentClientError extends Error {
 export interface AgentClientOptions {
   /** e.g. `http://127.0.0.1:8091` */
   url: string;
+  /**
+   * Further replicas of the same agent (they share one store, so any of them
+   * answers for every server): a call that cannot connect to one is sent to
+   * the next, and the client stays with the one that answered.
+   */
+  fallbackUrls?: readonly string[];
   token: string;
   /** Per call, retries included. @default 30000 */
   timeoutMs?: number;
@@ -51,10 +57,12 @@ const RETRYABLE = new Set([502, 503, 504]);
 
 export class AgentClient {
   private readonly dispatcher: Dispatcher;
-  private readonly base: string;
+  private readonly bases: readonly string[];
+  /** Index in `bases` of the replica calls go to (the one that answered last). */
+  private current = 0;
 
   constructor(private readonly options: AgentClientOptions) {
-    this.base = options.url.replace(/\/+$/, '');
+    this.bases = [options.url, ...(options.fallbackUrls ?? [])].map((u) => u.replace(/\/+$/, ''));
     const connect = { ...(options.ca ? { ca: options.ca } : {}), ...(options.cert ? { cert: options.cert } : {}), ...(options.key ? { key: options.key } : {}) };
     this.dispatcher = new Agent({ connections: 16, ...(Object.keys(connect).length > 0 ? { connect } : {}) });
   }
@@ -93,11 +101,15 @@ export class AgentClient {
   private async call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body: unknown, signal?: AbortSignal, extraHeaders: Record<string, string> = {}): Promise<T> {
     const deadline = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    // PUT and DELETE of an SLA are idempotent, so every method may be retried.
+    // PUT and DELETE of an SLA are idempotent, so every method may be retried, on any replica.
+    // A connection failure moves to the next replica at once; a full round of failures backs off.
+    const n = this.bases.length;
     for (let attempt = 0; ; attempt++) {
+      const index = this.current;
+      const base = this.bases[index] ?? '';
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(`${this.base}${path}`, {
+        response = await request(`${base}${path}`, {
           method,
           dispatcher: this.dispatcher,
           signal: combined,
@@ -110,10 +122,14 @@ export class AgentClient {
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (error) {
-        if (combined.aborted || attempt >= 3) {
-          throw new AgentClientError('CM_ERR_AGENT_UNREACHABLE', `CM Agent ${this.base} unreachable (${method} ${path}): ${(error as Error).message}`, undefined, undefined, { cause: error });
+        if (combined.aborted || attempt >= 4 * n - 1) {
+          const which = n === 1 ? base : `${this.bases.join(', ')} (last tried ${base})`;
+          throw new AgentClientError('CM_ERR_AGENT_UNREACHABLE', `CM Agent ${which} unreachable (${method} ${path}): ${(error as Error).message}`, undefined, undefined, { cause: error });
         }
-        await delay(200 * 2 ** attempt, undefined, { signal: combined }).catch(() => undefined);
+        // Another call may have moved on already; only move on from the replica that failed us.
+        if (this.current === index) this.current = (index + 1) % n;
+        const round = Math.floor(attempt / n);
+        if (attempt % n === n - 1) await delay(200 * 2 ** round, undefined, { signal: combined }).catch(() => undefined);
         continue;
       }
       const text = await response.body.text();

@@ -8,6 +8,7 @@
  *   # keystone: true, keystone_role: member → other bearer tokens are validated with the cloud's Keystone
  * cloud: { name: mycloud }                          # clouds.yaml entry; omitted: OS_* variables
  * agent: { url: "http://10.0.0.5:8091", token: "…" } # CM_MANAGER_AGENT_URL / CM_MANAGER_AGENT_TOKEN
+ *   # url: [ "http://10.0.0.5:8091", "http://10.0.0.6:8091" ]  # agent replicas: the next one when one cannot be reached
  *   # tls: { ca: FILE, cert: FILE, key: FILE }       # https agent; cert/key when it asks for a client certificate
  * store: { url: "sqlite:/var/lib/cm/manager.db" }    # or postgres://user:pass@db:5432/cm
  * placement:
@@ -31,8 +32,11 @@ export interface ManagerConfig {
   /** `keystone`: bearer tokens not in `tokens` are validated with Keystone and must carry `keystoneRole`. */
   auth: { tokens: string[]; keystone?: { role: string } };
   cloud: { name?: string };
-  /** `tls`: PEM files for an https agent: its CA, and a client certificate when it requires one. */
-  agent: { url: string; token: string; tls?: { ca?: string; cert?: string; key?: string } };
+  /**
+   * `urls`: the agent's replicas (they share one store), tried in order when one cannot be reached; `url` is the first.
+   * `tls`: PEM files for an https agent: its CA, and a client certificate when it requires one.
+   */
+  agent: { url: string; urls: string[]; token: string; tls?: { ca?: string; cert?: string; key?: string } };
   store: { url: string };
   placement: { strategy: PlacementStrategy; uplinkDefaultBps: number; uplinks: Record<string, number> };
   /** The raw `sla_classes` section (validated by the topology module); undefined = the thesis's classes. */
@@ -116,10 +120,24 @@ export function parseManagerConfig(
     if ((cert === undefined) !== (key === undefined)) r.problems.push({ field: 'agent.tls', message: 'a client certificate needs both cert and key' });
     agentTls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
   }
-  const agentUrl = r.string(env.CM_MANAGER_AGENT_URL ?? agent.url, 'agent.url', options.embedded === true ? 'embedded' : undefined);
+  // One URL, or the agent's replicas as a list (CM_MANAGER_AGENT_URL: comma-separated).
+  const rawAgentUrl: unknown = env.CM_MANAGER_AGENT_URL !== undefined && env.CM_MANAGER_AGENT_URL.includes(',') ? env.CM_MANAGER_AGENT_URL.split(',').map((u) => u.trim()) : (env.CM_MANAGER_AGENT_URL ?? agent.url);
+  const agentUrls: string[] = [];
+  if (Array.isArray(rawAgentUrl)) {
+    if (rawAgentUrl.length === 0) r.problems.push({ field: 'agent.url', message: 'must name at least one URL' });
+    rawAgentUrl.forEach((u, i) => {
+      const v = r.string(u, `agent.url[${String(i)}]`);
+      if (v !== undefined) agentUrls.push(v);
+    });
+  } else {
+    const v = r.string(rawAgentUrl, 'agent.url', options.embedded === true ? 'embedded' : undefined);
+    if (v === undefined) r.problems.push({ field: 'agent.url', message: 'is required: the CM Agent API, e.g. http://10.0.0.5:8091 (or CM_MANAGER_AGENT_URL)' });
+    else agentUrls.push(v);
+  }
+  agentUrls.forEach((u, i) => {
+    if (options.embedded !== true && !/^https?:\/\/[^/]+/.test(u)) r.problems.push({ field: Array.isArray(rawAgentUrl) ? `agent.url[${String(i)}]` : 'agent.url', message: 'must be an http:// or https:// URL' });
+  });
   const agentToken = r.string(env.CM_MANAGER_AGENT_TOKEN ?? agent.token, 'agent.token', options.embedded === true ? 'embedded' : undefined);
-  if (agentUrl === undefined) r.problems.push({ field: 'agent.url', message: 'is required: the CM Agent API, e.g. http://10.0.0.5:8091 (or CM_MANAGER_AGENT_URL)' });
-  else if (options.embedded !== true && !/^https?:\/\/[^/]+/.test(agentUrl)) r.problems.push({ field: 'agent.url', message: 'must be an http:// or https:// URL' });
   if (agentToken === undefined) r.problems.push({ field: 'agent.token', message: 'is required: a bearer token the agent accepts (or CM_MANAGER_AGENT_TOKEN)' });
 
   const store = r.section(root, 'store', ['url']);
@@ -151,7 +169,7 @@ export function parseManagerConfig(
     listen: tls ? { host, port, tls } : { host, port },
     auth: keystone ? { tokens, keystone: { role: keystoneRole } } : { tokens },
     cloud: cloudName === undefined ? {} : { name: cloudName },
-    agent: { url: agentUrl ?? '', token: agentToken ?? '', ...(agentTls ? { tls: agentTls } : {}) },
+    agent: { url: agentUrls[0] ?? '', urls: agentUrls, token: agentToken ?? '', ...(agentTls ? { tls: agentTls } : {}) },
     store: { url: storeUrl },
     placement: { strategy: strategy as PlacementStrategy, uplinkDefaultBps, uplinks },
     ...(root.sla_classes === undefined ? {} : { slaClasses: root.sla_classes }),

@@ -98,7 +98,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       const ca = pem(t?.ca);
       const cert = pem(t?.cert);
       const key = pem(t?.key);
-      const client = new AgentClient({ url: config.agent.url, token: config.agent.token, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
+      const client = new AgentClient({ url: config.agent.url, fallbackUrls: config.agent.urls.slice(1), token: config.agent.token, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
       stops.push(() => client.close());
       agent = client;
     }

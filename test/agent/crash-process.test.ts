@@ -21,7 +21,6 @@
  * desired rates, nothing unreferenced, and report all 300 applied.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,13 +31,13 @@ import { TAG_OWNER } from '../../src/ovsdb/vswitch/index.ts';
 import { ovsPortName, startSimCloud, type ScenarioObject, type SimCloud } from '../../src/sim/index.ts';
 import { openrcEnv } from '../../src/sim/openrc.ts';
 import { openSlaStore } from '../../src/store/index.ts';
-import { makeTempDir, realOvsAvailable, removeTempDir, terminate, trackChild, waitForExit } from '../harness/ovsdb-server.ts';
+import { makeTempDir, realOvsAvailable, removeTempDir, terminate, waitForExit } from '../harness/ovsdb-server.ts';
 import { connect } from './inventory-helpers.ts';
 import { DB, leakReport, maxRateOf, qosOfPort, readTables, waitFor, type Tables } from './reconciler-helpers.ts';
 import { freePort } from '../harness/net.ts';
+import { callApi, spawnService, type ServiceProcess } from '../harness/service-process.ts';
 
 const real = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl']);
-const BIN = path.resolve(import.meta.dirname, '../../bin/cm-agent.mjs');
 const TOKEN = 'crash-process-token-0123456789';
 const OWNER = 'cm-agent-crash-process';
 const HOSTS = ['compute1', 'compute2', 'compute3', 'compute4', 'compute5', 'compute6'];
@@ -101,42 +100,27 @@ async function bootServers(sim: SimCloud, os: OpenStack): Promise<Booted[]> {
   });
 }
 
-interface Agent {
-  child: ChildProcess;
-  output: () => string;
-}
+type Agent = ServiceProcess;
+
+/** The last lines of what an agent printed, for failure messages. */
+const tail = (agent: Agent): string => agent.output().slice(-4000);
 
 function spawnAgent(configFile: string, env: Record<string, string>): Agent {
-  // The developer's own OpenStack / agent settings must not leak into the child.
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OS_') && !k.startsWith('CM_AGENT_')));
-  const child = spawn(process.execPath, [BIN, '--config', configFile], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  trackChild(child);
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  return { child, output: () => output.slice(-4000) };
+  return spawnService('cm-agent', 'cm-agent.mjs', '', configFile, env);
 }
 
 async function untilServing(agent: Agent, url: string, route: '/healthz' | '/readyz'): Promise<void> {
   await waitFor(
     `the agent answering ${route}`,
     async () => {
-      if (agent.child.exitCode !== null) throw new Error(`the agent exited with ${String(agent.child.exitCode)}:\n${agent.output()}`);
+      if (agent.child.exitCode !== null) throw new Error(`the agent exited with ${String(agent.child.exitCode)}:\n${tail(agent)}`);
       return fetch(`${url}${route}`).then((r) => r.ok, () => false);
     },
     30_000,
   );
 }
 
-async function api(url: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const response = await fetch(`${url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
-}
+const api = (url: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }> => callApi(url, TOKEN, method, route, body);
 
 /** Thesis body of wave k, grouped by host as the original clients sent it; `skip` leaves servers out. */
 function waveBody(servers: readonly Booted[], k: number, skip: ReadonlySet<number> = new Set()): Record<string, Record<string, { qos: Record<string, string> }>> {
@@ -218,7 +202,7 @@ describe('cm-agent process SIGKILLed while applying 300 SLAs', { skip: real.skip
         });
       const watcher = loop(async () => {
         while (!stopped()) {
-          if (first.child.exitCode !== null) throw new Error(`the first agent exited before the kill:\n${first.output()}`);
+          if (first.child.exitCode !== null) throw new Error(`the first agent exited before the kill:\n${tail(first)}`);
           run.seen = await ownedQosCount(clients);
           // Prefer a moment when an acknowledged (stored) wave is not fully on the switches; never wait past two more waves.
           if (run.seen >= KILL_AT && (run.acked * WAVE > run.seen || run.seen >= KILL_AT + 2 * WAVE)) {
@@ -285,7 +269,7 @@ describe('cm-agent process SIGKILLed while applying 300 SLAs', { skip: real.skip
       await waitFor(
         'the restarted agent to converge',
         async () => {
-          if (second.child.exitCode !== null) throw new Error(`the second agent exited:\n${second.output()}`);
+          if (second.child.exitCode !== null) throw new Error(`the second agent exited:\n${tail(second)}`);
           last = await readAll(clients);
           const owned = [...last.values()].reduce((n, t) => n + leakReport(t, OWNER).ownedRows, 0);
           return owned === 2 * COUNT && servers.every((s, i) => portHas(last.get(s.host)!, s, expected(i)));
@@ -319,7 +303,7 @@ describe('cm-agent process SIGKILLed while applying 300 SLAs', { skip: real.skip
       );
 
       await terminate(second.child);
-      assert.equal(second.child.exitCode, 0, `the second agent stopped cleanly on SIGTERM:\n${second.output()}`);
+      assert.equal(second.child.exitCode, 0, `the second agent stopped cleanly on SIGTERM:\n${tail(second)}`);
       console.log(`boot ${String(booted - started)} ms, total ${String(Date.now() - started)} ms`);
     } finally {
       for (const a of agents) await terminate(a.child, 1000);

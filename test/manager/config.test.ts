@@ -84,4 +84,18 @@ extra: 1
       'auth.tokens: at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)',
     ]);
   });
+
+  it('agent.url takes the agent replicas as a list (CM_MANAGER_AGENT_URL comma-separated), each checked', () => {
+    const one = parseManagerConfig(`auth: { tokens: [${TOKEN}] }\nagent: { url: "http://a:8091", token: ${TOKEN} }`, {});
+    assert.deepEqual([one.agent.url, one.agent.urls], ['http://a:8091', ['http://a:8091']]);
+    const list = parseManagerConfig(`auth: { tokens: [${TOKEN}] }\nagent: { url: ["http://a:8091", "https://b:8091"], token: ${TOKEN} }`, {});
+    assert.deepEqual([list.agent.url, list.agent.urls], ['http://a:8091', ['http://a:8091', 'https://b:8091']]);
+    const fromEnv = parseManagerConfig(undefined, { CM_MANAGER_TOKENS: TOKEN, CM_MANAGER_AGENT_URL: 'http://a:8091, http://b:8091', CM_MANAGER_AGENT_TOKEN: TOKEN });
+    assert.deepEqual(fromEnv.agent.urls, ['http://a:8091', 'http://b:8091']);
+    assert.deepEqual(problemsOf(`auth: { tokens: [${TOKEN}] }\nagent: { url: ["http://a:8091", "ftp://b", 3], token: ${TOKEN} }`), [
+      'agent.url[2]: must be a non-empty string',
+      'agent.url[1]: must be an http:// or https:// URL',
+    ]);
+    assert.deepEqual(problemsOf(`auth: { tokens: [${TOKEN}] }\nagent: { url: [], token: ${TOKEN} }`), ['agent.url: must name at least one URL']);
+  });
 });
