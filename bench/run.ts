@@ -28,6 +28,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'placement heuristic vs exhaustive optimum on N seeded small instances (cut ratio, rule violations)',
     load: () => import('./placement-quality.ts'),
   },
+  'inventory-calls': {
+    description: 'inventory refresh cost (10k hosts x 20 servers): Nova/Neutron/Placement calls cold, incremental, 1 of 4 replicas, vs the formula',
+    load: () => import('./inventory-calls.ts'),
+  },
   allocation: {
     description: 'guarantee allocation, one controller round (200 hosts x 20 VMs, hose + pipe): event-driven vs a reference water-fill',
     load: () => import('./allocation.ts'),

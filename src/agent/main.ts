@@ -24,6 +24,7 @@ import { StoreDesiredSource } from './desired.ts';
 import { ReconcilerFleet } from './fleet.ts';
 import { GuaranteeController } from './guarantees/controller.ts';
 import { CloudInventory } from './inventory.ts';
+import type { HostCapacity, InventorySnapshot } from './inventory/types.ts';
 import type { SimCloud } from '../sim/index.ts';
 
 export interface RunningAgent {
@@ -41,13 +42,27 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** Capacities the other replicas published for their hosts. */
+function foreignCapacities(sync: HostStatusSync | undefined): Map<string, HostCapacity> {
+  const out = new Map<string, HostCapacity>();
+  for (const [host, record] of sync?.records() ?? []) {
+    const capacity = (record.status as PublishedHostStatus | null)?.capacity;
+    if (capacity) out.set(host, capacity);
+  }
+  return out;
+}
+
 /** What this replica's reconcilers report of each host they own, for the others. */
-function localHostStatuses(fleet: ReconcilerFleet): Map<string, PublishedHostStatus> {
+function localHostStatuses(fleet: ReconcilerFleet, snapshot: InventorySnapshot | undefined): Map<string, PublishedHostStatus> {
   const out = new Map<string, PublishedHostStatus>();
   const ready = new Map(fleet.ready().map((h) => [h.host, h]));
+  const inventory = new Map((snapshot?.hosts ?? []).map((h) => [h.name, h]));
   for (const host of fleet.hosts()) {
     const r = ready.get(host);
-    out.set(host, { ports: [], ovsdb: r?.connected === true ? 'connected' : 'disconnected', ...(r?.openflow === undefined ? {} : { openflow: r.openflow }) });
+    const inv = inventory.get(host);
+    // Our Placement reading of the host, with the generation it was made at: the others use it while it is current.
+    const capacity = inv && (inv.capacityFrom ?? 'self') === 'self' && inv.resourceProviderGeneration !== undefined ? { capacity: inv.resources, generation: inv.resourceProviderGeneration } : {};
+    out.set(host, { ports: [], ovsdb: r?.connected === true ? 'connected' : 'disconnected', ...(r?.openflow === undefined ? {} : { openflow: r.openflow }), ...capacity });
   }
   for (const port of fleet.status()) out.get(port.host)?.ports.push(port);
   return out;
@@ -92,6 +107,8 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     // Several replicas: membership decides which hosts this one writes, each host's OVSDB epoch fences the writes.
     let membership: ClusterMembership | undefined;
     let clusterStore: ClusterStore | undefined;
+    let hostStatus: HostStatusSync | undefined;
+    let clusterView: ClusterView | undefined;
     if (config.cluster) {
       if (config.store.url === undefined) throw new AgentConfigError('configuration', [{ field: 'store.url', message: 'cluster needs a PostgreSQL store.url' }]);
       const theStore = await openClusterStore({ url: config.store.url });
@@ -110,6 +127,14 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
             fleetRef.current?.enqueue();
           } else logEvent({ event: 'inventory_refresh_failed', error: result.error.message });
         },
+        // Several replicas: Placement is read for this replica's hosts; the others' come from their owners while current.
+        ...(config.cluster
+          ? {
+              ownsHost: (host: string) => membership?.owns(host) ?? false,
+              foreignCapacity: () => foreignCapacities(hostStatus),
+              foreignGeneration: (host: string) => (hostStatus?.records().get(host)?.status as PublishedHostStatus | null | undefined)?.generation,
+            }
+          : {}),
       },
     );
     // A server's ports share its rates by demand: the split reads the live rates and upload mechanisms of the fleet.
@@ -195,8 +220,6 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       stops.push(() => guarantees.stop());
     }
 
-    let hostStatus: HostStatusSync | undefined;
-    let clusterView: ClusterView | undefined;
     if (config.cluster && clusterStore) {
       membership = new ClusterMembership({
         store: clusterStore,
@@ -212,13 +235,15 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       const sync = new HostStatusSync({
         store: clusterStore,
         identity: () => theMembership.identity(),
-        local: () => localHostStatuses(theFleet),
+        local: () => localHostStatuses(theFleet, inventory.snapshot()),
         log: (event, level) => {
           logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
         },
       });
       hostStatus = sync;
       theMembership.onChange(() => {
+        // Hosts that became ours need their capacity read by us.
+        inventory.refresh().catch(() => undefined);
         const before = theFleet.hosts().length;
         theFleet.resync();
         theFleet.enqueue();

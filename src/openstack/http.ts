@@ -35,6 +35,8 @@ export interface RequestLogEntry {
   /** 0 for the first attempt. */
   attempt: number;
   error?: string;
+  /** The answer's `Date` header (the service's clock, whole seconds), when an answer arrived with one. */
+  date?: string;
 }
 
 export type RequestLogger = (entry: RequestLogEntry) => void;
@@ -90,6 +92,12 @@ export interface HttpRequest {
   followRedirects?: boolean;
   /** Override the retry decision (default: idempotent methods only). */
   retry?: boolean;
+  /**
+   * Sees every request this call sends, as the client's logger does (one entry per attempt,
+   * page, redirect and re-authenticated retry): per-call accounting without a process-wide
+   * counter that other callers' requests would blur.
+   */
+  observer?: RequestLogger | undefined;
 }
 
 export interface HttpResponse {
@@ -331,7 +339,7 @@ export class HttpClient {
         } catch (err) {
           const durationMs = performance.now() - started;
           const stop = stopped(err);
-          this.#log({ service: req.service, method, url, status: undefined, requestId: undefined, durationMs, attempt, error: stop?.code ?? (err instanceof Error ? err.message : String(err)) });
+          this.#log({ service: req.service, method, url, status: undefined, requestId: undefined, durationMs, attempt, error: stop?.code ?? (err instanceof Error ? err.message : String(err)) }, req.observer);
           if (stop) throw stop;
           const connErr = new OpenStackConnectionError(req.service, method, url, { cause: err });
           if (canRetry && attempt < this.#retry.maxRetries) {
@@ -342,7 +350,8 @@ export class HttpClient {
           throw connErr;
         }
         const requestId = requestIdOf(resHeaders);
-        this.#log({ service: req.service, method, url, status, requestId, durationMs: performance.now() - started, attempt });
+        const date = resHeaders.date;
+        this.#log({ service: req.service, method, url, status, requestId, durationMs: performance.now() - started, attempt, ...(date === undefined ? {} : { date }) }, req.observer);
 
         // 401: the token expired or was revoked; re-authenticate once.
         if (status === 401 && req.auth && token !== undefined && !reauthed) {
@@ -453,12 +462,14 @@ export class HttpClient {
     }
   }
 
-  #log(entry: RequestLogEntry): void {
-    if (!this.#logger) return;
-    try {
-      this.#logger(entry);
-    } catch {
-      // a failing logger must not break the call
+  #log(entry: RequestLogEntry, observer: RequestLogger | undefined): void {
+    for (const sink of [this.#logger, observer]) {
+      if (!sink) continue;
+      try {
+        sink(entry);
+      } catch {
+        // a failing logger must not break the call
+      }
     }
   }
 }

@@ -1,5 +1,5 @@
 /** What every service client needs: the shared HTTP layer, a token source and its endpoint. */
-import type { HttpClient, TokenProvider } from './http.ts';
+import type { HttpClient, RequestLogger, TokenProvider } from './http.ts';
 
 export interface ServiceContext {
   http: HttpClient;
@@ -13,12 +13,15 @@ export interface ServiceContext {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Sees every HTTP request the call sends (pages and retries included): see HttpRequest.observer. */
+  observer?: RequestLogger;
 }
 
 /** Copies only the defined call options (exactOptionalPropertyTypes-friendly). */
-export function callOpts(o: CallOptions | undefined): { signal?: AbortSignal; timeoutMs?: number } {
-  const out: { signal?: AbortSignal; timeoutMs?: number } = {};
+export function callOpts(o: CallOptions | undefined): { signal?: AbortSignal; timeoutMs?: number; observer?: RequestLogger } {
+  const out: { signal?: AbortSignal; timeoutMs?: number; observer?: RequestLogger } = {};
   if (o?.signal) out.signal = o.signal;
   if (o?.timeoutMs !== undefined) out.timeoutMs = o.timeoutMs;
+  if (o?.observer) out.observer = o.observer;
   return out;
 }

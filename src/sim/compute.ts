@@ -235,6 +235,7 @@ export class Compute {
   /** Starts deleting a server (Nova answers 204 at once); the returned promise resolves when it is gone. */
   delete(server: SimServer): Promise<void> {
     server.taskState = 'deleting';
+    this.state.touchServer(server);
     const work = (async () => {
       await delay(1);
       const state = this.state;
@@ -249,7 +250,7 @@ export class Compute {
           }
         }
         if (port.createdByNova) {
-          state.ports.delete(port.id);
+          state.deletePort(port.id);
         } else {
           port.deviceId = '';
           port.deviceOwner = '';
@@ -260,8 +261,64 @@ export class Compute {
         }
       }
       state.release(server.id);
-      server.status = 'DELETED';
-      state.servers.delete(server.id);
+      state.removeServer(server);
+    })();
+    this.track(work);
+    return work;
+  }
+
+  /**
+   * os-migrateLive to `dest` (Nova answers 202 at once). As Zed does it: the conductor moves
+   * the instance's allocation on the source to a migration consumer (POST /allocations: the
+   * source's generation moves) and the scheduler claims the destination for the instance
+   * (PUT: the destination's moves); when the guest has moved, the port bindings follow it and
+   * the migration's allocation is deleted (DELETE: no generation change, the source's freed
+   * capacity shows only in its usages). Without room on the destination the migration fails
+   * and the server stays where it was, ACTIVE. The returned promise resolves when it is done.
+   */
+  liveMigrate(server: SimServer, dest: SimHost): Promise<void> {
+    const state = this.state;
+    const source = server.host === null ? undefined : state.hosts.get(server.host);
+    const alloc = state.allocations.get(server.id);
+    if (server.status !== 'ACTIVE' || !source || !alloc) {
+      throw new ApiError(409, `Cannot 'os-migrateLive' instance ${server.id} while it is in vm_state ${server.vmState}`);
+    }
+    const migrationId = randomUUID();
+    server.status = 'MIGRATING';
+    server.taskState = 'migrating';
+    state.touchServer(server);
+    state.release(server.id);
+    state.setAllocation({ ...alloc, consumerId: migrationId });
+    source.generation += 1;
+    const claimed = state.claim(dest, server.id, alloc.projectId, alloc.userId, alloc.resources);
+    const work = (async () => {
+      await delay(this.bootDelayMs);
+      if (!claimed) {
+        state.release(migrationId);
+        state.setAllocation(alloc);
+        source.generation += 1;
+      } else {
+        for (const portId of server.portIds) {
+          const port = state.ports.get(portId);
+          if (!port) continue;
+          try {
+            await this.hook.unplug(source.name, server, port);
+          } catch {
+            // the source's switch is gone: nothing left to unplug
+          }
+          await this.hook.plug(dest.name, server, port);
+          port.hostId = dest.name;
+          port.deviceOwner = `compute:${dest.az}`;
+          state.touchPort(port);
+        }
+        server.host = dest.name;
+        server.hypervisorHostname = dest.hypervisorHostname;
+        server.az = dest.az;
+        state.release(migrationId);
+      }
+      server.status = 'ACTIVE';
+      server.taskState = null;
+      state.touchServer(server);
     })();
     this.track(work);
     return work;

@@ -19,6 +19,8 @@ import { SimState } from './state.ts';
 export type { HypervisorHook, OvsPlug } from './hypervisor.ts';
 export { ovsPortName } from './hypervisor.ts';
 export { loadScenario, validateScenario, ScenarioError, DEFAULT_SCENARIO_PATH, type ScenarioObject } from './scenario.ts';
+export { bulkScenario, NO_SWITCHES, seedServers, type SeedOptions } from './bulk.ts';
+export { NOVA_MAX_LIMIT } from './nova.ts';
 export type { SimState, SimHost, SimServer, SimPort, SimStack, SimAllocation, SimFlavor, SimProject, SimNetwork } from './state.ts';
 export type { ServiceName } from './http.ts';
 
@@ -66,7 +68,21 @@ export interface SimCloudOptions {
   bootDelayMs?: number;
   /** How servers' ports are plugged and named: `hybrid` (`qvo…`, default) or `native` (`tap…`). */
   ovsPlug?: OvsPlug;
+  /** Nova's `[api] max_limit`: the largest page of servers and hypervisors (default 1000, Nova's). */
+  novaMaxLimit?: number;
+  /**
+   * Neutron accepts `changed_since` on list calls, as with `filter_validation = False`
+   * (default false: Zed's defaults refuse it on ports with a 400).
+   */
+  neutronChangedSince?: boolean;
 }
+
+/**
+ * eventlet's url_length_limit: nova-api and neutron-server (eventlet on the CI cloud) answer
+ * 414 to a request line (CRLF included) of this length or more (checked on Zed: 200
+ * `device_id` filters on /v2.0/ports, about 9 400 bytes, answered 414; 100 did not).
+ */
+const MAX_REQUEST_LINE = 8192;
 
 const NO_AUTH: readonly RegExp[] = [/^\/identity\/v3\/?$/, /^\/identity\/v3\/auth\/tokens$/, /^\/compute\/?$/, /^\/compute\/v2\.1\/?$/, /^\/placement\/?$/, /^\/network\/?$/];
 
@@ -106,6 +122,8 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
     const service = serviceOf(path) ?? 'keystone';
     const ctx: RequestContext = { service, requestId: newRequestId(), version: 0 };
     setContext(req, ctx);
+    // Refused by the WSGI server before the service sees it: no request id, no version headers.
+    if ((service === 'nova' || service === 'neutron') && `${req.method} ${req.url} HTTP/1.1\r\n`.length >= MAX_REQUEST_LINE) return reply.code(414).send();
     void reply.header('x-openstack-request-id', ctx.requestId);
     if (service === 'nova') void reply.header('x-compute-request-id', ctx.requestId);
     const wait = slow.get(service) ?? 0;
@@ -139,6 +157,7 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
 
   app.addHook('onSend', async (req, reply, payload) => {
     const ctx = ctxOf(req);
+    if (reply.statusCode === 414) return payload;
     // As the real services label JSON: Nova's faults (webob) add charset=UTF-8, nothing else does.
     const type = reply.getHeader('content-type');
     if (typeof type === 'string' && type.startsWith('application/json')) {
@@ -165,9 +184,9 @@ export async function startSimCloud(options: SimCloudOptions = {}): Promise<SimC
   app.setNotFoundHandler((req, reply) => sendError(reply, ctxOf(req), new ApiError(404, 'The resource could not be found.')));
 
   registerKeystone(app, state, tokens);
-  registerNova(app, state, compute);
+  registerNova(app, state, compute, options.novaMaxLimit === undefined ? {} : { maxLimit: options.novaMaxLimit });
   registerPlacement(app, state);
-  registerNeutron(app, state);
+  registerNeutron(app, state, { changedSince: options.neutronChangedSince === true });
   registerHeat(app, state, heat);
 
   let address: string;

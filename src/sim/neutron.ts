@@ -5,8 +5,42 @@
  * an external network, not a router between it and the port's subnet.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, authOf, body, queryAll, type AuthContext } from './http.ts';
+import { ApiError, authOf, body, origin, queryAll, queryOne, type AuthContext } from './http.ts';
 import type { SimFloatingIp, SimNetwork, SimPort, SimSecurityGroup, SimState } from './state.ts';
+
+export interface NeutronSimOptions {
+  /**
+   * Accept `changed_since` on list calls (the timestamp plugin's filter), as a Neutron with
+   * `filter_validation = False` does. Off by default, as on Zed's defaults: its filter
+   * validation answers 400 "['changed_since'] is invalid attribute for filtering" for ports
+   * (checked on the CI cloud; the same server with filter_validation off filtered by
+   * updated_at >= changed_since and left deleted ports out).
+   */
+  changedSince?: boolean;
+}
+
+/** Query keys that are not filters (Neutron's paging, sorting and field selection). */
+const NOT_FILTERS = ['fields', 'limit', 'marker', 'page_reverse', 'sort_key', 'sort_dir'];
+
+/** A `changed_since` value as oslo's parse_isotime reads it (zone optional, UTC); undefined when it is not one. */
+export function parseNeutronTime(raw: string): number | undefined {
+  const m = /^(\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?)(Z|[+-]\d\d:?\d\d)?$/i.exec(raw);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1] ?? ''}${(m[1] ?? '').includes('T') ? (m[2] ?? 'Z') : ''}`);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Index of the first port whose id sorts after `id` (ports sorted by id). */
+function after(sorted: readonly SimPort[], id: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sorted[mid]?.id ?? '') <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 export function portView(p: SimPort, admin: boolean, plug: 'hybrid' | 'native' = 'hybrid'): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -152,13 +186,14 @@ function trim(rec: Record<string, unknown>, fields: string[]): Record<string, un
 }
 
 /** Filters records by every query key except paging/fields; repeated values OR, different keys AND. */
-function filter(records: Record<string, unknown>[], query: unknown, admin: boolean): Record<string, unknown>[] {
+function filter(records: Record<string, unknown>[], query: unknown, admin: boolean, handled: readonly string[] = []): Record<string, unknown>[] {
   const q = (typeof query === 'object' && query !== null ? query : {}) as Record<string, unknown>;
-  const keys = Object.keys(q).filter((k) => !['fields', 'limit', 'marker', 'page_reverse', 'sort_key', 'sort_dir'].includes(k));
+  const keys = Object.keys(q).filter((k) => !NOT_FILTERS.includes(k) && !handled.includes(k));
   return records.filter((r) =>
     keys.every((k) => {
       if (k.startsWith('binding:') && !admin) return true;
-      if (!(k in r)) throw new ApiError(400, `[${k}] is invalid attribute for filtering`, 'HTTPBadRequest');
+      // filter-validation's answer (a Python list in the message, as Zed writes it).
+      if (!(k in r)) throw new ApiError(400, `['${k}'] is invalid attribute for filtering`, 'HTTPBadRequest');
       const wanted = queryAll(q, k);
       const have = r[k];
       return wanted.some((w) => String(have) === w);
@@ -189,17 +224,86 @@ function fixedIpOf(net: SimNetwork, raw: unknown): { ipAddress?: string } {
   return typeof f.ip_address === 'string' ? { ipAddress: f.ip_address } : {};
 }
 
-export function registerNeutron(app: FastifyInstance, state: SimState): void {
+export function registerNeutron(app: FastifyInstance, state: SimState, options: NeutronSimOptions = {}): void {
   const visiblePort = (auth: AuthContext, p: SimPort) => auth.isAdmin || p.projectId === auth.projectId;
   const visibleNet = (auth: AuthContext, n: SimNetwork) => auth.isAdmin || n.shared || n.projectId === auth.projectId;
   const root = (req: FastifyRequest) => ({ versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ href: `http://${req.headers.host ?? ''}/network/v2.0/`, rel: 'self' }] }] });
   app.get('/network', root);
   app.get('/network/', root);
 
+  // Ports sorted by id (Neutron's paging order), rebuilt only when a port is created or deleted.
+  let byId: { version: number; size: number; ports: SimPort[] } | undefined;
+  const sortedPorts = (): SimPort[] => {
+    if (byId?.version !== state.portsVersion || byId.size !== state.ports.size) {
+      byId = { version: state.portsVersion, size: state.ports.size, ports: [...state.ports.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
+    }
+    return byId.ports;
+  };
+
+  /**
+   * Neutron's paging links (api_common.get_pagination_links): a full page links the next
+   * one (marker = its last id), and every page but a short reversed one links the previous
+   * one; so N ports take floor(N / limit) + 1 calls, the last page empty when N is a multiple
+   * (checked on Zed: limit=2 over 2 ports, then an empty page with only a previous link).
+   */
+  const pageLinks = (req: FastifyRequest, page: readonly Record<string, unknown>[], limit: number): { rel: string; href: string }[] => {
+    const [path, query = ''] = req.url.split('?') as [string, string?];
+    const link = (marker: unknown, reverse: boolean): string => {
+      const params = new URLSearchParams(query);
+      params.delete('marker');
+      params.delete('page_reverse');
+      if (typeof marker === 'string') params.append('marker', marker);
+      if (reverse) params.append('page_reverse', 'True');
+      return `${origin(req)}${path}?${params.toString()}`;
+    };
+    const out: { rel: string; href: string }[] = [];
+    if (page.length >= limit) out.push({ rel: 'next', href: link(page[page.length - 1]?.id, false) });
+    out.push({ rel: 'previous', href: link(page[0]?.id, true) });
+    return out;
+  };
+
   app.get('/network/v2.0/ports', (req) => {
     const auth = authOf(req);
-    const records = [...state.ports.values()].filter((p) => visiblePort(auth, p)).map((p) => portView(p, auth.isAdmin, state.ovsPlug));
-    return { ports: filter(records, req.query, auth.isAdmin).map((r) => trim(r, queryAll(req.query, 'fields'))) };
+    const q = req.query;
+    let since: number | undefined;
+    const sinceRaw = queryOne(q, 'changed_since');
+    if (sinceRaw !== undefined) {
+      if (options.changedSince !== true) throw new ApiError(400, "['changed_since'] is invalid attribute for filtering", 'HTTPBadRequest');
+      since = parseNeutronTime(sinceRaw);
+      if (since === undefined) throw new ApiError(400, 'Invalid input for operation: The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SSZ.', 'InvalidInput');
+    }
+    const limitRaw = queryOne(q, 'limit');
+    const limit = limitRaw === undefined ? 0 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 0) throw new ApiError(400, `Bad limit request: Limit must be an integer 0 or greater and not '${limitRaw ?? ''}'.`, 'BadRequest');
+    const devices = queryAll(q, 'device_id');
+    const deviceSet = devices.length > 0 ? new Set(devices) : undefined;
+    // device_id and changed_since are matched on the stored port, before any view is built:
+    // a bulk cloud's listing must not build 200 000 views for every page.
+    const cheap = (p: SimPort): boolean => visiblePort(auth, p) && (deviceSet === undefined || deviceSet.has(p.deviceId)) && (since === undefined || Date.parse(p.updatedAt) >= since);
+    const handled = ['changed_since', 'device_id'];
+    const fields = queryAll(q, 'fields');
+    const otherFilters = Object.keys(q as Record<string, unknown>).some((k) => !NOT_FILTERS.includes(k) && !handled.includes(k));
+    const view = (p: SimPort): Record<string, unknown> => portView(p, auth.isAdmin, state.ovsPlug);
+    if (limit === 0) {
+      // Not paged: Neutron answers every match (pagination_max_limit defaults to unlimited).
+      const records = [...state.ports.values()].filter(cheap).map(view);
+      return { ports: filter(records, q, auth.isAdmin, handled).map((r) => trim(r, fields)) };
+    }
+    const sorted = sortedPorts();
+    const marker = queryOne(q, 'marker');
+    let page: Record<string, unknown>[];
+    if (!otherFilters) {
+      page = [];
+      for (let i = marker === undefined ? 0 : after(sorted, marker); i < sorted.length && page.length < limit; i++) {
+        const p = sorted[i] as SimPort;
+        if (cheap(p)) page.push(view(p));
+      }
+    } else {
+      const matching = filter(sorted.filter(cheap).map(view), q, auth.isAdmin, handled);
+      const start = marker === undefined ? 0 : matching.findIndex((r) => String(r.id) > marker);
+      page = start < 0 ? [] : matching.slice(start, start + limit);
+    }
+    return { ports: page.map((r) => trim(r, fields)), ports_links: pageLinks(req, page, limit) };
   });
   const findPort = (req: FastifyRequest, id: string): SimPort => {
     const p = state.ports.get(id);
@@ -226,6 +330,14 @@ export function registerNeutron(app: FastifyInstance, state: SimState): void {
       ...(securityGroupIds ? { securityGroupIds } : {}),
       ...fixedIpOf(net, p.fixed_ips),
     });
+    // What Nova's interface attach writes: the device, its owner and (admin only) the binding host.
+    if (typeof p.device_id === 'string') port.deviceId = p.device_id;
+    if (typeof p.device_owner === 'string') port.deviceOwner = p.device_owner;
+    if (typeof p['binding:host_id'] === 'string') {
+      if (!auth.isAdmin) throw new ApiError(403, 'Policy does not allow create_port:binding:host_id to be performed.', 'PolicyNotAuthorized');
+      port.hostId = p['binding:host_id'];
+      if (port.hostId !== '') port.vifType = 'ovs';
+    }
     return reply.code(201).send({ port: portView(port, auth.isAdmin, state.ovsPlug) });
   });
 

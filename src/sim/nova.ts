@@ -49,7 +49,71 @@ function requireAdmin(auth: AuthContext, action: string): void {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function registerNova(app: FastifyInstance, state: SimState, compute: Compute): void {
+/** Nova's `[api] max_limit`: the largest page of servers or hypervisors it answers. */
+export const NOVA_MAX_LIMIT = 1000;
+
+export interface NovaSimOptions {
+  /** `[api] max_limit` (default 1000). */
+  maxLimit?: number;
+}
+
+/**
+ * The time of a `changes-since` value as Nova's 'date-time' check accepts it (iso8601:
+ * seconds and zone optional, no zone = UTC); undefined when it is not one.
+ */
+export function parseNovaTime(raw: string): number | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(Z|[+-]\d\d:?\d\d)?$/i.exec(raw);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1] ?? ''}${m[2] ?? 'Z'}`);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Servers newest first (Nova's default sort, created_at desc), keeping the insertion order within one second. */
+function newestFirst(servers: SimServer[]): SimServer[] {
+  // Servers are stored in creation order: when `created` never goes down, reversing whole
+  // seconds is the stable sort, in O(n), which a 200 000-server listing needs per page.
+  let sorted = true;
+  for (let i = 1; i < servers.length && sorted; i++) sorted = (servers[i - 1]?.created ?? '') <= (servers[i]?.created ?? '');
+  if (!sorted) return [...servers].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  const out: SimServer[] = [];
+  let end = servers.length;
+  while (end > 0) {
+    let start = end - 1;
+    const second = servers[start]?.created;
+    while (start > 0 && servers[start - 1]?.created === second) start--;
+    for (let i = start; i < end; i++) out.push(servers[i] as SimServer);
+    end = start;
+  }
+  return out;
+}
+
+/**
+ * Nova's page size and its next link (`_get_collection_links`): a page of `limit` (at most
+ * `[api] max_limit`, which is also the default) is full, and a full page links the next one,
+ * the request's query with the marker replaced by the page's last id. So N items take
+ * floor(N / limit) + 1 calls, the last page possibly empty (checked on Zed: limit=2 over 2
+ * hypervisors links a page that is empty).
+ */
+function novaPage<T>(req: FastifyRequest, items: T[], idOf: (x: T) => string, maxLimit: number): { page: T[]; next: string | undefined } {
+  const raw = queryOne(req.query, 'limit');
+  let limit = maxLimit;
+  if (raw !== undefined) {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) throw new ApiError(400, 'Invalid input for query parameters limit.');
+    limit = Math.min(n, maxLimit);
+  }
+  const page = items.slice(0, limit);
+  const last = page[page.length - 1];
+  if (last === undefined || page.length < limit) return { page, next: undefined };
+  const [path, query = ''] = req.url.split('?') as [string, string?];
+  const params = new URLSearchParams(query);
+  params.delete('marker');
+  params.append('marker', idOf(last));
+  return { page, next: `${origin(req)}${path}?${params.toString()}` };
+}
+
+export function registerNova(app: FastifyInstance, state: SimState, compute: Compute, options: NovaSimOptions = {}): void {
+  const maxLimit = options.maxLimit ?? NOVA_MAX_LIMIT;
   const base = (req: FastifyRequest): string => `${origin(req)}/compute/v2.1`;
   const links = (req: FastifyRequest, kind: string, id: string) => [
     { href: `${base(req)}/${kind}/${id}`, rel: 'self' },
@@ -79,9 +143,24 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
 
   // ---- hypervisors -----------------------------------------------------------
 
-  const runningOn = (host: SimHost): SimServer[] => [...state.servers.values()].filter((s) => s.host === host.name);
+  /** Servers by host, built once per request and only when a view needs them (a scan per hypervisor would be H × S). */
+  const serversByHost = (): ((host: SimHost) => SimServer[]) => {
+    let index: Map<string, SimServer[]> | undefined;
+    return (host) => {
+      if (!index) {
+        index = new Map();
+        for (const s of state.servers.values()) {
+          if (s.host === null) continue;
+          let list = index.get(s.host);
+          if (!list) index.set(s.host, (list = []));
+          list.push(s);
+        }
+      }
+      return index.get(host.name) ?? [];
+    };
+  };
 
-  const hypervisorView = (host: SimHost, ver: number, detail: boolean, withServers: boolean | undefined): Record<string, unknown> => {
+  const hypervisorView = (host: SimHost, ver: number, detail: boolean, withServers: boolean | undefined, runningOn = serversByHost()): Record<string, unknown> => {
     const out: Record<string, unknown> = {
       id: ver >= 53 ? host.uuid : host.intId,
       hypervisor_hostname: host.hypervisorHostname,
@@ -117,10 +196,10 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
         out.uptime = null;
       }
     }
-    const servers = runningOn(host);
     // Before 2.75 the key is left out when the hypervisor runs nothing.
-    if (withServers === true && (ver >= 75 || servers.length > 0)) {
-      out.servers = servers.map((s) => ({ name: s.name, uuid: s.id }));
+    if (withServers === true) {
+      const servers = runningOn(host);
+      if (ver >= 75 || servers.length > 0) out.servers = servers.map((s) => ({ name: s.name, uuid: s.id }));
     }
     return out;
   };
@@ -132,11 +211,11 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     const pattern = ver >= 53 ? queryOne(q, 'hypervisor_hostname_pattern') : undefined;
     const withServersRaw = ver >= 53 ? queryOne(q, 'with_servers') : undefined;
     const withServers = withServersRaw === undefined ? undefined : isTrue(withServersRaw);
-    const limitRaw = ver >= 33 ? queryOne(q, 'limit') : undefined;
-    const marker = ver >= 33 ? queryOne(q, 'marker') : undefined;
+    const paged = ver >= 33;
+    const marker = paged ? queryOne(q, 'marker') : undefined;
     let hosts = [...state.hosts.values()];
     if (pattern !== undefined) {
-      if (limitRaw !== undefined || marker !== undefined) throw new ApiError(400, 'Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.');
+      if (queryOne(q, 'limit') !== undefined || marker !== undefined) throw new ApiError(400, 'Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.');
       hosts = hosts.filter((h) => h.hypervisorHostname.includes(pattern));
       if (hosts.length === 0) throw new ApiError(404, `No hypervisor matching '${pattern}' could be found.`);
     }
@@ -146,17 +225,11 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
       hosts = hosts.slice(idx + 1);
     }
     const out: Record<string, unknown> = {};
-    let next: SimHost | undefined;
-    if (limitRaw !== undefined) {
-      const limit = Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 0) throw new ApiError(400, 'Invalid input for query parameters limit.');
-      if (hosts.length > limit) next = hosts[limit - 1];
-      hosts = hosts.slice(0, limit);
-    }
-    out.hypervisors = hosts.map((h) => hypervisorView(h, ver, detail, withServers));
-    if (next) {
-      out.hypervisors_links = [{ href: `${base(req)}/os-hypervisors${detail ? '/detail' : ''}?limit=${limitRaw ?? ''}&marker=${ver >= 53 ? next.uuid : next.intId}`, rel: 'next' }];
-    }
+    // Before 2.33 Nova does not page hypervisors; a pattern search is never paged.
+    const { page, next } = paged && pattern === undefined ? novaPage(req, hosts, (h) => (ver >= 53 ? h.uuid : String(h.intId)), maxLimit) : { page: hosts, next: undefined };
+    const runningOn = serversByHost();
+    out.hypervisors = page.map((h) => hypervisorView(h, ver, detail, withServers, runningOn));
+    if (next !== undefined) out.hypervisors_links = [{ href: next, rel: 'next' }];
     return out;
   };
 
@@ -167,8 +240,9 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     if (ver >= 88) throw new ApiError(404, 'The resource could not be found.');
     requireAdmin(authOf(req), 'os_compute_api:os-hypervisors:statistics');
     const totals = { count: 0, current_workload: 0, disk_available_least: 0, free_disk_gb: 0, free_ram_mb: 0, local_gb: 0, local_gb_used: 0, memory_mb: 0, memory_mb_used: 0, running_vms: 0, vcpus: 0, vcpus_used: 0 };
+    const runningOn = serversByHost();
     for (const h of state.hosts.values()) {
-      const view = hypervisorView(h, ver, true, undefined) as Record<string, number>;
+      const view = hypervisorView(h, ver, true, undefined, runningOn) as Record<string, number>;
       totals.count += 1;
       for (const k of Object.keys(totals) as (keyof typeof totals)[]) if (k !== 'count') totals[k] += view[k] ?? 0;
     }
@@ -314,7 +388,8 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     const ver = ctxOf(req).version;
     const admin = authOf(req).isAdmin;
     const addresses: Record<string, unknown[]> = {};
-    for (const portId of s.portIds) {
+    // A deleted server's network info is gone: Zed answers `addresses: {}` for it.
+    for (const portId of s.status === 'DELETED' ? [] : s.portIds) {
       const port = state.ports.get(portId);
       const net = port ? state.networks.get(port.networkId) : undefined;
       if (!port || !net) continue;
@@ -330,7 +405,7 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
       'OS-EXT-STS:task_state': s.taskState,
       'OS-EXT-STS:vm_state': s.vmState,
       'OS-SRV-USG:launched_at': s.launchedAt,
-      'OS-SRV-USG:terminated_at': null,
+      'OS-SRV-USG:terminated_at': s.terminatedAt ?? null,
       accessIPv4: '',
       accessIPv6: '',
       addresses,
@@ -377,7 +452,7 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
           'OS-EXT-SRV-ATTR:user_data': s.userData,
         });
       }
-      if (ver >= 16) out.host_status = s.host === null ? '' : state.hosts.get(s.host)?.state === 'up' ? 'UP' : 'DOWN';
+      if (ver >= 16) out.host_status = s.host === null || s.status === 'DELETED' ? '' : state.hosts.get(s.host)?.state === 'up' ? 'UP' : 'DOWN';
     } else if (ver >= 90) {
       out['OS-EXT-SRV-ATTR:hostname'] = s.name.toLowerCase().replace(/[^a-z0-9-]/g, '-');
     }
@@ -395,31 +470,39 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     const status = queryOne(q, 'status');
     const name = queryOne(q, 'name');
     const projectId = auth.isAdmin ? (queryOne(q, 'project_id') ?? queryOne(q, 'tenant_id')) : undefined;
-    let servers = [...state.servers.values()].filter(
+    const changesSinceRaw = queryOne(q, 'changes-since');
+    let changesSince: number | undefined;
+    if (changesSinceRaw !== undefined) {
+      changesSince = parseNovaTime(changesSinceRaw);
+      if (changesSince === undefined) throw new ApiError(400, `Invalid input for query parameters changes-since. Value: ${changesSinceRaw}. '${changesSinceRaw}' is not a 'date-time'`);
+    }
+    // Deleted servers are answered to `changes-since` (so that pollers see deletions) and to an
+    // admin's `deleted=true` (only them), never otherwise (Nova's _get_servers).
+    const deletedRaw = auth.isAdmin ? queryOne(q, 'deleted') : undefined;
+    const onlyDeleted = deletedRaw !== undefined && isTrue(deletedRaw);
+    const withDeleted = onlyDeleted || (changesSince !== undefined && deletedRaw === undefined);
+    const candidates = onlyDeleted ? [...state.deletedServers.values()] : withDeleted ? [...state.servers.values(), ...state.deletedServers.values()] : [...state.servers.values()];
+    const since = changesSince;
+    const matching = candidates.filter(
       (s) =>
         (allTenants ? projectId === undefined || s.projectId === projectId : s.projectId === auth.projectId) &&
         (host === undefined || s.host === host) &&
         (status === undefined || s.status === status.toUpperCase()) &&
-        (name === undefined || new RegExp(name).test(s.name)),
+        (name === undefined || new RegExp(name).test(s.name)) &&
+        (since === undefined || Date.parse(s.updated) >= since),
     );
-    servers.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+    let servers = newestFirst(matching);
     const marker = queryOne(q, 'marker');
     if (marker !== undefined) {
       const idx = servers.findIndex((s) => s.id === marker);
       if (idx < 0) throw new ApiError(400, `marker [${marker}] not found`);
       servers = servers.slice(idx + 1);
     }
-    const limitRaw = queryOne(q, 'limit');
-    const out: Record<string, unknown> = {};
-    if (limitRaw !== undefined) {
-      const limit = Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 0) throw new ApiError(400, 'limit param must be an integer');
-      const more = servers.length > limit;
-      servers = servers.slice(0, limit);
-      const last = servers[servers.length - 1];
-      if (more && last) out.servers_links = [{ href: `${base(req)}/servers${detail ? '/detail' : ''}?limit=${limit}&marker=${last.id}`, rel: 'next' }];
-    }
-    return { servers: servers.map((s) => (detail ? serverView(req, s) : { id: s.id, name: s.name, links: links(req, 'servers', s.id) })), ...out };
+    const { page, next } = novaPage(req, servers, (s) => s.id, maxLimit);
+    return {
+      servers: page.map((s) => (detail ? serverView(req, s) : { id: s.id, name: s.name, links: links(req, 'servers', s.id) })),
+      ...(next === undefined ? {} : { servers_links: [{ href: next, rel: 'next' }] }),
+    };
   };
   app.get('/compute/v2.1/servers', (req) => listServers(req, false));
   app.get('/compute/v2.1/servers/detail', (req) => listServers(req, true));
@@ -435,6 +518,20 @@ export function registerNova(app: FastifyInstance, state: SimState, compute: Com
     // Only the show of a single server carries its groups (2.71), not the list; no groups are simulated.
     if (ctxOf(req).version >= 71) out.server_groups = [];
     return { server: out };
+  });
+  app.post<{ Params: { id: string } }>('/compute/v2.1/servers/:id/action', (req, reply) => {
+    const s = findServer(req, req.params.id);
+    const action = body(req);
+    const live = action['os-migrateLive'];
+    if (typeof live !== 'object' || live === null) throw new ApiError(400, 'There is no such action: ' + (Object.keys(action)[0] ?? ''));
+    requireAdmin(authOf(req), 'os_compute_api:os-migrate-server:migrate_live');
+    const hostName = (live as Record<string, unknown>).host;
+    if (typeof hostName !== 'string') throw new ApiError(400, 'The simulated cloud needs a destination host for os-migrateLive.');
+    const dest = state.hosts.get(hostName);
+    if (!dest) throw new ApiError(400, `Compute host ${hostName} could not be found.`);
+    if (dest.name === s.host) throw new ApiError(400, `Unable to migrate instance (${s.id}) to current host (${hostName}).`);
+    void compute.liveMigrate(s, dest);
+    return reply.code(202).send();
   });
   app.delete<{ Params: { id: string } }>('/compute/v2.1/servers/:id', (req, reply) => {
     const s = findServer(req, req.params.id);

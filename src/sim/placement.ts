@@ -80,8 +80,8 @@ export function registerPlacement(app: FastifyInstance, state: SimState): void {
     // From 1.28 each consumer carries its generation (checked against Zed's Placement at 1.36).
     const withGeneration = ctxOf(req).version >= 28;
     const allocations: Record<string, { resources: Record<string, number>; consumer_generation?: number }> = {};
-    for (const a of state.allocations.values()) {
-      if (a.rpUuid === h.uuid) allocations[a.consumerId] = { resources: { ...a.resources }, ...(withGeneration ? { consumer_generation: 1 } : {}) };
+    for (const a of state.allocationsOf(h.uuid)) {
+      allocations[a.consumerId] = { resources: { ...a.resources }, ...(withGeneration ? { consumer_generation: 1 } : {}) };
     }
     return { allocations, resource_provider_generation: h.generation };
   });

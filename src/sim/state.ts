@@ -134,7 +134,7 @@ export interface SimFault {
   created: string;
 }
 
-export type ServerStatus = 'BUILD' | 'ACTIVE' | 'ERROR' | 'DELETED';
+export type ServerStatus = 'BUILD' | 'ACTIVE' | 'ERROR' | 'DELETED' | 'MIGRATING';
 
 export interface SimServer {
   id: string;
@@ -161,6 +161,8 @@ export interface SimServer {
   instanceIndex: number;
   reservationId: string;
   keyName: string | null;
+  /** Set when the server is deleted (`OS-SRV-USG:terminated_at`, Nova's microsecond format). */
+  terminatedAt?: string;
 }
 
 export interface SimAllocation {
@@ -240,13 +242,26 @@ export class SimState {
   readonly stacks = new Map<string, SimStack>();
   readonly securityGroups = new Map<string, SimSecurityGroup>();
   readonly floatingIps = new Map<string, SimFloatingIp>();
+  /**
+   * Deleted servers, as Nova keeps their soft-deleted rows (status DELETED, the last host
+   * kept) and answers them to `changes-since` and `deleted=true` until the operator archives
+   * them; the oldest beyond {@link SimState.deletedKept} are dropped, as an archive would.
+   */
+  readonly deletedServers = new Map<string, SimServer>();
+  deletedKept = 10_000;
+  /** Placement root provider uuid → host (the compute node), so provider calls do not scan every host. */
+  private readonly hostsByUuid = new Map<string, SimHost>();
+  /** Provider uuid → its consumers, so a provider's usages do not scan every allocation. */
+  private readonly consumersByRp = new Map<string, Set<string>>();
+  /** Bumped whenever a port is created or deleted: the port listing's sorted-id cache is valid while it is unchanged. */
+  portsVersion = 0;
   private instanceCounter = 0;
 
   constructor(scenario: ScenarioObject) {
     this.region = scenario.region ?? 'RegionOne';
     if (scenario.domain !== undefined) this.domain = { id: scenario.domain.toLowerCase(), name: scenario.domain };
     scenario.hosts.forEach((h, i) => {
-      this.hosts.set(h.name, {
+      this.addHost({
         name: h.name,
         hypervisorHostname: h.hypervisor_hostname ?? h.name,
         az: h.az ?? 'nova',
@@ -263,7 +278,8 @@ export class SimState {
         serviceUuid: stableUuid(`service:${h.name}`),
         intId: i + 1,
         serviceIntId: i + 3,
-        hostIp: `192.168.100.${i + 11}`,
+        // The thesis testbed's addresses; a bulk cloud of thousands of hosts continues in 10.0.0.0/8.
+        hostIp: i < 245 ? `192.168.100.${i + 11}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
         state: h.state ?? 'up',
         status: h.status ?? 'enabled',
         disabledReason: null,
@@ -313,6 +329,12 @@ export class SimState {
       const owner = n.project === undefined ? firstProject : this.projectByName(n.project);
       this.addNetwork({ name: n.name, cidr: n.cidr, shared: n.shared ?? false, projectId: owner?.id ?? '' });
     }
+  }
+
+  /** Registers a host: compute service, hypervisor and Placement root provider at once. */
+  addHost(host: SimHost): void {
+    this.hosts.set(host.name, host);
+    this.hostsByUuid.set(host.uuid, host);
   }
 
   /** Adds a network with its one subnet; ids are stable per name so scenarios and tests can predict them. */
@@ -371,15 +393,24 @@ export class SimState {
 
   usages(host: SimHost): Record<string, number> {
     const out: Record<string, number> = { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 };
-    for (const a of this.allocations.values()) {
-      if (a.rpUuid !== host.uuid) continue;
+    for (const a of this.allocationsOf(host.uuid)) {
       for (const [rc, n] of Object.entries(a.resources)) out[rc] = (out[rc] ?? 0) + n;
     }
     return out;
   }
 
+  /** The allocations against one provider. */
+  allocationsOf(rpUuid: string): SimAllocation[] {
+    const out: SimAllocation[] = [];
+    for (const id of this.consumersByRp.get(rpUuid) ?? []) {
+      const a = this.allocations.get(id);
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
   hostByUuid(uuid: string): SimHost | undefined {
-    return [...this.hosts.values()].find((h) => h.uuid === uuid);
+    return this.hostsByUuid.get(uuid);
   }
 
   /** Whether `resources` fit on the host: amount <= max_unit and used + amount <= (total - reserved) * ratio. */
@@ -395,19 +426,67 @@ export class SimState {
     return true;
   }
 
+  /** PUT /allocations/{consumer} as the scheduler does: the provider's generation goes up (Placement's replace_all). */
   claim(host: SimHost, consumerId: string, projectId: string, userId: string, resources: Record<string, number>): boolean {
     if (!this.fits(host, resources)) return false;
-    this.allocations.set(consumerId, { consumerId, rpUuid: host.uuid, projectId, userId, resources: { ...resources } });
+    this.setAllocation({ consumerId, rpUuid: host.uuid, projectId, userId, resources: { ...resources } });
     host.generation += 1;
     return true;
   }
 
+  /** Writes an allocation without a capacity check or a generation change (bulk seeding, moves). */
+  setAllocation(a: SimAllocation): void {
+    this.dropAllocation(a.consumerId);
+    this.allocations.set(a.consumerId, a);
+    let set = this.consumersByRp.get(a.rpUuid);
+    if (!set) this.consumersByRp.set(a.rpUuid, (set = new Set()));
+    set.add(a.consumerId);
+  }
+
+  /**
+   * DELETE /allocations/{consumer}, which Nova sends when it deletes a server (force=True
+   * unless deferred delete is configured). Placement deletes the rows *without* incrementing
+   * the provider's generation (`delete_all` in placement/objects/allocation.py; on the Zed
+   * cloud compute2 stayed at generation 101 after its server was deleted): a reader that
+   * re-reads a provider only when its generation moves misses the freed capacity.
+   */
   release(consumerId: string): void {
+    this.dropAllocation(consumerId);
+  }
+
+  private dropAllocation(consumerId: string): void {
     const a = this.allocations.get(consumerId);
     if (!a) return;
     this.allocations.delete(consumerId);
-    const host = this.hostByUuid(a.rpUuid);
-    if (host) host.generation += 1;
+    this.consumersByRp.get(a.rpUuid)?.delete(consumerId);
+  }
+
+  // ---- Servers -------------------------------------------------------------
+
+  /** Marks a change of the server, as Nova's `updated_at` does on every save (whole seconds). */
+  touchServer(server: SimServer): void {
+    server.updated = NOVA_TIME();
+  }
+
+  /**
+   * Nova's soft delete: the row stays (status DELETED, vm_state deleted, its host kept) for
+   * `changes-since` readers; updated_at is the last save before the delete, as Nova's
+   * compute manager saves vm_state=deleted just before destroying the row.
+   */
+  removeServer(server: SimServer): void {
+    const now = new Date();
+    server.status = 'DELETED';
+    server.vmState = 'deleted';
+    server.taskState = null;
+    server.powerState = 0;
+    server.updated = NOVA_TIME(now);
+    server.terminatedAt = now.toISOString().replace('Z', '').replace(/(\.\d{3})$/, '$1000');
+    this.servers.delete(server.id);
+    this.deletedServers.set(server.id, server);
+    for (const id of this.deletedServers.keys()) {
+      if (this.deletedServers.size <= this.deletedKept) break;
+      this.deletedServers.delete(id);
+    }
   }
 
   // ---- Quotas --------------------------------------------------------------
@@ -429,7 +508,11 @@ export class SimState {
     const base = net.cidr.split('/')[0]?.split('.').map(Number) ?? [10, 0, 0, 0];
     const n = net.nextIp;
     net.nextIp += 1;
-    return `${base[0] ?? 10}.${base[1] ?? 0}.${(base[2] ?? 0) + Math.floor(n / 256)}.${n % 256}`;
+    const third = (base[2] ?? 0) + Math.floor(n / 256);
+    if (third < 256) return `${base[0] ?? 10}.${base[1] ?? 0}.${third}.${n % 256}`;
+    // Past the third octet (bulk clouds): carry on as a 32-bit address.
+    const ip = ((((base[0] ?? 10) << 24) | ((base[1] ?? 0) << 16) | ((base[2] ?? 0) << 8)) >>> 0) + n;
+    return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
   }
 
   createPort(net: SimNetwork, projectId: string, opts: { name?: string; createdByNova?: boolean; securityGroupIds?: string[]; ipAddress?: string } = {}): SimPort {
@@ -454,12 +537,14 @@ export class SimState {
       createdByNova: opts.createdByNova ?? false,
     };
     this.ports.set(port.id, port);
+    this.portsVersion += 1;
     return port;
   }
 
   /** Deletes a port the way Neutron does: floating IPs on it are disassociated, not deleted. */
   deletePort(portId: string): void {
     if (!this.ports.delete(portId)) return;
+    this.portsVersion += 1;
     for (const fip of this.floatingIps.values()) {
       if (fip.portId !== portId) continue;
       fip.portId = null;

@@ -208,6 +208,20 @@ describe('cm-agent replicas sharing hosts through PostgreSQL (real ovsdb-servers
       },
       20_000,
     );
+    // Capacity of every host on every replica: each reads Placement for its own hosts and takes the others' readings while current.
+    const capacities = async (agent: Agent): Promise<string> => {
+      const r = await api(agent.url, 'GET', '/v1/hosts');
+      const hosts = (r.json as { hosts: { name: string; resources: { VCPU: { capacity: number; used: number } | null } }[] }).hosts;
+      return JSON.stringify(hosts.map((h) => [h.name, h.resources.VCPU?.capacity ?? null, h.resources.VCPU?.used ?? null]));
+    };
+    await waitFor(
+      'the same capacity of every host on both replicas',
+      async () => {
+        const [ca, cb] = await Promise.all([capacities(a), capacities(b)]);
+        return ca === cb && !ca.includes('null');
+      },
+      15_000,
+    );
     const e1 = await epochs(clients);
     for (const h of ownedA) assert.match(e1.get(h) ?? '', /^\d+@agent-a$/, `${h} carries agent-a's epoch`);
     for (const h of ownedB) assert.match(e1.get(h) ?? '', /^\d+@agent-b$/, `${h} carries agent-b's epoch`);

@@ -5,7 +5,7 @@ import { CloudInventory, matchProviders, type InventorySnapshot } from '../../sr
 import { renderThesisHosts } from '../../src/agent/hosts-view.ts';
 import type { Hypervisor, OpenStack, ResourceProvider } from '../../src/openstack/index.ts';
 import { loadScenario, startSimCloud, type ScenarioObject, type SimCloud } from '../../src/sim/index.ts';
-import { closeSwitches, connect, openSwitches, views, type HostSwitch } from './inventory-helpers.ts';
+import { closeSwitches, connect, nextSecond, openSwitches, views, type HostSwitch } from './inventory-helpers.ts';
 
 async function boot(os: OpenStack, name: string, host: string): Promise<string> {
   const flavor = (await os.nova.listFlavors())[0]!;
@@ -106,28 +106,39 @@ describe('CloudInventory against the simulated cloud', () => {
     assert.equal(inv.snapshot(), snap, 'snapshot() returns the cached object synchronously');
   });
 
-  it('costs a constant number of HTTP calls per refresh, whatever the number of servers', async () => {
-    await inv.refresh(); // discovery and auth are behind us
-    const before = await callsDuring(log, () => inv.refresh());
-    // hypervisors + services + servers + ports + resource_providers + 2 × hosts (inventories, usages)
-    assert.equal(before.calls, 5 + 2 * sim.state.hosts.size);
+  it('costs a constant number of HTTP calls per refresh with nothing changed, whatever the number of servers', async () => {
+    // Exact counts need the changes behind us: no margin, and a new second (Nova keeps whole seconds).
+    const exact = new CloudInventory(os, { changesSinceMarginMs: 0 });
+    await exact.refresh(); // discovery, auth and the full read are behind us
+    await nextSecond();
+    await exact.refresh();
+    const quiet = await callsDuring(log, () => exact.refresh());
+    // services + servers changed since (one empty page) + resource_providers; no port, no capacity read.
+    assert.equal(quiet.calls, 3);
+    assert.deepEqual(quiet.value.calls, { nova: 2, neutron: 0, placement: 1 });
     const extra = [await boot(os, 'vm-d', 'compute2'), await boot(os, 'vm-e', 'compute2'), await boot(os, 'vm-f', 'compute1')];
-    const afterBoot = await callsDuring(log, () => inv.refresh());
+    await nextSecond();
+    const afterBoot = await callsDuring(log, () => exact.refresh());
     assert.equal(afterBoot.value.servers.length, sim.state.servers.size);
-    assert.equal(afterBoot.calls, before.calls, 'three more servers, same number of calls');
+    // The three servers' ports in one call by device_id; both hosts' capacity read again.
+    assert.deepEqual(afterBoot.value.calls, { nova: 2, neutron: 1, placement: 1 + 2 * 2 });
+    await nextSecond();
+    assert.equal((await callsDuring(log, () => exact.refresh())).calls, quiet.calls, 'three more servers, same number of calls once nothing changes');
     for (const id of extra) await os.nova.deleteServer(id);
     const deadline = Date.now() + 5000;
     while (extra.some((id) => sim.state.servers.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const afterDelete = await inv.refresh();
+    const afterDelete = await exact.refresh();
     assert.equal(afterDelete.servers.length, booted.length);
+    assert.deepEqual(afterDelete.calls, { nova: 2, neutron: 0, placement: 1 + 2 * 2 }, 'deleted servers: no port to read, both hosts re-read');
   });
 
   it('shares one refresh between concurrent callers', async () => {
-    const single = await callsDuring(log, () => inv.refresh());
     const both = await callsDuring(log, () => Promise.all([inv.refresh(), inv.refresh(), inv.refresh()]));
     assert.equal(both.value[0], both.value[1]);
     assert.equal(both.value[1], both.value[2]);
-    assert.equal(both.calls, single.calls);
+    const one = both.value[0].calls;
+    assert.ok(one);
+    assert.equal(both.calls, one.nova + one.neutron + one.placement, 'the calls of one refresh');
   });
 
   it('a caller signal abandons only its own wait', async () => {
@@ -271,14 +282,19 @@ describe('capacity source below compute 2.88 (hypervisor statistics)', () => {
     }
   });
 
-  it('uses no Placement call at all in the fallback', async () => {
-    const inv = new CloudInventory(legacy);
+  it('uses no Placement call at all in the fallback, and lists the hypervisors every time (they carry the capacity)', async () => {
+    const inv = new CloudInventory(legacy, { changesSinceMarginMs: 0 });
     await inv.refresh();
+    await nextSecond();
+    await inv.refresh(); // the first incremental one: Neutron refuses changed_since, ports are read by server from then on
+    await nextSecond();
     const start = legacyLog.length;
-    await inv.refresh();
+    const snap = await inv.refresh();
     const entries = legacyLog.slice(start) as { service: string }[];
     assert.equal(entries.filter((e) => e.service === 'placement').length, 0);
-    assert.equal(entries.length, 4, 'hypervisors, services, servers, ports');
+    assert.equal(entries.length, 3, 'hypervisors, services, servers changed since; no port changed');
+    assert.deepEqual(snap.calls, { nova: 3, neutron: 0, placement: 0 });
+    assert.equal(snap.read?.hypervisors, true);
   });
 });
 

@@ -281,6 +281,35 @@ describe('nova contract', () => {
     );
   });
 
+  it('asks for servers changed since a time (changes-since) in pages, and keeps each server\'s updated', async () => {
+    let base = '';
+    await withFake(
+      {
+        [`GET ${P}/servers/detail`]: ((req, res) => {
+          if (req.query.get('marker')) sendJson(res, 200, { servers: [] });
+          else sendJson(res, 200, rebased('nova/servers/servers-details-resp.json', base));
+        }) satisfies Handler,
+      },
+      async (f) => {
+        base = f.url;
+        const c = ctx(`${f.url}${P}`);
+        const nova = new NovaClient(c, { microversion: '2.88' });
+        const seen: string[] = [];
+        try {
+          const servers = await nova.listServers({ allTenants: true, changesSince: '2013-09-03T04:01:00Z', limit: 1 }, { observer: (e) => seen.push(e.url) });
+          assert.equal(f.requests[0]?.query.get('changes-since'), '2013-09-03T04:01:00Z');
+          assert.equal(f.requests[0].query.get('limit'), '1');
+          // The sample's next link is followed as given; the observer sees both pages.
+          assert.equal(f.requests.length, 2);
+          assert.equal(seen.length, 2);
+          assert.equal(servers[0]?.updated, '2013-09-03T04:01:32Z');
+        } finally {
+          await c.http.close();
+        }
+      },
+    );
+  });
+
   it('refuses the 2.100 non-admin server view (no OS-EXT-SRV-ATTR:host) with OpenStackPermissionError', async () => {
     const body = sample('nova/servers/v2.100/servers-details-resp.json') as Record<string, unknown>;
     delete body.servers_links;
@@ -537,6 +566,34 @@ describe('neutron contract', () => {
           const one = await neutron.getPort('d80b1a3b-4fc1-49f3-952e-1e2ab7081d8b');
           assert.equal(one.hostId, "devstack");
           assert.equal(one.status.length > 0, true);
+        } finally {
+          await c.http.close();
+        }
+      },
+    );
+  });
+
+  it('asks for ports changed since a time, only some fields, in pages; keeps updated_at', async () => {
+    const body = sample('neutron/ports/ports-bind-list-response.json') as { ports: unknown[] };
+    await withFake(
+      {
+        'GET /v2.0/ports': ((req, res) => {
+          if (req.query.get('marker')) sendJson(res, 200, { ports: [] });
+          else sendJson(res, 200, { ports: body.ports, ports_links: [{ rel: 'next', href: `http://${req.headers.host ?? ''}/v2.0/ports?limit=2&marker=x` }] });
+        }) satisfies Handler,
+      },
+      async (f) => {
+        const c = ctx(f.url);
+        const neutron = new NeutronClient(c);
+        try {
+          const ports = await neutron.listPorts({ changedSince: '2016-03-08T20:00:00Z', limit: 2, fields: ['id', 'binding:host_id', 'updated_at'] });
+          const q = f.requests[0]!.query;
+          assert.equal(q.get('changed_since'), '2016-03-08T20:00:00Z');
+          assert.equal(q.get('limit'), '2');
+          assert.deepEqual(q.getAll('fields'), ['id', 'binding:host_id', 'updated_at']);
+          assert.equal(f.requests.length, 2);
+          assert.equal(ports.length, 2);
+          assert.equal(ports[0]?.updatedAt, '2016-03-08T20:19:41');
         } finally {
           await c.http.close();
         }

@@ -177,6 +177,28 @@ describe('HttpClient against a real local server', () => {
     assert.ok(!JSON.stringify(entries).includes('secret'));
   });
 
+  it('shows every request of one call to its observer (retries and pages), with the answer\'s Date', async () => {
+    const entries: RequestLogEntry[] = [];
+    const res = await http.request({ service: 'compute', method: 'GET', url: `${fake.url}/always-500`, observer: (e) => entries.push(e) }).catch((e: unknown) => e);
+    assert.ok(res instanceof Error);
+    assert.deepEqual(entries.map((e) => [e.attempt, e.status]), [
+      [0, 500],
+      [1, 500],
+      [2, 500],
+      [3, 500],
+    ]);
+    assert.ok(entries.every((e) => e.date !== undefined && !Number.isNaN(Date.parse(e.date))));
+    const paged: RequestLogEntry[] = [];
+    let items = 0;
+    for await (const page of http.paginateLinks({ service: 'network', url: `${fake.url}/items`, query: { limit: 2 }, observer: (e) => paged.push(e) }, 'items')) items += page.length;
+    assert.equal(items, 5);
+    assert.equal(paged.length, 3, 'one entry per page');
+    // A throwing observer does not break the call.
+    await http.request({ service: 'compute', method: 'GET', url: `${fake.url}/microversion`, observer: () => {
+      throw new Error('observer bug');
+    } });
+  });
+
   it('maps a connection refusal to OpenStackConnectionError after retries', async () => {
     const dead = await startFake(() => undefined);
     const url = `${dead.url}/x`;

@@ -32,6 +32,7 @@ describe('sim responses match the real API samples', () => {
   let compute: string;
   let serverId: string;
   let portId: string;
+  let deletedId: string;
   let stackId: string;
   before(async () => {
     cloud = await startSimCloud({ bootDelayMs: 5 });
@@ -44,6 +45,12 @@ describe('sim responses match the real API samples', () => {
     serverId = ((boot.body as Json).server as Json).id as string;
     await until(() => (cloud.state.servers.get(serverId)?.status === 'ACTIVE' ? true : undefined), 'server ACTIVE');
     portId = cloud.state.servers.get(serverId)!.portIds[0]!;
+    // A deleted server: `changes-since` answers it (status DELETED) among the others.
+    const doomed = await call('POST', `${compute}/servers`, { token: admin.token, body: { server: { name: 'contract-deleted', flavorRef: '1', imageRef: '70a599e0-31e7-49b7-b260-868f441e862b', availability_zone: 'nova:compute2' } } });
+    deletedId = ((doomed.body as Json).server as Json).id as string;
+    await until(() => (cloud.state.servers.get(deletedId)?.status === 'ACTIVE' ? true : undefined), 'server to delete ACTIVE');
+    await call('DELETE', `${compute}/servers/${deletedId}`, { token: admin.token });
+    await until(() => (cloud.state.servers.has(deletedId) ? undefined : true), 'server deleted');
     const heat = endpoint(admin, 'orchestration');
     const st = await call('POST', `${heat}/stacks`, { token: admin.token, body: { stack_name: 'simple_stack', template: { heat_template_version: '2013-05-23', description: 'sample stack', resources: {} } } });
     stackId = ((st.body as Json).stack as Json).id as string;
@@ -105,6 +112,19 @@ describe('sim responses match the real API samples', () => {
         },
       },
     },
+    'servers detail 2.73 changes-since (admin, deleted ones included)': {
+      file: 'nova/servers/v2.73/servers-details-resp.json',
+      url: () => `${compute}/servers/detail?all_tenants=1&changes-since=2000-01-01T00:00:00Z`,
+      headers: nova('2.73'),
+      status: 200,
+      options: {
+        maps: ['$.servers[].addresses', '$.servers[].metadata'],
+        exceptions: {
+          '$.servers[].locked_reason': 'Nova answers null for an unlocked server; the sample server is locked with a reason',
+          '$.servers[].OS-EXT-SRV-ATTR:user_data': 'Nova answers null for a server booted without user_data (the member server here)',
+        },
+      },
+    },
     'server show 2.47 (admin)': {
       file: 'nova/servers/v2.47/server-get-resp.json',
       url: () => `${compute}/servers/${serverId}`,
@@ -138,6 +158,27 @@ describe('sim responses match the real API samples', () => {
       options: {
         exceptions: {
           '$.ports[].dns_assignment': 'dns-integration extension not simulated (absent on the reference cloud too)',
+          '$.ports[].dns_domain': 'dns-integration extension not simulated',
+          '$.ports[].dns_name': 'dns-integration extension not simulated',
+          '$.ports[].binding:vif_details': 'driver-specific free-form dict; key set differs per mechanism driver',
+          '$.ports[].resource_request': 'null without QoS minimum-bandwidth policies, as in Neutron',
+          '$.ports[].data_plane_status': 'null unless the data_plane_status extension sets it',
+          '$.ports[].qos_network_policy_id': 'null without QoS policies',
+          '$.ports[].qos_policy_id': 'null without QoS policies',
+          '$.ports[].mac_learning_enabled': 'extension not simulated',
+          '$.ports[].hardware_offload_type': 'extension not simulated',
+          '$.ports[].trusted': 'extension not simulated',
+        },
+      },
+    },
+    'neutron ports paged (admin)': {
+      file: 'neutron/ports/ports-bind-list-response.json',
+      url: () => `${endpoint(admin, 'network')}/v2.0/ports?limit=1`,
+      status: 200,
+      options: {
+        exceptions: {
+          '$.ports_links': 'paging links (api-ref v2 intro: ports_links when a limit is given); the sample was taken without one',
+          '$.ports[].dns_assignment': 'dns-integration extension not simulated',
           '$.ports[].dns_domain': 'dns-integration extension not simulated',
           '$.ports[].dns_name': 'dns-integration extension not simulated',
           '$.ports[].binding:vif_details': 'driver-specific free-form dict; key set differs per mechanism driver',
@@ -237,6 +278,14 @@ describe('sim responses match the real API samples', () => {
     await until(() => (cloud.state.servers.get(id)?.status === 'ACTIVE' ? true : undefined), 'member server');
     memberToken = member.token;
     cases['neutron ports (member view)']!.url = () => `${endpoint(admin, 'network')}/v2.0/ports?device_id=${id}`;
+  });
+
+  it('changes-since answers the deleted server, DELETED, with its last host and no addresses (compared above with the sample)', async () => {
+    const res = await call('GET', cases['servers detail 2.73 changes-since (admin, deleted ones included)']!.url(), { token: admin.token, headers: nova('2.73') });
+    const gone = ((res.body as Json).servers as Json[]).find((x) => x.id === deletedId);
+    assert.deepEqual([gone?.status, gone?.['OS-EXT-SRV-ATTR:host'], gone?.addresses], ['DELETED', 'compute2', {}]);
+    const paged = await call('GET', `${endpoint(admin, 'network')}/v2.0/ports?limit=1`, { token: admin.token });
+    assert.deepEqual(((paged.body as Json).ports_links as Json[]).map((l) => l.rel), ['next', 'previous']);
   });
 
   for (const [name, c] of Object.entries(cases)) {

@@ -5,7 +5,7 @@
  * each difference found there and fixed in the simulated cloud is asserted by value.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { simAgentOptions } from '../../src/agent/main.ts';
@@ -43,7 +43,11 @@ describe('the simulated cloud answers as the real Zed cloud did (recorded)', () 
   });
 
   for (const call of PARITY_CALLS) {
-    it(`${call.name}: status, headers and shape of the recorded answer`, async () => {
+    // A call added since the last recording has none yet: the real-cloud stage compares it live
+    // (test/openstack-real/sim-parity.test.ts) and CM_REAL_RECORD=1 there writes it here.
+    const unrecorded = !existsSync(path.join(RECORDED, `${call.name}.json`));
+    const skip = unrecorded ? `no recording of ${call.name} yet (compared live by npm run test:openstack; CM_REAL_RECORD=1 records it)` : false;
+    it(`${call.name}: status, headers and shape of the recorded answer`, { skip }, async () => {
       assert.deepEqual(parityDiffs(call.name, await callParity(call, t), recorded(call.name)), []);
     });
   }

@@ -21,6 +21,12 @@ export interface ParityTarget {
   hypervisorId: string;
   stackName: string;
   stackId: string;
+  /** A few seconds before the target's servers were made (ISO, whole seconds): `changes-since` / `changed_since`. */
+  since: string;
+  /** A server made and deleted for the target: `changes-since` answers it as DELETED. */
+  deletedServerId: string;
+  /** The last hypervisor of the listing: the marker of the page after a full last page. */
+  lastHypervisorId: string;
 }
 
 export interface ParityCall {
@@ -72,6 +78,22 @@ export const PARITY_CALLS: ParityCall[] = [
   { name: 'placement-project-usages-1.36', url: (t) => `${t.endpoints.placement}/usages?project_id=${t.projectId}`, headers: placement('1.36') },
   { name: 'placement-provider-missing-1.36', url: (t) => `${t.endpoints.placement}/resource_providers/00000000-0000-4000-8000-000000000000`, headers: placement('1.36') },
   { name: 'neutron-ports-by-device', url: (t) => `${t.endpoints.network}/v2.0/ports?device_id=${t.serverId}` },
+  // What the inventory's incremental refresh relies on (src/agent/inventory.ts).
+  { name: 'nova-servers-changes-since-2.88', url: (t) => `${t.endpoints.compute}/servers/detail?all_tenants=1&changes-since=${t.since}`, headers: nova('2.88') },
+  { name: 'nova-servers-changes-since-invalid-2.88', url: (t) => `${t.endpoints.compute}/servers/detail?all_tenants=1&changes-since=bogus`, headers: nova('2.88') },
+  { name: 'nova-servers-paged-2.88', url: (t) => `${t.endpoints.compute}/servers/detail?all_tenants=1&limit=1`, headers: nova('2.88') },
+  { name: 'nova-hypervisors-full-page-2.88', url: (t) => `${t.endpoints.compute}/os-hypervisors/detail?limit=2`, headers: nova('2.88') },
+  { name: 'nova-hypervisors-after-last-2.88', url: (t) => `${t.endpoints.compute}/os-hypervisors/detail?limit=2&marker=${t.lastHypervisorId}`, headers: nova('2.88') },
+  { name: 'neutron-ports-changed-since', url: (t) => `${t.endpoints.network}/v2.0/ports?changed_since=${t.since}` },
+  { name: 'neutron-ports-paged', url: (t) => `${t.endpoints.network}/v2.0/ports?limit=1` },
+  {
+    name: 'neutron-ports-fields',
+    url: (t) => `${t.endpoints.network}/v2.0/ports?device_id=${t.serverId}&fields=id&fields=device_id&fields=binding:host_id&fields=updated_at&fields=no_such_field`,
+  },
+  {
+    name: 'neutron-ports-request-line-too-long',
+    url: (t) => `${t.endpoints.network}/v2.0/ports?${Array.from({ length: 200 }, (_, i) => `device_id=00000000-0000-4000-8000-${String(i).padStart(12, '0')}`).join('&')}`,
+  },
   { name: 'neutron-port-show', url: (t) => `${t.endpoints.network}/v2.0/ports/${t.portId}` },
   { name: 'neutron-port-missing', url: (t) => `${t.endpoints.network}/v2.0/ports/00000000-0000-4000-8000-000000000000` },
   { name: 'neutron-networks', url: (t) => `${t.endpoints.network}/v2.0/networks?name=private` },
@@ -127,6 +149,8 @@ export async function callParity(c: ParityCall, t: ParityTarget): Promise<Parity
  */
 export const PARITY_OPTIONS: Record<string, ShapeOptions> = {
   'nova-servers-detail-2.88': { maps: ['$.servers[].addresses', '$.servers[].metadata'] },
+  'nova-servers-changes-since-2.88': { maps: ['$.servers[].addresses', '$.servers[].metadata'] },
+  'nova-servers-paged-2.88': { maps: ['$.servers[].addresses', '$.servers[].metadata'] },
   'nova-server-show-2.88': { maps: ['$.server.addresses', '$.server.metadata'] },
   'nova-az-detail-2.88': { maps: ['$.availabilityZoneInfo[].hosts'] },
   'placement-rp-allocations-1.36': { maps: ['$.allocations'] },
@@ -169,6 +193,15 @@ export async function prepareParityTarget(
   const token = await os.keystone.tokenInfo();
   const net = (await os.neutron.listNetworks({ name: o.network }))[0];
   if (!net) throw new Error(`no network ${o.network}`);
+  // Whole seconds, a few before anything is made: both services keep whole seconds.
+  const since = new Date(Math.floor(Date.now() / 1000) * 1000 - 5000).toISOString().replace('.000Z', 'Z');
+  const doomed = await os.nova.createServer({ name: `${o.prefix}-parity-gone`, imageRef: o.imageId, flavorRef: o.flavorId, availabilityZone: 'nova:compute1', networks: [{ uuid: net.id }] });
+  await os.nova.waitForServer(doomed.id, ['ACTIVE'], { intervalMs: 100, timeoutMs: 120_000 });
+  await os.nova.deleteServer(doomed.id);
+  for (let i = 0; i < 1200; i++) {
+    if (!(await os.nova.listServers({ allTenants: true, name: `^${o.prefix}-parity-gone$` })).some((s) => s.id === doomed.id)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const created = await os.nova.createServer({ name: `${o.prefix}-parity`, imageRef: o.imageId, flavorRef: o.flavorId, availabilityZone: 'nova:compute1', networks: [{ uuid: net.id }] });
   await os.nova.waitForServer(created.id, ['ACTIVE'], { intervalMs: 100, timeoutMs: 120_000 });
   let portId = '';
@@ -189,8 +222,10 @@ export async function prepareParityTarget(
   const done = await os.heat.waitForStack(stackName, stack.id, { intervalMs: 100, timeoutMs: 120_000 });
   if (done?.status !== 'CREATE_COMPLETE') throw new Error(`parity stack ${String(done?.status)}: ${String(done?.statusReason)}`);
   const rp = (await os.placement.listResourceProviders({ name: 'compute1' }))[0];
-  const hv = (await os.nova.listHypervisors({ detail: true })).find((h) => h.hypervisorHostname === 'compute1');
-  if (!rp || !hv || token.projectId === undefined) throw new Error('compute1 is not on this cloud');
+  const hypervisors = await os.nova.listHypervisors({ detail: true });
+  const hv = hypervisors.find((h) => h.hypervisorHostname === 'compute1');
+  const lastHv = hypervisors[hypervisors.length - 1];
+  if (!rp || !hv || !lastHv || token.projectId === undefined) throw new Error('compute1 is not on this cloud');
   return {
     token: token.token,
     ...o.credentials,
@@ -201,6 +236,9 @@ export async function prepareParityTarget(
     hypervisorId: String(hv.id),
     stackName,
     stackId: stack.id,
+    since,
+    deletedServerId: doomed.id,
+    lastHypervisorId: String(lastHv.id),
     endpoints: {
       identity: os.keystone.authUrl,
       compute: await os.keystone.endpoint('compute'),

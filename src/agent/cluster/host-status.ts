@@ -14,12 +14,16 @@
  */
 import type { ClusterStore, HostStatusRecord } from '../../store/index.ts';
 import type { PortStatusWithRates } from '../fleet.ts';
+import type { HostCapacity } from '../inventory/types.ts';
 
 /** What an owner publishes of one host. */
 export interface PublishedHostStatus {
   ports: PortStatusWithRates[];
   ovsdb: 'connected' | 'disconnected';
   openflow?: 'connected' | 'disconnected';
+  /** The owner's Placement reading of the host and the provider generation it was read at. */
+  capacity?: HostCapacity;
+  generation?: number;
 }
 
 export interface HostStatusSyncOptions {

@@ -19,7 +19,9 @@
 import type { ComputeService, Hypervisor, Port, ResourceCapacity, ResourceProvider, Server } from '../../openstack/index.ts';
 import {
   RESOURCE_CLASSES,
+  type CapacityFrom,
   type CapacitySource,
+  type HostCapacity,
   type HostInventory,
   type InventorySnapshot,
   type PortInventory,
@@ -39,8 +41,16 @@ export interface RawCloud {
   ports: readonly Port[];
   /** Placement providers (empty with hypervisor stats). */
   providers: readonly ResourceProvider[];
-  /** Provider uuid → capacity, for the providers matched by {@link matchProviders}. */
+  /** Provider uuid → capacity, for the providers matched by {@link matchProviders} (of owned hosts). */
   capacities: ReadonlyMap<string, Record<string, ResourceCapacity>>;
+  /**
+   * Whether this agent owns a host (compute service host name): with Placement, only owned
+   * hosts' providers are read, so a host not owned has no capacity of its own, and no
+   * warning about it. Default: every host.
+   */
+  owns?: (host: string) => boolean;
+  /** Capacity of hosts this agent does not own, as their owners read it (host name → capacity). */
+  foreign?: ReadonlyMap<string, HostCapacity>;
 }
 
 export interface ProviderMatch {
@@ -195,21 +205,33 @@ export function buildSnapshot(raw: RawCloud, timing: { refreshedAt: string; dura
     }
     const svc = servicesByHost.get(name);
     if (!svc) hw.push(`no nova-compute service record for host "${name}": state from the hypervisor, availability zone unknown`);
-    let resources: Partial<Record<ResourceClass, ResourceUsage>> = {};
+    let resources: HostCapacity = {};
     let rpUuid: string | undefined;
+    let capacityFrom: CapacityFrom = 'self';
+    let rpGeneration: number | undefined;
     if (raw.capacitySource === 'placement') {
       const m = matches.get(hvKey(h));
-      if (m?.warning !== undefined) hw.push(m.warning);
-      if (m?.provider) {
-        rpUuid = m.provider.uuid;
-        const cap = raw.capacities.get(m.provider.uuid);
-        if (cap) {
-          for (const rc of RESOURCE_CLASSES) {
-            const c = cap[rc];
-            if (c) resources[rc] = fromPlacement(c);
+      if (m?.provider) rpUuid = m.provider.uuid;
+      if (m?.provider && raw.capacities.has(m.provider.uuid)) rpGeneration = m.provider.generation;
+      // A host of another replica whose reading was stale or missing is read here too (see CloudInventory): that reading wins.
+      const readHere = m?.provider !== undefined && raw.capacities.has(m.provider.uuid);
+      if (raw.owns && !raw.owns(name) && !readHere) {
+        // Another replica reads this host's provider; its reading, when handed in, stands in.
+        const theirs = raw.foreign?.get(name);
+        capacityFrom = theirs ? 'foreign' : 'none';
+        if (theirs) resources = { ...theirs };
+      } else {
+        if (m?.warning !== undefined) hw.push(m.warning);
+        if (m?.provider) {
+          const cap = raw.capacities.get(m.provider.uuid);
+          if (cap) {
+            for (const rc of RESOURCE_CLASSES) {
+              const c = cap[rc];
+              if (c) resources[rc] = fromPlacement(c);
+            }
+          } else {
+            hw.push(`Placement provider ${m.provider.uuid} ("${m.provider.name}"): inventories/usages not read`);
           }
-        } else {
-          hw.push(`Placement provider ${m.provider.uuid} ("${m.provider.name}"): inventories/usages not read`);
         }
       }
     } else {
@@ -230,7 +252,9 @@ export function buildSnapshot(raw: RawCloud, timing: { refreshedAt: string; dura
       disabledReason: svc?.disabledReason ?? h.serviceDisabledReason ?? null,
       availabilityZone: svc?.zone,
       resourceProviderUuid: rpUuid,
+      ...(capacityFrom === 'self' && rpGeneration !== undefined ? { resourceProviderGeneration: rpGeneration } : {}),
       resources,
+      capacityFrom,
       instances: 0,
       serverIds: [],
       warnings: hw,

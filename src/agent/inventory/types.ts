@@ -32,6 +32,17 @@ export interface ResourceUsage {
   maxUnit: number;
 }
 
+/** A host's capacity and usage per resource class (what {@link HostInventory.resources} holds). */
+export type HostCapacity = Partial<Record<ResourceClass, ResourceUsage>>;
+
+/**
+ * Whose reading {@link HostInventory.resources} is: `self` (this agent read it: Placement
+ * for a host it owns, or hypervisor statistics), `foreign` (another replica's reading of a
+ * host it owns, handed in through `foreignCapacity`), `none` (a host this agent does not
+ * own and nobody handed in: `resources` is empty, capacity unknown).
+ */
+export type CapacityFrom = 'self' | 'foreign' | 'none';
+
 /** One compute host = one hypervisor (compute node) and its nova-compute service. */
 export interface HostInventory {
   /** Compute service host: what servers (`OS-EXT-SRV-ATTR:host`) and ports (`binding:host_id`) name. */
@@ -51,8 +62,12 @@ export interface HostInventory {
   availabilityZone: string | undefined;
   /** UUID of the Placement root provider used for capacity; undefined with hypervisor stats or no match. */
   resourceProviderUuid: string | undefined;
+  /** That provider's generation as listed in this refresh (what `resources` was read at, for a host whose capacity this agent read). */
+  resourceProviderGeneration?: number;
   /** Per resource class; a class is absent when the source does not report it (or no provider matched). */
-  resources: Partial<Record<ResourceClass, ResourceUsage>>;
+  resources: HostCapacity;
+  /** Whose reading `resources` is; set by buildSnapshot (absent on snapshots made elsewhere, meaning `self`). */
+  capacityFrom?: CapacityFrom;
   /** Servers Nova places on this host (any status): `running_vms` when Nova reports it, else counted from the server list. */
   instances: number;
   /** Ids of the servers on this host, in the server list's order. */
@@ -103,6 +118,37 @@ export interface InventoryError {
   at: string;
 }
 
+/** OpenStack HTTP requests per service (every page, retry and re-authenticated retry; not Keystone's). */
+export interface InventoryCalls {
+  nova: number;
+  neutron: number;
+  placement: number;
+}
+
+/** How one refresh read the cloud. */
+export interface InventoryRead {
+  /** `full`: every hypervisor, server and port listed; `incremental`: only what changed. */
+  kind: 'full' | 'incremental';
+  /** Server records Nova answered: every server on a full read, the changed and deleted ones otherwise. */
+  servers: number;
+  /**
+   * How ports were read: `all` (listed), `changed-since` (Neutron's `changed_since`),
+   * `by-server` (by `device_id`, for the servers Nova reported changed: Neutron refused
+   * `changed_since`, as Zed's default filter validation does), `none` (nothing to read).
+   */
+  ports: 'all' | 'changed-since' | 'by-server' | 'none';
+  /** Whether the hypervisor list was read (a full read, hypervisor statistics, or a host or provider came or went). */
+  hypervisors: boolean;
+  /** Placement providers whose inventories and usages were read (2 calls each). */
+  providersRead: number;
+  /**
+   * Of `calls`, the requests answered by a failure the HTTP layer then sent again: a
+   * connection error, 5xx, 429, or 401 before re-authenticating. On a successful refresh
+   * `calls` less these is what the formula of inventory/cost.ts counts.
+   */
+  retried: InventoryCalls;
+}
+
 export interface InventorySnapshot {
   /** ISO time the data was read (end of the successful refresh). */
   refreshedAt: string;
@@ -121,4 +167,8 @@ export interface InventorySnapshot {
   stale: boolean;
   /** The latest refresh failure while `stale`. */
   lastError: InventoryError | undefined;
+  /** The HTTP requests the refresh that built this snapshot sent; set by CloudInventory. */
+  calls?: InventoryCalls;
+  /** How that refresh read the cloud; set by CloudInventory. */
+  read?: InventoryRead;
 }

@@ -226,6 +226,8 @@ export interface Server {
   /** `addresses` as returned: `{net: [{addr, version, ...}]}`. */
   addresses: Record<string, unknown[]>;
   taskState: string | null | undefined;
+  /** `updated` (Nova's updated_at, whole seconds); undefined when not reported (a down cell's partial record). */
+  updated?: string;
   raw: JsonObject;
 }
 
@@ -260,7 +262,9 @@ export function parseServer(v: unknown, opts: ServerParseOptions = {}): Server {
   }
   const addresses: Record<string, unknown[]> = {};
   if (isObject(o.addresses)) for (const [k, x] of Object.entries(o.addresses)) addresses[k] = asArray(x, `server.addresses.${k}`);
+  const updated = optStr(o, 'updated');
   return {
+    ...(updated === undefined ? {} : { updated }),
     id,
     name: optStr(o, 'name'),
     status,
@@ -427,7 +431,18 @@ export interface ListServersQuery {
   status?: string;
   name?: string;
   projectId?: string;
+  /**
+   * Page size (`limit`); Nova caps it at its `[api] max_limit` (default 1000) and links
+   * the next page whenever a page is full, so N servers take floor(N / page) + 1 calls.
+   */
   limit?: number;
+  /**
+   * ISO 8601 time (`changes-since`): only servers whose `updated_at` is at or after it,
+   * *including deleted ones* (status `DELETED`, their last host kept) while Nova has not
+   * archived them. Nova stores `updated_at` in whole seconds (MariaDB truncates), so the
+   * caller must step back a margin from the time it last read.
+   */
+  changesSince?: string;
 }
 
 export class NovaClient {
@@ -552,6 +567,7 @@ export class NovaClient {
         name: q.name,
         project_id: q.projectId,
         limit: q.limit,
+        'changes-since': q.changesSince,
       },
       o,
     );
