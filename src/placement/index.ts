@@ -4,7 +4,8 @@
  * the same plan whatever the order of its hosts, units or demands.
  *
  * Order of work: tenant quota → one pass over the hosts (eligibility,
- * whole-topology fit, split candidates) → the strategy:
+ * whole-topology fit, split candidates), or the same answer from the
+ * caller's index of the snapshot (host-index.ts) → the strategy:
  *  - `single-host`: the tightest host that holds everything, or reasons;
  *  - `traffic-aware`: the same, else a split over the fewest hosts with the
  *    least guaranteed traffic between them and no uplink over-committed;
@@ -24,7 +25,9 @@ import {
 import { formatBps, formatCount, plural } from './format.ts';
 import { val } from './num.ts';
 import { checkQuota } from './quota.ts';
+import type { HostIndex } from './host-index.ts';
 import { scanHosts, type HostView, type Scan, type ScanLimits } from './scan.ts';
+import { scanHostsReference } from './scan-reference.ts';
 import { defaultBudget, splitTopology, type SplitOutcome } from './split.ts';
 import { compileTopology, zoneAllows, type Topology } from './topology.ts';
 import type {
@@ -44,6 +47,7 @@ export { freeOf, hostCapacity, uplinkFree } from './capacity.ts';
 export { formatBps } from './format.ts';
 export { tightnessScore } from './scan.ts';
 export { solveExhaustive } from './exhaustive.ts';
+export { HostIndex, indexHosts } from './host-index.ts';
 
 const LIMITS: ScanLimits = { pool: 24, tightest: 4, ineligible: 6 };
 /** When the first candidate pool cannot hold a split, one wider pool is tried before giving up. */
@@ -371,7 +375,7 @@ function novaPlan(ctx: Context, scan: Scan): PlacementPlan {
   };
 }
 
-/** Knobs for tests and benchmarks; production callers leave them alone. */
+/** Options: `hostIndex` for callers that place several topologies on one snapshot; the rest are knobs for tests and benchmarks. */
 export interface PlacementTuning {
   /**
    * false: no branch-and-bound over small splits, only construction and local
@@ -379,9 +383,22 @@ export interface PlacementTuning {
    * @default true
    */
   exactSmallSplits?: boolean;
+  /**
+   * `indexHosts(req.hosts)`, built once for this very array of hosts and
+   * reused across requests: the plan is the same, without reading every host
+   * on every request (host-index.ts). An index of another array, or of this
+   * one before hosts were added or removed, is refused (Error).
+   */
+  hostIndex?: HostIndex;
+  /** true: the host scan as it was before issue 14 (scan-reference.ts), the oracle the tests compare plans with. */
+  referenceScan?: boolean;
 }
 
 export function placeTopology(req: PlacementRequest, tuning: PlacementTuning = {}): PlacementPlan {
+  const index = tuning.hostIndex;
+  if (index && !index.covers(req.hosts)) {
+    throw new Error(`placement: the host index was built from another host list (${formatCount(index.size)} hosts) than this request's (${formatCount(req.hosts.length)})`);
+  }
   const t = compileTopology(req.units, req.demands);
   const budget = tuning.exactSmallSplits === false ? { ...defaultBudget(t.n), exactNodes: 0 } : defaultBudget(t.n);
   const steps: string[] = [];
@@ -395,7 +412,9 @@ export function placeTopology(req: PlacementRequest, tuning: PlacementTuning = {
   if (t.n === 0) {
     return { feasible: true, strategy: req.strategy, assignments: {}, hosts: [], crossHostBps: 0, uplinkBps: {}, explanation: explanation('empty topology: nothing to place', steps) };
   }
-  let scan = scanHosts(req.hosts, t, LIMITS);
+  const scanWith = (limits: ScanLimits): Scan =>
+    tuning.referenceScan === true ? scanHostsReference(req.hosts, t, limits) : (index?.scan(t, limits) ?? scanHosts(req.hosts, t, limits));
+  let scan = scanWith(LIMITS);
   steps.push(scanStep(scan, t));
   if (req.strategy === 'nova') return novaPlan(ctx, scan);
   const best = scan.tightest[0];
@@ -406,7 +425,7 @@ export function placeTopology(req: PlacementRequest, tuning: PlacementTuning = {
   let outcome = splitTopology(t, scan.pool, budget);
   if (!outcome.plan && !outcome.exhausted && scan.usable > scan.pool.length && scan.pool.length < WIDE_POOL) {
     steps.push(`split: nothing over the ${plural(scan.pool.length, 'candidate')}; widening to ${formatCount(WIDE_POOL)}`);
-    scan = scanHosts(req.hosts, t, { ...LIMITS, pool: WIDE_POOL });
+    scan = scanWith({ ...LIMITS, pool: WIDE_POOL });
     outcome = splitTopology(t, scan.pool, budget);
   }
   return splitPlan(ctx, scan, outcome, scan.pool.length);

@@ -20,7 +20,7 @@
  * Several construction orders are tried per subset; the best plan of the
  * smallest k wins.
  */
-import { bump, val } from './num.ts';
+import { addF64, f64, i32, u8, val } from './num.ts';
 import type { HostView } from './scan.ts';
 import type { Topology } from './topology.ts';
 import { zoneAllows } from './topology.ts';
@@ -88,6 +88,9 @@ export interface SplitOutcome {
   exhausted: boolean;
 }
 
+/** Candidate steps a Kernighan–Lin step checks against the uplinks, best delta first. */
+const KL_TRIES = 4;
+
 /** Work shared by every construction of one split. */
 interface Meter {
   nodes: number;
@@ -125,7 +128,7 @@ class SubsetSearch {
       for (let u = 0; u < n; u++) {
         let ok = zoneAllows(t.units[u] as (typeof t.units)[number], h.host);
         for (let r = 0; r < 3 && ok; r++) {
-          const need = val(t.need, u * 3 + r);
+          const need = f64(t.need, u * 3 + r);
           ok = need <= val(h.maxUnit, r) && need <= val(h.free, r);
         }
         this.allowed[u * k + j] = ok ? 1 : 0;
@@ -139,44 +142,69 @@ class SubsetSearch {
     this.candHost = new Int32Array(n * k);
     this.candGain = new Float64Array(n * k);
     this.candRoom = new Float64Array(n * k);
+    this.connAll = new Float64Array(n * k);
+    this.moveHost = new Int32Array(k);
+    this.moveDelta = new Float64Array(k);
+    this.historyUnit = new Int32Array(n);
+    this.historyFrom = new Int32Array(n);
   }
 
   private readonly candHost: Int32Array;
   private readonly candGain: Float64Array;
   private readonly candRoom: Float64Array;
+  /*
+   * Scratch space of improve() and klPass(), allocated once per search: they
+   * run after each of the up to 8 constructions of every subset, and their
+   * short-lived arrays and objects were a tenth of a 50-unit split's time in
+   * allocation and GC (issue 14).
+   */
+  /** n × k: guaranteed bps between each unit and each host's units, rebuilt at the start of each pass. */
+  private readonly connAll: Float64Array;
+  /** improve(): the hosts a unit may move to with a gain, by (delta, host). */
+  private readonly moveHost: Int32Array;
+  private readonly moveDelta: Float64Array;
+  /** klPass(): moves applied in this pass, to roll back to the best prefix (each unit moves at most once). */
+  private readonly historyUnit: Int32Array;
+  private readonly historyFrom: Int32Array;
+  /** klPass(): the KL_TRIES lowest-delta candidate steps, ascending, ties in the order found. */
+  private readonly klDelta = new Float64Array(KL_TRIES);
+  private readonly klUnit = new Int32Array(KL_TRIES);
+  private readonly klOther = new Int32Array(KL_TRIES);
+  private readonly klHost = new Int32Array(KL_TRIES);
+  private klCount = 0;
 
   /** Quick necessary conditions before spending search on the subset. */
   plausible(): boolean {
     for (let r = 0; r < 3; r++) {
       let sum = 0;
-      for (let j = 0; j < this.k; j++) sum += Math.max(0, val(this.free, j * 3 + r));
+      for (let j = 0; j < this.k; j++) sum += Math.max(0, f64(this.free, j * 3 + r));
       if (sum < val(this.t.total, r)) return false;
     }
     for (let u = 0; u < this.n; u++) {
       let any = false;
-      for (let j = 0; j < this.k && !any; j++) any = val(this.allowed, u * this.k + j) === 1;
+      for (let j = 0; j < this.k && !any; j++) any = u8(this.allowed, u * this.k + j) === 1;
       if (!any) return false;
     }
     return true;
   }
 
   private fits(u: number, j: number): boolean {
-    if (val(this.allowed, u * this.k + j) === 0) return false;
+    if (u8(this.allowed, u * this.k + j) === 0) return false;
     for (let r = 0; r < 3; r++) {
-      if (val(this.used, j * 3 + r) + val(this.t.need, u * 3 + r) > val(this.free, j * 3 + r)) return false;
+      if (f64(this.used, j * 3 + r) + f64(this.t.need, u * 3 + r) > f64(this.free, j * 3 + r)) return false;
     }
     return true;
   }
 
   private place(u: number, j: number): void {
     const t = this.t;
-    for (let r = 0; r < 3; r++) bump(this.used, j * 3 + r, val(t.need, u * 3 + r));
-    for (let e = val(t.adjStart, u); e < val(t.adjStart, u + 1); e++) {
-      const c = val(this.assign, val(t.adjTo, e));
+    for (let r = 0; r < 3; r++) addF64(this.used, j * 3 + r, f64(t.need, u * 3 + r));
+    for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) {
+      const c = i32(this.assign, i32(t.adjTo, e));
       if (c < 0 || c === j) continue;
-      const w = val(t.adjBps, e);
-      bump(this.upLoad, j, w);
-      bump(this.upLoad, c, w);
+      const w = f64(t.adjBps, e);
+      addF64(this.upLoad, j, w);
+      addF64(this.upLoad, c, w);
       this.cross += w;
     }
     this.assign[u] = j;
@@ -184,15 +212,15 @@ class SubsetSearch {
 
   private unplace(u: number): void {
     const t = this.t;
-    const j = val(this.assign, u);
+    const j = i32(this.assign, u);
     this.assign[u] = -1;
-    for (let r = 0; r < 3; r++) bump(this.used, j * 3 + r, -val(t.need, u * 3 + r));
-    for (let e = val(t.adjStart, u); e < val(t.adjStart, u + 1); e++) {
-      const c = val(this.assign, val(t.adjTo, e));
+    for (let r = 0; r < 3; r++) addF64(this.used, j * 3 + r, -f64(t.need, u * 3 + r));
+    for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) {
+      const c = i32(this.assign, i32(t.adjTo, e));
       if (c < 0 || c === j) continue;
-      const w = val(t.adjBps, e);
-      bump(this.upLoad, j, -w);
-      bump(this.upLoad, c, -w);
+      const w = f64(t.adjBps, e);
+      addF64(this.upLoad, j, -w);
+      addF64(this.upLoad, c, -w);
       this.cross -= w;
     }
   }
@@ -203,7 +231,7 @@ class SubsetSearch {
   }
 
   private uplinksOk(): boolean {
-    for (let j = 0; j < this.k; j++) if (val(this.upLoad, j) > val(this.upFree, j)) return false;
+    for (let j = 0; j < this.k; j++) if (f64(this.upLoad, j) > f64(this.upFree, j)) return false;
     return true;
   }
 
@@ -211,9 +239,9 @@ class SubsetSearch {
   private connect(u: number, into: Float64Array): void {
     const t = this.t;
     into.fill(0);
-    for (let e = val(t.adjStart, u); e < val(t.adjStart, u + 1); e++) {
-      const c = val(this.assign, val(t.adjTo, e));
-      if (c >= 0) bump(into, c, val(t.adjBps, e));
+    for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) {
+      const c = i32(this.assign, i32(t.adjTo, e));
+      if (c >= 0) addF64(into, c, f64(t.adjBps, e));
     }
   }
 
@@ -221,9 +249,9 @@ class SubsetSearch {
   private roomAfter(u: number, j: number): number {
     let room = Infinity;
     for (let r = 0; r < 3; r++) {
-      const f = val(this.free, j * 3 + r);
+      const f = f64(this.free, j * 3 + r);
       if (f <= 0) continue;
-      room = Math.min(room, (f - val(this.used, j * 3 + r) - val(this.t.need, u * 3 + r)) / f);
+      room = Math.min(room, (f - f64(this.used, j * 3 + r) - f64(this.t.need, u * 3 + r)) / f);
     }
     return room;
   }
@@ -261,16 +289,16 @@ class SubsetSearch {
     let count = 0;
     for (let j = 0; j < k; j++) {
       if (!this.fits(u, j)) continue;
-      const gain = val(this.conn, j);
+      const gain = f64(this.conn, j);
       const room = this.roomSign * this.roomAfter(u, j);
       let p = count++;
       while (p > 0) {
-        const q = val(this.candHost, base + p - 1);
-        const qGain = val(this.candGain, base + p - 1);
-        if (qGain > gain || (qGain === gain && val(this.candRoom, base + p - 1) >= room)) break;
+        const q = i32(this.candHost, base + p - 1);
+        const qGain = f64(this.candGain, base + p - 1);
+        if (qGain > gain || (qGain === gain && f64(this.candRoom, base + p - 1) >= room)) break;
         this.candHost[base + p] = q;
         this.candGain[base + p] = qGain;
-        this.candRoom[base + p] = val(this.candRoom, base + p - 1);
+        this.candRoom[base + p] = f64(this.candRoom, base + p - 1);
         p--;
       }
       this.candHost[base + p] = j;
@@ -283,10 +311,10 @@ class SubsetSearch {
   private dfs(order: Int32Array, i: number, budget: number): boolean {
     if (i === this.n) return true;
     if (++this.nodes > budget) return false;
-    const u = val(order, i);
+    const u = i32(order, i);
     const count = this.candidates(u, i);
     for (let c = 0; c < count; c++) {
-      const j = val(this.candHost, i * this.k + c);
+      const j = i32(this.candHost, i * this.k + c);
       this.place(u, j);
       if (this.uplinksOk() && this.dfs(order, i + 1, budget)) return true;
       this.unplace(u);
@@ -324,10 +352,10 @@ class SubsetSearch {
       return;
     }
     if (++this.nodes > budget) return;
-    const u = val(order, i);
+    const u = i32(order, i);
     const count = this.candidates(u, i);
     for (let c = 0; c < count; c++) {
-      const j = val(this.candHost, i * this.k + c);
+      const j = i32(this.candHost, i * this.k + c);
       this.place(u, j);
       if (this.cross < this.bestCut && this.uplinksOk()) this.bound(order, i + 1, budget);
       this.unplace(u);
@@ -337,19 +365,19 @@ class SubsetSearch {
 
   private pairBps(u: number, v: number): number {
     const t = this.t;
-    for (let e = val(t.adjStart, u); e < val(t.adjStart, u + 1); e++) if (val(t.adjTo, e) === v) return val(t.adjBps, e);
+    for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) if (i32(t.adjTo, e) === v) return f64(t.adjBps, e);
     return 0;
   }
 
   private swapFits(u: number, v: number): boolean {
-    const a = val(this.assign, u);
-    const b = val(this.assign, v);
-    if (val(this.allowed, u * this.k + b) === 0 || val(this.allowed, v * this.k + a) === 0) return false;
+    const a = i32(this.assign, u);
+    const b = i32(this.assign, v);
+    if (u8(this.allowed, u * this.k + b) === 0 || u8(this.allowed, v * this.k + a) === 0) return false;
     for (let r = 0; r < 3; r++) {
-      const nu = val(this.t.need, u * 3 + r);
-      const nv = val(this.t.need, v * 3 + r);
-      if (val(this.used, a * 3 + r) - nu + nv > val(this.free, a * 3 + r)) return false;
-      if (val(this.used, b * 3 + r) - nv + nu > val(this.free, b * 3 + r)) return false;
+      const nu = f64(this.t.need, u * 3 + r);
+      const nv = f64(this.t.need, v * 3 + r);
+      if (f64(this.used, a * 3 + r) - nu + nv > f64(this.free, a * 3 + r)) return false;
+      if (f64(this.used, b * 3 + r) - nv + nu > f64(this.free, b * 3 + r)) return false;
     }
     return true;
   }
@@ -358,21 +386,25 @@ class SubsetSearch {
   private shiftConn(conn: Float64Array, u: number, from: number, to: number): void {
     const t = this.t;
     const k = this.k;
-    for (let e = val(t.adjStart, u); e < val(t.adjStart, u + 1); e++) {
-      const v = val(t.adjTo, e);
-      const w = val(t.adjBps, e);
-      bump(conn, v * k + from, -w);
-      bump(conn, v * k + to, w);
+    for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) {
+      const v = i32(t.adjTo, e);
+      const w = f64(t.adjBps, e);
+      addF64(conn, v * k + from, -w);
+      addF64(conn, v * k + to, w);
     }
   }
 
+  /** connect() for every unit at once, into the shared n × k buffer (same sums in the same order). */
   private connMatrix(): Float64Array {
+    const t = this.t;
     const k = this.k;
-    const conn = new Float64Array(this.n * k);
-    const row = new Float64Array(k);
+    const conn = this.connAll;
+    conn.fill(0);
     for (let u = 0; u < this.n; u++) {
-      this.connect(u, row);
-      conn.set(row, u * k);
+      for (let e = i32(t.adjStart, u); e < i32(t.adjStart, u + 1); e++) {
+        const c = i32(this.assign, i32(t.adjTo, e));
+        if (c >= 0) addF64(conn, u * k + c, f64(t.adjBps, e));
+      }
     }
     return conn;
   }
@@ -386,19 +418,29 @@ class SubsetSearch {
     const n = this.n;
     const k = this.k;
     const conn = this.connMatrix();
-    const targets: { j: number; delta: number }[] = [];
+    const hosts = this.moveHost;
+    const deltas = this.moveDelta;
     for (let pass = 0; pass < passes; pass++) {
       let improved = false;
       for (let u = 0; u < n; u++) {
-        const a = val(this.assign, u);
-        targets.length = 0;
+        const a = i32(this.assign, u);
+        // Insertion by delta; hosts come in index order, so equal deltas stay by index.
+        let count = 0;
         for (let j = 0; j < k; j++) {
           if (j === a) continue;
-          const delta = val(conn, u * k + a) - val(conn, u * k + j);
-          if (delta < 0 && this.fits(u, j)) targets.push({ j, delta });
+          const delta = f64(conn, u * k + a) - f64(conn, u * k + j);
+          if (!(delta < 0 && this.fits(u, j))) continue;
+          let p = count++;
+          while (p > 0 && f64(deltas, p - 1) > delta) {
+            hosts[p] = i32(hosts, p - 1);
+            deltas[p] = f64(deltas, p - 1);
+            p--;
+          }
+          hosts[p] = j;
+          deltas[p] = delta;
         }
-        if (targets.length > 1) targets.sort((x, y) => x.delta - y.delta || x.j - y.j);
-        for (const { j } of targets) {
+        for (let c = 0; c < count; c++) {
+          const j = i32(hosts, c);
           this.move(u, j);
           if (this.uplinksOk()) {
             this.shiftConn(conn, u, a, j);
@@ -411,10 +453,10 @@ class SubsetSearch {
       if (swaps) {
         for (let u = 0; u < n; u++) {
           for (let v = u + 1; v < n; v++) {
-            const a = val(this.assign, u);
-            const b = val(this.assign, v);
+            const a = i32(this.assign, u);
+            const b = i32(this.assign, v);
             if (a === b) continue;
-            const base = val(conn, u * k + a) - val(conn, u * k + b) + val(conn, v * k + b) - val(conn, v * k + a);
+            const base = f64(conn, u * k + a) - f64(conn, u * k + b) + f64(conn, v * k + b) - f64(conn, v * k + a);
             if (base >= 0) continue;
             if (base + 2 * this.pairBps(u, v) >= 0 || !this.swapFits(u, v)) continue;
             this.move(u, b);
@@ -437,7 +479,7 @@ class SubsetSearch {
   /** Replays a plan found earlier on this same host subset. */
   load(assign: Int32Array): void {
     this.reset();
-    for (let u = 0; u < this.n; u++) this.place(u, val(assign, u));
+    for (let u = 0; u < this.n; u++) this.place(u, i32(assign, u));
   }
 
   /**
@@ -450,73 +492,82 @@ class SubsetSearch {
     const n = this.n;
     const k = this.k;
     const conn = this.connMatrix();
-    const shift = (u: number, from: number, to: number): void => {
-      this.shiftConn(conn, u, from, to);
-    };
     const locked = new Uint8Array(n);
-    const history: { u: number; from: number }[] = [];
+    let historyLen = 0;
     const start = this.cross;
     let best = start;
     let bestLen = 0;
-    const TRIES = 4;
-    type Step = { delta: number; u: number; v: number; j: number };
     for (let step = 0; step < n; step++) {
-      // The TRIES lowest-delta candidates; the uplink check (costlier) runs only on those.
-      const top: Step[] = [];
-      const consider = (c: Step): void => {
-        if (top.length === TRIES && c.delta >= (top[TRIES - 1]?.delta ?? Infinity)) return;
-        let i = top.length;
-        while (i > 0 && (top[i - 1]?.delta ?? -Infinity) > c.delta) i--;
-        top.splice(i, 0, c);
-        if (top.length > TRIES) top.pop();
-      };
+      // The KL_TRIES lowest-delta candidates; the uplink check (costlier) runs only on those.
+      this.klCount = 0;
       for (let u = 0; u < n; u++) {
-        if (val(locked, u) === 1) continue;
-        const a = val(this.assign, u);
+        if (u8(locked, u) === 1) continue;
+        const a = i32(this.assign, u);
         for (let j = 0; j < k; j++) {
-          if (j !== a && this.fits(u, j)) consider({ delta: val(conn, u * k + a) - val(conn, u * k + j), u, v: -1, j });
+          if (j !== a && this.fits(u, j)) this.klConsider(f64(conn, u * k + a) - f64(conn, u * k + j), u, -1, j);
         }
         for (let v = u + 1; v < n; v++) {
-          const b = val(this.assign, v);
-          if (val(locked, v) === 1 || a === b) continue;
-          const base = val(conn, u * k + a) - val(conn, u * k + b) + val(conn, v * k + b) - val(conn, v * k + a);
-          if (top.length === TRIES && base >= (top[TRIES - 1]?.delta ?? Infinity)) continue;
+          const b = i32(this.assign, v);
+          if (u8(locked, v) === 1 || a === b) continue;
+          const base = f64(conn, u * k + a) - f64(conn, u * k + b) + f64(conn, v * k + b) - f64(conn, v * k + a);
+          if (this.klCount === KL_TRIES && base >= f64(this.klDelta, KL_TRIES - 1)) continue;
           if (!this.swapFits(u, v)) continue;
-          consider({ delta: base + 2 * this.pairBps(u, v), u, v, j: b });
+          this.klConsider(base + 2 * this.pairBps(u, v), u, v, b);
         }
       }
       let applied = false;
-      for (const c of top) {
-        const a = val(this.assign, c.u);
-        this.move(c.u, c.j);
-        if (c.v >= 0) this.move(c.v, a);
+      for (let c = 0; c < this.klCount; c++) {
+        const u = i32(this.klUnit, c);
+        const v = i32(this.klOther, c);
+        const j = i32(this.klHost, c);
+        const a = i32(this.assign, u);
+        this.move(u, j);
+        if (v >= 0) this.move(v, a);
         if (this.uplinksOk()) {
-          shift(c.u, a, c.j);
-          history.push({ u: c.u, from: a });
-          locked[c.u] = 1;
-          if (c.v >= 0) {
-            shift(c.v, c.j, a);
-            history.push({ u: c.v, from: c.j });
-            locked[c.v] = 1;
+          this.shiftConn(conn, u, a, j);
+          this.historyUnit[historyLen] = u;
+          this.historyFrom[historyLen++] = a;
+          locked[u] = 1;
+          if (v >= 0) {
+            this.shiftConn(conn, v, j, a);
+            this.historyUnit[historyLen] = v;
+            this.historyFrom[historyLen++] = j;
+            locked[v] = 1;
           }
           applied = true;
           break;
         }
-        if (c.v >= 0) this.move(c.v, c.j);
-        this.move(c.u, a);
+        if (v >= 0) this.move(v, j);
+        this.move(u, a);
       }
       if (!applied) break;
       if (this.cross < best) {
         best = this.cross;
-        bestLen = history.length;
+        bestLen = historyLen;
       }
     }
     // Undo in reverse: every intermediate state was feasible, so is every rollback step.
-    for (let i = history.length - 1; i >= bestLen; i--) {
-      const h = history[i];
-      if (h) this.move(h.u, h.from);
-    }
+    for (let i = historyLen - 1; i >= bestLen; i--) this.move(i32(this.historyUnit, i), i32(this.historyFrom, i));
     return best < start;
+  }
+
+  /** Keeps a candidate step (v = -1: move u to j; else swap u and v, u going to j) among the KL_TRIES lowest deltas. */
+  private klConsider(delta: number, u: number, v: number, j: number): void {
+    let i = this.klCount;
+    if (i === KL_TRIES && delta >= f64(this.klDelta, KL_TRIES - 1)) return;
+    if (i === KL_TRIES) i--;
+    else this.klCount++;
+    while (i > 0 && f64(this.klDelta, i - 1) > delta) {
+      this.klDelta[i] = f64(this.klDelta, i - 1);
+      this.klUnit[i] = i32(this.klUnit, i - 1);
+      this.klOther[i] = i32(this.klOther, i - 1);
+      this.klHost[i] = i32(this.klHost, i - 1);
+      i--;
+    }
+    this.klDelta[i] = delta;
+    this.klUnit[i] = u;
+    this.klOther[i] = v;
+    this.klHost[i] = j;
   }
 
   snapshot(): SplitPlan {
@@ -534,11 +585,11 @@ function primOrder(t: Topology, start: number): Int32Array {
   for (let i = 0; i < n; i++) {
     order[i] = next;
     inOrder[next] = 1;
-    for (let e = val(t.adjStart, next); e < val(t.adjStart, next + 1); e++) bump(key, val(t.adjTo, e), val(t.adjBps, e));
+    for (let e = i32(t.adjStart, next); e < i32(t.adjStart, next + 1); e++) addF64(key, i32(t.adjTo, e), f64(t.adjBps, e));
     let best = -1;
     for (let u = 0; u < n; u++) {
-      if (val(inOrder, u) === 1) continue;
-      if (best < 0 || val(key, u) > val(key, best) || (val(key, u) === val(key, best) && val(t.weight, u) > val(t.weight, best))) best = u;
+      if (u8(inOrder, u) === 1) continue;
+      if (best < 0 || f64(key, u) > f64(key, best) || (f64(key, u) === f64(key, best) && f64(t.weight, u) > f64(t.weight, best))) best = u;
     }
     next = best;
   }
@@ -547,20 +598,20 @@ function primOrder(t: Topology, start: number): Int32Array {
 
 function sizeOf(t: Topology, u: number): number {
   let s = 0;
-  for (let r = 0; r < 3; r++) if (val(t.total, r) > 0) s += val(t.need, u * 3 + r) / val(t.total, r);
+  for (let r = 0; r < 3; r++) if (val(t.total, r) > 0) s += f64(t.need, u * 3 + r) / val(t.total, r);
   return s;
 }
 
 function largestFirstOrder(t: Topology): Int32Array {
   const units = Array.from({ length: t.n }, (_, u) => u);
-  units.sort((x, y) => sizeOf(t, y) - sizeOf(t, x) || val(t.weight, y) - val(t.weight, x) || x - y);
+  units.sort((x, y) => sizeOf(t, y) - sizeOf(t, x) || f64(t.weight, y) - f64(t.weight, x) || x - y);
   return Int32Array.from(units);
 }
 
 function constructionOrders(t: Topology): Int32Array[] {
-  const byWeight = Array.from({ length: t.n }, (_, u) => u).sort((x, y) => val(t.weight, y) - val(t.weight, x) || sizeOf(t, y) - sizeOf(t, x) || x - y);
+  const byWeight = Array.from({ length: t.n }, (_, u) => u).sort((x, y) => f64(t.weight, y) - f64(t.weight, x) || sizeOf(t, y) - sizeOf(t, x) || x - y);
   const largest = largestFirstOrder(t);
-  const candidates = [primOrder(t, byWeight[0] ?? 0), largest, primOrder(t, val(largest, 0))];
+  const candidates = [primOrder(t, byWeight[0] ?? 0), largest, primOrder(t, i32(largest, 0))];
   if (byWeight.length > 1) candidates.push(primOrder(t, byWeight[1] ?? 0));
   const seen = new Set<string>();
   return candidates.filter((o) => {
@@ -653,7 +704,7 @@ function compact(plan: SplitPlan): SplitPlan {
     hosts: usedHosts.map((j) => plan.hosts[j] as HostView),
     assign: plan.assign.map((j) => renumber.get(j) ?? 0),
     cross: plan.cross,
-    upLoad: Float64Array.from(usedHosts.map((j) => val(plan.upLoad, j))),
+    upLoad: Float64Array.from(usedHosts.map((j) => f64(plan.upLoad, j))),
   };
 }
 
