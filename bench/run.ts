@@ -32,6 +32,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'inventory refresh cost (10k hosts x 20 servers): Nova/Neutron/Placement calls cold, incremental, 1 of 4 replicas, vs the formula',
     load: () => import('./inventory-calls.ts'),
   },
+  scale: {
+    description: 'agent replicas at scale (issue 14): cold start, SLA change, SIGKILL failover, GET /v1/hosts, RSS, calls per refresh; K replicas vs 1 agent',
+    load: () => import('./scale.ts'),
+  },
   allocation: {
     description: 'guarantee allocation, one controller round (200 hosts x 20 VMs, hose + pipe): event-driven vs a reference water-fill',
     load: () => import('./allocation.ts'),

@@ -20,7 +20,7 @@ import type { TlsOptions } from '../ovsdb/transport.ts';
 import { Vswitch, VSWITCH_DB, vswitchReplicaTables } from '../ovsdb/vswitch/index.ts';
 import type { PortSla } from '../qos/sla.ts';
 import { adviceFor, hostPorts, type ForeignWrite, type ForeignWriter } from './drift.ts';
-import { FencedError } from './cluster/fence.ts';
+import { EPOCH_KEY, FencedError } from './cluster/fence.ts';
 import { errorText, OvsdbQosBackend } from './enforcement/ovsdb-qos.ts';
 import type { EnforcementBackend, HostEnforcementView, HostSnapshot, PortTarget, PreparedCommit } from './enforcement/types.ts';
 import { composeEnforcementView } from './enforcement/view.ts';
@@ -116,6 +116,8 @@ export interface ReconcileFence {
   ensure(ovsdb: { client: OvsdbClient; db: string; ioTimeoutMs: number }, signal: AbortSignal): Promise<string | undefined>;
   /** Operations to put first in every transaction that writes the host. */
   guard(): Operation[];
+  /** The epoch the switch holds now (its Open_vSwitch row in the replica), before each pass. */
+  observe(epochOnSwitch: string | undefined): void;
   /** The guard failed: another replica holds the host now. */
   lost(reason: string): void;
 }
@@ -224,7 +226,8 @@ export class HostReconciler {
     const replica = new Replica(client, { db: this.db, tables: vswitchReplicaTables() });
     this.replica = replica;
     replica.on('change', (change) => {
-      if (change.table === 'Port' || change.table === 'Interface' || change.table === 'QoS' || change.table === 'Queue') {
+      // Open_vSwitch: with a fence, another replica's claim shows there.
+      if (change.table === 'Port' || change.table === 'Interface' || change.table === 'QoS' || change.table === 'Queue' || (change.table === 'Open_vSwitch' && this.options.fence)) {
         this.enqueue();
       }
     });
@@ -562,6 +565,9 @@ export class HostReconciler {
   private async fenceReason(client: OvsdbClient): Promise<string | undefined> {
     const fence = this.options.fence;
     if (!fence) return undefined;
+    const root = this.replica ? [...this.replica.table('Open_vSwitch').values()][0] : undefined;
+    const ids = root?.external_ids;
+    fence.observe(ids instanceof Map ? (ids as ReadonlyMap<string, string>).get(EPOCH_KEY) : undefined);
     try {
       return await fence.ensure({ client, db: this.db, ioTimeoutMs: this.ioTimeoutMs() }, this.lifetime.signal);
     } catch (error) {

@@ -76,9 +76,11 @@ export class FencedError extends Error {
 
 export class HostFence {
   private claimed: string | undefined;
-  private readonly since: number;
+  /** Since when this replica wants the host without holding it: a live holder keeps it for `handoverMs` from then. */
+  private since: number;
   private readonly now: () => number;
   private lastReason: string | undefined;
+  private verify = false;
 
   constructor(private readonly options: HostFenceOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -105,17 +107,19 @@ export class HostFence {
     const id = membership.identity();
     if (id === undefined || !membership.writable()) return this.refuse("this replica's cluster lease is not current");
     const mine = formatEpoch(id);
-    if (this.claimed === mine) return undefined;
+    if (this.claimed === mine && !this.verify) return undefined;
     const call = { signal, timeoutMs: ovsdb.ioTimeoutMs };
     const [read] = await ovsdb.client.transact(ovsdb.db, [select('Open_vSwitch', [], ['external_ids'])], call);
     const row = read?.rows?.[0];
     if (!row) return this.refuse('the switch has no Open_vSwitch row');
     const ids = row.external_ids instanceof Map ? (row.external_ids as Map<string, string>) : new Map<string, string>();
     const current = ids.get(EPOCH_KEY);
+    this.verify = false;
     if (current === mine) {
       this.claimed = mine;
       return undefined;
     }
+    if (this.claimed !== undefined) this.lost(`another replica claimed the host: the switch holds epoch ${current ?? '(none)'}`);
     const holder = parseEpoch(current);
     if (holder && holder.agentId !== id.agentId && membership.isLive(holder)) {
       const waited = this.now() - this.since;
@@ -155,11 +159,23 @@ export class HostFence {
     return [wait('Open_vSwitch', [includes('external_ids', new Map([[EPOCH_KEY, this.claimed]]))], [], [{}])];
   }
 
+  /**
+   * What the switch holds now (from the caller's OVSDB replica). Another epoch than ours
+   * means another replica claimed the host (with a stale view of the live set, say): we
+   * hold nothing any more, and take it back only by the claim rules.
+   */
+  observe(epochOnSwitch: string | undefined): void {
+    // The replica may only lag behind our own claim: the next ensure() reads the switch itself to tell.
+    if (this.claimed !== undefined && epochOnSwitch !== this.claimed) this.verify = true;
+  }
+
   /** A guarded transaction failed its guard, or the caller learnt the host moved: claim again before writing. */
   lost(reason: string): void {
     if (this.claimed === undefined) return;
     this.options.log?.({ event: 'host_fenced', host: this.options.host, epoch: this.claimed, reason }, 'warn');
     this.claimed = undefined;
+    // The holder may be live and rightly ours only by a view we have and it lacks: give it its hand-over time again.
+    this.since = this.now();
   }
 
   private refuse(reason: string): string {
