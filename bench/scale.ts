@@ -60,6 +60,7 @@ import { canonicalSlaJson, openSlaStore, type SlaStore } from '../src/store/inde
 import { bulkScenario, ovsPortName, seedServers, startSimCloud, type HypervisorHook, type SimCloud } from '../src/sim/index.ts';
 import { openrcEnv } from '../src/sim/openrc.ts';
 import { makeTempDir, removeTempDir, terminate, trackChild, untrackDir } from '../test/harness/ovsdb-server.ts';
+import { freePort } from '../test/harness/net.ts';
 import { postgresAvailable, startPostgres, type PostgresHandle } from '../test/harness/postgres.ts';
 import type { FarmCommand, FarmHost, FarmReply } from './scale-switches.ts';
 
@@ -157,20 +158,6 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
     if (performance.now() > deadline) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 // ------------------------------------------------------------- switch farms
