@@ -494,9 +494,12 @@ export class HostReconciler {
     }
     try {
       // One write per backend; a later one is not attempted when an earlier one failed (the retry re-plans all).
-      // OpenFlow batches cannot carry the fence's guard: check it on the switch right before them.
-      const guard = this.guardOps();
-      if (guard.length > 0) await client.transact(this.db, guard, { signal: this.lifetime.signal, timeoutMs: this.ioTimeoutMs() });
+      // OpenFlow batches cannot carry the fence's guard: check it on the switch right before them
+      // (an OVSDB transaction that carries it needs no extra round trip).
+      if (commits.some((c) => c.changes > 0 && c.carriesGuard !== true)) {
+        const guard = this.guardOps();
+        if (guard.length > 0) await client.transact(this.db, guard, { signal: this.lifetime.signal, timeoutMs: this.ioTimeoutMs() });
+      }
       for (const commit of commits) {
         if (commit.changes === 0) continue;
         await commit.run(this.lifetime.signal);

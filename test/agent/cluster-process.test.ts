@@ -228,7 +228,6 @@ describe('cm-agent replicas sharing hosts through PostgreSQL (real ovsdb-servers
 
     // ---- agent-a paused past its lease: agent-b takes its hosts and applies an SLA changed meanwhile
     const victim = servers.find((s) => ownedA.includes(s.host))!;
-    const victimIndex = servers.indexOf(victim);
     a.child.kill('SIGSTOP');
     const stoppedAt = Date.now();
     const r1 = await putSla(b, victim.id, 77);
@@ -293,6 +292,5 @@ describe('cm-agent replicas sharing hosts through PostgreSQL (real ovsdb-servers
     assert.deepEqual(await ownedBy(a), [...HOSTS].sort());
     const states = await slaStates(a);
     assert.ok(servers.every((s) => states.get(s.id) === 'applied'), JSON.stringify([...states]));
-    assert.ok(victimIndex >= 0);
   });
 });

@@ -62,13 +62,6 @@ export class HostStatusSync {
     await this.running;
   }
 
-  /** Runs one publish + follow round now (tests, and right after a rebalance). */
-  async syncNow(): Promise<void> {
-    await this.running;
-    this.running = this.round();
-    await this.running;
-  }
-
   /** The last published record of each host, by whichever replica published it. */
   records(): ReadonlyMap<string, HostStatusRecord> {
     return this.foreign;

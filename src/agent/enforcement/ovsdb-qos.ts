@@ -217,6 +217,7 @@ export class OvsdbQosBackend implements EnforcementBackend {
     return {
       changes: operations.length,
       orphans: orphanOps.length,
+      carriesGuard: true,
       run: async (signal) => {
         const context = this.context;
         if (!context) throw new Error('ovsdb-qos backend not started');

@@ -46,6 +46,11 @@ export interface PreparedCommit {
   readonly changes: number;
   /** Orphans of ours the commit deletes (rows or flows of ports gone). */
   readonly orphans: number;
+  /**
+   * True when `run` puts the context's `ovsdb.guard` into its own transaction (the fence
+   * is then checked atomically with the write); otherwise the loop checks it just before.
+   */
+  readonly carriesGuard?: boolean;
   /** One atomic write per backend (one OVSDB transaction, one OpenFlow batch + barrier). */
   run(signal: AbortSignal): Promise<void>;
 }
