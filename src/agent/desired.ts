@@ -159,6 +159,11 @@ export class StoreDesiredSource implements DesiredSource {
     return this.slas;
   }
 
+  /** Changes whenever `serverSlas()` may have changed (the map is updated in place). */
+  slasVersion(): number {
+    return this.generation;
+  }
+
   /** Servers with a desired SLA that the inventory does not know (deleted, or not seen yet). */
   unknownServers(): string[] {
     const known = new Set(this.inventory.snapshot()?.servers.map((s) => s.id.toLowerCase()) ?? []);

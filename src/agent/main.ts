@@ -200,6 +200,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       ? new GuaranteeController({
         inventory,
         slas: () => source.serverSlas(),
+        slasVersion: () => source.slasVersion(),
         limiter: (host) => theFleet.pairLimiter(host),
         ofports: () => theFleet.ofports(),
         ...(config.cluster ? { owns: (host: string) => membership?.owns(host) ?? false } : {}),

@@ -89,6 +89,18 @@ class FakeHost implements PairLimiters {
   }
 }
 
+/** What DesiredSlas.slasVersion does for the agent: a number that moves whenever the SLAs change (here by content). */
+function versionOf(slas: ReadonlyMap<string, Sla>): () => number {
+  let version = 0;
+  let last = '';
+  return () => {
+    const now = JSON.stringify([...slas]);
+    if (now !== last) version++;
+    last = now;
+    return version;
+  };
+}
+
 function setup(vms: Vm[], slas: Map<string, Sla>, offer: (sender: Vm, key: string) => number, uplinkBps?: number, owns?: (host: string) => boolean) {
   const byPortMac = new Map(vms.map((v) => [v.mac, v]));
   const hosts = new Map<string, FakeHost>();
@@ -109,6 +121,7 @@ function setup(vms: Vm[], slas: Map<string, Sla>, offer: (sender: Vm, key: strin
     clock: () => clockMs,
     inventory: { snapshot: () => snap },
     slas: () => slas,
+    slasVersion: versionOf(slas),
     limiter: (host) => hosts.get(host),
     ofports: () => new Map(vms.map((v) => [v.portId, v.ofport])),
     uplink: () => (uplinkBps === undefined ? undefined : { bps: uplinkBps, source: 'config' }),
@@ -142,6 +155,43 @@ describe('guarantee controller (fluid model)', () => {
     assert.deepEqual([...(hosts.get('h1')?.limits.keys() ?? [])], [key(a, b)]);
     assert.deepEqual([...(hosts.get('h2')?.limits.keys() ?? [])], [key(b, a)], 'c has no SLA: no pair');
     assert.equal(controller.stats.pairs, 2);
+  });
+
+  it('rebuilds its pairs only when the SLAs\' version, the snapshot or the port numbers change', async () => {
+    const a = vm(1, 'h1');
+    const b = vm(2, 'h2');
+    const c = vm(3, 'h2');
+    const slas = new Map<string, Sla>([
+      [a.id, { download: { maxRate: 10e6 } }],
+      [b.id, { download: { maxRate: 10e6 } }],
+    ]);
+    let version = 1;
+    let vms = [a, b, c];
+    let snap = snapshot(vms);
+    const ofports = new Map(vms.map((v) => [v.portId, v.ofport]));
+    const controller = new GuaranteeController({
+      inventory: { snapshot: () => snap },
+      slas: () => slas,
+      slasVersion: () => version,
+      limiter: () => undefined,
+      ofports: () => new Map(ofports),
+      uplink: () => undefined,
+    });
+    await controller.round();
+    assert.equal(controller.stats.pairs, 2);
+    slas.set(c.id, { download: { maxRate: 10e6 } });
+    await controller.round();
+    assert.equal(controller.stats.pairs, 2, 'the same version: the pairs are not rebuilt');
+    version++;
+    await controller.round();
+    assert.equal(controller.stats.pairs, 6, 'a new version: c pairs with a and b');
+    ofports.delete(c.portId);
+    await controller.round();
+    assert.equal(controller.stats.pairs, 4, 'c lost its port number: it no longer sends');
+    vms = [a, b];
+    snap = snapshot(vms);
+    await controller.round();
+    assert.equal(controller.stats.pairs, 2, 'a new snapshot without c');
   });
 
   it('holds three receivers\' guarantees 6/1/1 across a 10 Mbit/s uplink with greedy senders, and fills the uplink', async () => {

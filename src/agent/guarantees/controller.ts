@@ -47,6 +47,12 @@ export interface GuaranteeControllerOptions {
   inventory: { snapshot(): InventorySnapshot | undefined };
   /** Desired SLAs by server id (lower case). */
   slas: () => ReadonlyMap<string, Sla>;
+  /**
+   * Changes whenever `slas()` may have changed. With it a round whose inputs did not change
+   * (same snapshot, same version, same port numbers) skips rebuilding the pairs: at 20 000
+   * servers that rebuild was most of an agent's CPU. Without it every round compares them.
+   */
+  slasVersion?: () => number;
   /** The host's pair limiter, when its bridge has an OpenFlow connection. */
   limiter: (host: string) => PairLimiters | undefined;
   /** OpenFlow port numbers of ports by port id (from the hosts' OVSDB replicas). */
@@ -107,6 +113,9 @@ export class GuaranteeController {
   private stopped = true;
   private pairs = new Map<string, PairState>();
   private pairSignature = '';
+  private pairInputs: { snapshot: InventorySnapshot | undefined; slasVersion: number; ofports: ReadonlyMap<string, number> } | undefined;
+  private bySnapshot: { snapshot: InventorySnapshot | undefined; hostOf: Map<string, string | null>; hostNames: Set<string> } | undefined;
+  private hostSums: { snapshot: InventorySnapshot | undefined; slasVersion: number; sums: Map<string, { down: number; up: number }> } | undefined;
   private readonly vms = new Map<string, VmState>();
   private hostViews = new Map<string, HostGuaranteeView>();
   private readonly hostErrors = new Map<string, string>();
@@ -350,6 +359,12 @@ export class GuaranteeController {
   /** Pairs: every two SLA servers with a port on a common network, once per direction. Rebuilt only when their inputs change. */
   private rebuildPairs(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>): void {
     const ofports = this.options.ofports();
+    const slasVersion = this.options.slasVersion?.();
+    const last = this.pairInputs;
+    if (slasVersion !== undefined) {
+      if (last && last.snapshot === snapshot && last.slasVersion === slasVersion && sameEntries(last.ofports, ofports)) return;
+      this.pairInputs = { snapshot, slasVersion, ofports };
+    }
     type Member = { id: string; host: string; portId: string; mac: string; ofport: number | undefined };
     const byNetwork = new Map<string, Member[]>();
     for (const server of snapshot?.servers ?? []) {
@@ -400,35 +415,61 @@ export class GuaranteeController {
     this.pairs = next;
   }
 
-  /** The links of this round (capacities may change with the config or the SLAs); sets each pair's path. */
+  /**
+   * The links of this round (capacities may change with the config or the SLAs); sets each pair's path.
+   * Only links some pair crosses: the others could not change an allocation.
+   */
   private links(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>): Map<string, AllocLink> {
     const links = new Map<string, AllocLink>();
     const headroom = this.options.uplinkHeadroom ?? 0.97;
-    for (const host of snapshot?.hosts ?? []) {
-      const uplink = this.options.uplink(host.name);
-      if (!uplink) continue;
-      links.set(`up:${host.name}`, { id: `up:${host.name}`, capacityBps: uplink.bps * headroom });
-      links.set(`down:${host.name}`, { id: `down:${host.name}`, capacityBps: uplink.bps * headroom });
-    }
-    for (const [id, sla] of slas) {
-      if (sla.download) links.set(`port:${id}`, { id: `port:${id}`, capacityBps: sla.download.maxRate });
-      if (sla.upload) links.set(`send:${id}`, { id: `send:${id}`, capacityBps: sla.upload.maxRate });
-    }
+    const { hostNames } = this.snapshotIndex(snapshot);
+    const uplinkOf = (kind: 'up' | 'down', host: string): string | undefined => {
+      const id = `${kind}:${host}`;
+      if (links.has(id)) return id;
+      const uplink = hostNames.has(host) ? this.options.uplink(host) : undefined;
+      if (!uplink) return undefined;
+      links.set(id, { id, capacityBps: uplink.bps * headroom });
+      return id;
+    };
+    const capOf = (kind: 'port' | 'send', serverId: string): string | undefined => {
+      const id = `${kind}:${serverId}`;
+      if (links.has(id)) return id;
+      const sla = slas.get(serverId);
+      const cap = kind === 'port' ? sla?.download?.maxRate : sla?.upload?.maxRate;
+      if (cap === undefined) return undefined;
+      links.set(id, { id, capacityBps: cap });
+      return id;
+    };
     for (const p of this.pairs.values()) {
       const path: string[] = [];
+      const add = (id: string | undefined): void => {
+        if (id !== undefined) path.push(id);
+      };
       if (p.senderHost !== p.receiverHost) {
-        if (links.has(`up:${p.senderHost}`)) path.push(`up:${p.senderHost}`);
-        if (links.has(`down:${p.receiverHost}`)) path.push(`down:${p.receiverHost}`);
+        add(uplinkOf('up', p.senderHost));
+        add(uplinkOf('down', p.receiverHost));
       }
-      if (links.has(`port:${p.input.receiver}`)) path.push(`port:${p.input.receiver}`);
-      if (links.has(`send:${p.input.sender}`)) path.push(`send:${p.input.sender}`);
+      add(capOf('port', p.input.receiver));
+      add(capOf('send', p.input.sender));
       p.input = { ...p.input, links: path };
     }
     return links;
   }
 
+  /** Server → host and the host names of a snapshot, computed once per snapshot. */
+  private snapshotIndex(snapshot: InventorySnapshot | undefined): { hostOf: Map<string, string | null>; hostNames: Set<string> } {
+    if (this.bySnapshot?.snapshot !== snapshot || this.bySnapshot === undefined) {
+      this.bySnapshot = {
+        snapshot,
+        hostOf: new Map((snapshot?.servers ?? []).map((s) => [s.id.toLowerCase(), s.host])),
+        hostNames: new Set((snapshot?.hosts ?? []).map((h) => h.name)),
+      };
+    }
+    return this.bySnapshot;
+  }
+
   private updateVmViews(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>, guarantees: ReadonlyMap<string, number>, dt: number): void {
-    const hostOf = new Map((snapshot?.servers ?? []).map((s) => [s.id.toLowerCase(), s.host]));
+    const { hostOf } = this.snapshotIndex(snapshot);
     const fraction = this.options.violationFraction ?? 0.95;
     const seen = new Set<string>();
     const sums = new Map<string, { inDelivered: number; outDelivered: number; inAllocated: number; outAllocated: number; inDemand: number; outDemand: number; pairs: number }>();
@@ -476,15 +517,23 @@ export class GuaranteeController {
 
   private updateHostViews(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>, byHost: ReadonlyMap<string, ReadonlyMap<string, PairLimit>>): void {
     const next = new Map<string, HostGuaranteeView>();
+    const slasVersion = this.options.slasVersion?.();
+    const cached = this.hostSums;
+    const sums = slasVersion !== undefined && cached !== undefined && cached.snapshot === snapshot && cached.slasVersion === slasVersion ? cached.sums : new Map<string, { down: number; up: number }>();
+    if (slasVersion !== undefined) this.hostSums = { snapshot, slasVersion, sums };
     for (const host of snapshot?.hosts ?? []) {
       if (this.options.owns && !this.options.owns(host.name)) continue;
-      let down = 0;
-      let up = 0;
-      for (const id of host.serverIds) {
-        const sla = slas.get(id.toLowerCase());
-        down += sla?.download?.minRate ?? 0;
-        up += sla?.upload?.minRate ?? 0;
+      let committed = sums.get(host.name);
+      if (!committed) {
+        committed = { down: 0, up: 0 };
+        for (const id of host.serverIds) {
+          const sla = slas.get(id.toLowerCase());
+          committed.down += sla?.download?.minRate ?? 0;
+          committed.up += sla?.upload?.minRate ?? 0;
+        }
+        sums.set(host.name, committed);
       }
+      const { down, up } = committed;
       const uplink = this.options.uplink(host.name) ?? null;
       const problems: string[] = [];
       if (uplink && down > uplink.bps) problems.push(`download guarantees ${mbit(down)} exceed the uplink's ${mbit(uplink.bps)}`);
@@ -501,6 +550,12 @@ export class GuaranteeController {
     }
     this.hostViews = next;
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 /** Largest rate a limiter is set to (a meter's kbit/s is 32 bits; no link here is faster). */
