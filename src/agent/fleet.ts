@@ -123,6 +123,8 @@ export class ReconcilerFleet {
       // start() keeps retrying the connection until the fleet stops; failures show in readiness.
       reconciler.start(this.lifetime.signal).catch((error: unknown) => {
         this.options.logger?.({ event: 'reconciler_start_failed', host: host.name, error: String(error) });
+        // Dropped, so that the next sync (inventory refresh, change of the live set) starts a new one.
+        if (!this.lifetime.signal.aborted && this.reconcilers.get(host.name)?.reconciler === reconciler) void this.remove(host.name);
       });
     }
     for (const name of [...this.reconcilers.keys()]) if (!seen.has(name)) void this.remove(name);
@@ -181,9 +183,7 @@ export class ReconcilerFleet {
   /** OpenFlow port numbers of the ports the reconcilers know, by port id. */
   ofports(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const { reconciler } of this.reconcilers.values()) {
-      for (const s of reconciler.status()) if (s.ofport !== undefined) out.set(s.portId, s.ofport);
-    }
+    for (const { reconciler } of this.reconcilers.values()) reconciler.collectOfports(out);
     return out;
   }
 

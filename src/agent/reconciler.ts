@@ -223,24 +223,31 @@ export class HostReconciler {
       }
     }
     this.metrics.connected = client.isConnected;
-    const replica = new Replica(client, { db: this.db, tables: vswitchReplicaTables() });
-    this.replica = replica;
-    replica.on('change', (change) => {
-      // Open_vSwitch: with a fence, another replica's claim shows there.
-      if (change.table === 'Port' || change.table === 'Interface' || change.table === 'QoS' || change.table === 'Queue' || (change.table === 'Open_vSwitch' && this.options.fence)) {
-        this.enqueue();
+    // The first sync can fail on a live connection (a switch or an agent too busy to answer get_schema in time):
+    // a new replica tries again, until it syncs or the reconciler stops. One that failed is detached first, or its
+    // resubscription after the next reconnect would sync data that no pass ever reads.
+    let replica: Replica;
+    for (;;) {
+      replica = this.newReplica(client);
+      try {
+        await replica.start({ signal: abort });
+        break;
+      } catch (error) {
+        replica.stop();
+        if (abort.aborted || this.stopped) {
+          client.close();
+          throw error;
+        }
+        this.metrics.errors++;
+        this.log({ event: 'replica-start-failed', host: this.host, error: errorText(error), retryInMs: delay });
+        await sleep(delay, abort).catch((abortError: unknown) => {
+          client.close();
+          throw abortError;
+        });
+        delay = Math.min(delay * 2, this.options.retryMaxMs ?? 10_000);
       }
-    });
-    replica.on('synced', (info) => {
-      this.log({ event: 'synced', ...info });
-      this.fullPending = true;
-      this.enqueue();
-    });
-    replica.on('error', (error) => {
-      this.metrics.errors++;
-      this.log({ event: 'replica-error', error: error.message });
-    });
-    await replica.start({ signal: abort });
+    }
+    this.replica = replica;
     this.vswitch = new Vswitch(client, { owner: this.owner, replica, db: this.db });
     for (const backend of this.backends) {
       await backend.start?.({
@@ -285,6 +292,26 @@ export class HostReconciler {
   }
 
   /** Asks for a pass soon (desired state changed); passes are coalesced, never concurrent. */
+  private newReplica(client: OvsdbClient): Replica {
+    const replica = new Replica(client, { db: this.db, tables: vswitchReplicaTables() });
+    replica.on('change', (change) => {
+      // Open_vSwitch: with a fence, another replica's claim shows there.
+      if (change.table === 'Port' || change.table === 'Interface' || change.table === 'QoS' || change.table === 'Queue' || (change.table === 'Open_vSwitch' && this.options.fence)) {
+        this.enqueue();
+      }
+    });
+    replica.on('synced', (info) => {
+      this.log({ event: 'synced', ...info });
+      this.fullPending = true;
+      this.enqueue();
+    });
+    replica.on('error', (error) => {
+      this.metrics.errors++;
+      this.log({ event: 'replica-error', error: error.message });
+    });
+    return replica;
+  }
+
   enqueue(): void {
     if (this.stopped) return;
     this.dirty = true;
@@ -309,6 +336,11 @@ export class HostReconciler {
 
   status(): PortStatus[] {
     return [...this.statuses.values()].map((s) => ({ ...s }));
+  }
+
+  /** Adds the OpenFlow port number of each port it knows to `into` (no copies: the guarantee controller asks twice a second). */
+  collectOfports(into: Map<string, number>): void {
+    for (const s of this.statuses.values()) if (s.ofport !== undefined) into.set(s.portId, s.ofport);
   }
 
   /** Resolves when no pass is pending or running (a backoff retry or the periodic resync do not count). */

@@ -13,6 +13,7 @@ import { namedUuid } from '../../src/ovsdb/datum.ts';
 import { byUuid, eq, insert, update } from '../../src/ovsdb/operations.ts';
 import { TAG_IFACE_ID, TAG_OWNER, TAG_POLICING_OWNER, TAG_PORT } from '../../src/ovsdb/vswitch/index.ts';
 import { realOvsAvailable, startOvsdbServer } from '../harness/ovsdb-server.ts';
+import { startStreamProxy } from '../harness/stream-proxy.ts';
 import { startVswitchHost } from '../harness/vswitch-host.ts';
 import { serverTargets } from '../ovsdb/targets.ts';
 import {
@@ -434,6 +435,28 @@ for (const target of serverTargets()) {
         assert.equal(r.status().filter((s) => s.state === 'applied').length, 20);
       } finally {
         await e.cleanup(r);
+      }
+    });
+
+    it('a first sync that times out is tried again: once the switch answers, the SLA is applied', async () => {
+      // What an overloaded switch (or agent) does at region scale: the connection opens, get_schema gets no reply in time.
+      const e = await env();
+      const id = neutronId(200);
+      await addPorts(e.admin, [{ name: portName(id), ifaceId: id }]);
+      e.source.set(id, sla(10));
+      const proxy = await startStreamProxy(e.endpoint);
+      proxy.freeze();
+      const { r, events } = reconciler({ endpoint: proxy.endpoint, source: e.source, ioTimeoutMs: 300, retryInitialMs: 50 });
+      try {
+        const started = r.start();
+        await waitFor('a failed first sync', () => events.some((ev) => (ev as { event?: string }).event === 'replica-start-failed'));
+        proxy.thaw();
+        await started;
+        await waitFor('the SLA on the switch', async () => maxRateOf(qosOfPort(await readTables(e.admin), portName(id))) === '10000000');
+        assert.equal(stateOf(r, id), 'applied');
+      } finally {
+        await e.cleanup(r);
+        await proxy.close();
       }
     });
 
