@@ -412,7 +412,10 @@ function procStatus(pid: number): { rssMiB: number; hwmMiB: number } {
 function spawnAgent(agent: Omit<Agent, 'child' | 'rssPeakMiB'>): Agent {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OS_') && !k.startsWith('CM_AGENT_')));
   const fd = openSync(agent.logFile, 'a');
-  const child = spawn(process.execPath, [BIN, '--config', agent.configFile], { env: { ...base, ...agent.env }, stdio: ['ignore', fd, fd] });
+  // CM_BENCH_AGENT_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): node flags for
+  // the agent children only, to profile them (NODE_OPTIONS refuses --cpu-prof).
+  const nodeFlags = (process.env.CM_BENCH_AGENT_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, BIN, '--config', agent.configFile], { env: { ...base, ...agent.env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   trackChild(child);
   return { ...agent, child, rssPeakMiB: 0 };
