@@ -272,8 +272,16 @@ export class GuaranteeController {
     // 2. Allocation (pure).
     const links = this.links(snapshot, slas);
     const inputs: PairInput[] = [...this.pairs.values()].map((p) => ({ ...p.input, demandBps: p.demandBps }));
+    // Only the pairs' ends have a say in this round's allocation.
     const hose = new Map<string, HoseGuarantee>();
-    for (const [id, sla] of slas) {
+    const ends = new Set<string>();
+    for (const p of this.pairs.values()) {
+      ends.add(p.input.sender);
+      ends.add(p.input.receiver);
+    }
+    for (const id of ends) {
+      const sla = slas.get(id);
+      if (!sla) continue;
       hose.set(id, {
         ...(sla.upload?.minRate ? { sendBps: sla.upload.minRate } : {}),
         ...(sla.download?.minRate ? { receiveBps: sla.download.minRate } : {}),
@@ -469,7 +477,7 @@ export class GuaranteeController {
   }
 
   private updateVmViews(snapshot: InventorySnapshot | undefined, slas: ReadonlyMap<string, Sla>, guarantees: ReadonlyMap<string, number>, dt: number): void {
-    const { hostOf } = this.snapshotIndex(snapshot);
+    const { hostOf, hostNames } = this.snapshotIndex(snapshot);
     const fraction = this.options.violationFraction ?? 0.95;
     const seen = new Set<string>();
     const sums = new Map<string, { inDelivered: number; outDelivered: number; inAllocated: number; outAllocated: number; inDemand: number; outDemand: number; pairs: number }>();
@@ -493,10 +501,12 @@ export class GuaranteeController {
         into.inAllocated += p.limitBps ?? 0;
       }
     }
-    for (const [id, sla] of slas) {
+    // Without a pair limiter on its host the controller neither limits nor measures the VM: no figures rather than zeros.
+    const limited = new Set<string>();
+    for (const name of hostNames) if (this.options.limiter(name)?.connected === true) limited.add(name);
+    for (const [id, sla] of limited.size === 0 ? [] : slas) {
       const host = hostOf.get(id);
-      // Without a pair limiter on its host the controller neither limits nor measures the VM: no figures rather than zeros.
-      if (host === undefined || host === null || this.options.limiter(host)?.connected !== true) continue;
+      if (host === undefined || host === null || !limited.has(host)) continue;
       seen.add(id);
       const s = sums.get(id);
       const state = this.vms.get(id) ?? { host, download: undefined, upload: undefined, pairs: 0 };
