@@ -26,7 +26,7 @@ import type { SlaStore, StoredSla } from '../store/index.ts';
 import type { MembershipView } from './cluster/membership.ts';
 import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
-import { renderThesisHosts, renderV1Hosts } from './hosts-view.ts';
+import { renderThesisHosts, renderV1Hosts, UnknownMarkerError, V1_HOSTS_DEFAULT_LIMIT, V1_HOSTS_MAX_LIMIT } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
 
@@ -481,11 +481,18 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         tags: ['v1'],
         summary: 'Compute hosts, capacity, servers, ports and what each switch enforces',
         description:
-          'Served from the cached inventory. `Cache-Control: no-cache` re-reads the cloud first (a placement decision needs current capacity; concurrent re-reads share one refresh).',
-        response: { 200: AnyObject, ...problemResponses(401, 503) },
+          'Served from the cached inventory. `Cache-Control: no-cache` re-reads the cloud first (a placement decision needs current capacity; concurrent re-reads share one refresh). ' +
+          `Paged by host name as Nova pages its lists: at most \`limit\` hosts (default ${String(V1_HOSTS_DEFAULT_LIMIT)}, at most ${String(V1_HOSTS_MAX_LIMIT)}) after the host named \`marker\`; ` +
+          '`hosts_links` holds the `next` page while more follow. Unplaced servers are on the first page.',
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: V1_HOSTS_MAX_LIMIT, description: 'hosts per page' })),
+          marker: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'the last host of the previous page' })),
+        }),
+        response: { 200: AnyObject, ...problemResponses(400, 401, 503) },
       },
     },
     async (request) => {
+      const page = { limit: request.query.limit ?? V1_HOSTS_DEFAULT_LIMIT, ...(request.query.marker === undefined ? {} : { marker: request.query.marker }) };
       const cacheControl = request.headers['cache-control'];
       let snapshot = snapshotOr503();
       if (typeof cacheControl === 'string' && /\bno-cache\b/i.test(cacheControl) && deps.inventory.refresh) {
@@ -496,11 +503,17 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         }
       }
       const cluster = deps.cluster;
-      return renderV1Hosts(
-        snapshot,
-        (host) => deps.enforcementView(host),
-        cluster ? { self: cluster.agentId, ownerOf: (host) => cluster.ownerOf(host) } : undefined,
-      );
+      try {
+        return renderV1Hosts(
+          snapshot,
+          (host) => deps.enforcementView(host),
+          cluster ? { self: cluster.agentId, ownerOf: (host) => cluster.ownerOf(host) } : undefined,
+          page,
+        );
+      } catch (error) {
+        if (error instanceof UnknownMarkerError) throw validationProblem('Unknown marker', [{ pointer: '/querystring/marker', message: error.message }]);
+        throw error;
+      }
     },
   );
 

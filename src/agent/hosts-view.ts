@@ -287,9 +287,65 @@ export interface V1Hosts {
   capacity_source: 'placement' | 'hypervisor-stats';
   compute_microversion: string;
   hosts: V1Host[];
-  /** Servers on no known host (unscheduled, ERROR, or on a host Nova does not list). */
+  /**
+   * `rel: next` while more hosts follow this page (hosts are paged by name: `limit`, `marker`, as
+   * Nova pages its lists); absent on the last page.
+   */
+  hosts_links?: { rel: 'next'; href: string }[];
+  /** Servers on no known host (unscheduled, ERROR, or on a host Nova does not list). On the first page only. */
   unplaced_servers: V1Server[];
   warnings: string[];
+}
+
+/** A page of `GET /v1/hosts`: at most `limit` hosts, those whose name sorts after `marker`. */
+export interface V1HostsPage {
+  limit: number;
+  marker?: string;
+}
+
+/** Hosts per page when the caller does not say, and the most it may ask for. */
+export const V1_HOSTS_DEFAULT_LIMIT = 100;
+export const V1_HOSTS_MAX_LIMIT = 1000;
+
+/** The marker names no host of the inventory (it may have gone since the previous page). */
+export class UnknownMarkerError extends Error {
+  override name = 'UnknownMarkerError';
+}
+
+/**
+ * Every page of `GET /v1/hosts` as one body: `get(path, first)` fetches one page (`first`: the
+ * request that may carry `Cache-Control: no-cache`). The pages come from one agent's cache and may
+ * straddle a refresh: a host can then be missing or seen twice; the later page wins.
+ */
+export async function allV1HostPages(get: (path: string, first: boolean) => Promise<V1Hosts>, limit = V1_HOSTS_MAX_LIMIT): Promise<V1Hosts> {
+  const first = await get(`/v1/hosts?limit=${String(limit)}`, true);
+  const hosts = new Map(first.hosts.map((h) => [h.name, h]));
+  const followed = new Set<string>();
+  let next = first.hosts_links?.find((l) => l.rel === 'next')?.href;
+  while (next !== undefined) {
+    if (followed.has(next)) throw new Error(`GET /v1/hosts: the agent links ${next} twice`);
+    followed.add(next);
+    const page = await get(next, false);
+    for (const h of page.hosts) hosts.set(h.name, h);
+    next = page.hosts_links?.find((l) => l.rel === 'next')?.href;
+  }
+  const { hosts_links: _links, ...rest } = first;
+  return { ...rest, hosts: [...hosts.values()] };
+}
+
+const serversById = new WeakMap<InventorySnapshot, { byId: Map<string, ServerInventory>; unplaced: ServerInventory[] }>();
+
+/** Servers by id and the unplaced ones, built once per snapshot (a page must not cost the whole cloud). */
+function serverLookup(snapshot: InventorySnapshot): { byId: Map<string, ServerInventory>; unplaced: ServerInventory[] } {
+  let lookup = serversById.get(snapshot);
+  if (!lookup) {
+    const byId = new Map(snapshot.servers.map((s) => [s.id, s]));
+    const placed = new Set<string>();
+    for (const h of snapshot.hosts) for (const id of h.serverIds) if (byId.has(id)) placed.add(id);
+    lookup = { byId, unplaced: snapshot.servers.filter((s) => !placed.has(s.id)) };
+    serversById.set(snapshot, lookup);
+  }
+  return lookup;
 }
 
 function v1Download(qos: EnforcedDownload): V1Download {
@@ -362,11 +418,27 @@ function v1Resource(r: ResourceUsage | undefined): V1Resource | null {
   return { total: r.total, reserved: r.reserved, allocation_ratio: r.allocationRatio, used: r.used, capacity: r.capacity, free: r.free, max_unit: r.maxUnit };
 }
 
-/** The modern `GET /v1/hosts` body (snake_case throughout, hosts sorted by name). */
-export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup, cluster?: { self: string; ownerOf(host: string): string | undefined }): V1Hosts {
-  const servers = new Map(snapshot.servers.map((s) => [s.id, s]));
-  const placed = new Set<string>();
-  const hosts: V1Host[] = snapshot.hosts.map((h) => {
+/**
+ * The modern `GET /v1/hosts` body (snake_case throughout, hosts sorted by name). With `page`, only
+ * that page's hosts (and the unplaced servers on the first page).
+ * @throws UnknownMarkerError when `page.marker` names no host
+ */
+export function renderV1Hosts(
+  snapshot: InventorySnapshot,
+  ovs: OvsLookup,
+  cluster?: { self: string; ownerOf(host: string): string | undefined },
+  page?: V1HostsPage,
+): V1Hosts {
+  const { byId: servers, unplaced } = serverLookup(snapshot);
+  let first = 0;
+  if (page?.marker !== undefined) {
+    const marker = page.marker;
+    const at = snapshot.hosts.findIndex((h) => h.name === marker);
+    if (at < 0) throw new UnknownMarkerError(`marker ${marker} is not a host of the inventory`);
+    first = at + 1;
+  }
+  const end = page === undefined ? snapshot.hosts.length : Math.min(snapshot.hosts.length, first + page.limit);
+  const hosts: V1Host[] = snapshot.hosts.slice(first, end).map((h) => {
     const view = ovs(h.name);
     const owner = cluster?.ownerOf(h.name) ?? null;
     const resources = {} as Record<ResourceClass, V1Resource | null>;
@@ -375,7 +447,6 @@ export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup, clust
     for (const id of h.serverIds) {
       const s = servers.get(id);
       if (!s) continue;
-      placed.add(id);
       hs.push(v1Server(s, view));
     }
     return {
@@ -396,6 +467,11 @@ export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup, clust
       servers: hs,
     };
   });
+  const last = hosts.at(-1);
+  const links =
+    page !== undefined && end < snapshot.hosts.length && last !== undefined
+      ? [{ rel: 'next' as const, href: `/v1/hosts?limit=${String(page.limit)}&marker=${encodeURIComponent(last.name)}` }]
+      : undefined;
   const e = snapshot.lastError;
   return {
     refreshed_at: snapshot.refreshedAt,
@@ -404,7 +480,8 @@ export function renderV1Hosts(snapshot: InventorySnapshot, ovs: OvsLookup, clust
     capacity_source: snapshot.capacitySource,
     compute_microversion: snapshot.computeMicroversion,
     hosts,
-    unplaced_servers: snapshot.servers.filter((s) => !placed.has(s.id)).map((s) => v1Server(s, undefined)),
+    ...(links ? { hosts_links: links } : {}),
+    unplaced_servers: first === 0 ? unplaced.map((s) => v1Server(s, undefined)) : [],
     warnings: [...snapshot.warnings],
   };
 }

@@ -5,7 +5,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { V1Hosts } from '../agent/hosts-view.ts';
+import { allV1HostPages, type V1Hosts } from '../agent/hosts-view.ts';
 import type { SlaRequestBody } from '../qos/sla.ts';
 
 /** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits; pair guarantees in `peers` by server id). */
@@ -73,7 +73,7 @@ export class AgentClient {
 
   /** `fresh`: the agent re-reads the cloud first (placement decisions need current capacity). */
   hosts(signal?: AbortSignal, options: { fresh?: boolean } = {}): Promise<V1Hosts> {
-    return this.call<V1Hosts>('GET', '/v1/hosts', undefined, signal, options.fresh === true ? { 'cache-control': 'no-cache' } : {});
+    return allV1HostPages((path, first) => this.call<V1Hosts>('GET', path, undefined, signal, first && options.fresh === true ? { 'cache-control': 'no-cache' } : {}));
   }
 
   /** Idempotent: the same body again changes nothing on the agent. */

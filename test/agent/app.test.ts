@@ -4,6 +4,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildAgentApp, WELCOME_TEXT, type PortStatusView, type FleetView } from '../../src/agent/app.ts';
 import { CloudInventory, type InventorySnapshot } from '../../src/agent/inventory.ts';
+import { allV1HostPages, type V1Hosts } from '../../src/agent/hosts-view.ts';
 import type { ReconcilerCounters } from '../../src/agent/metrics.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
@@ -364,6 +365,39 @@ describe('agent HTTP API', () => {
         assert.match(String(none.headers['content-type']), /^application\/problem\+json/);
       } finally {
         snap = saved;
+      }
+      await done();
+    });
+
+    it('GET /v1/hosts pages by host name (limit, marker, hosts_links next); a bad page is a 400 naming the field', async () => {
+      type Body = { hosts: { name: string }[]; hosts_links?: { rel: string; href: string }[]; unplaced_servers: unknown[] };
+      const get = async (url: string) => app.inject({ method: 'GET', url, headers: AUTH });
+      const whole = (await get('/v1/hosts?limit=1000')).json<Body>();
+      assert.ok(whole.hosts.length >= 2, 'the sim has several hosts');
+      assert.equal(whole.hosts_links, undefined, 'one page holds them all: no next link');
+      const first = (await get('/v1/hosts?limit=1')).json<Body>();
+      assert.deepEqual(first.hosts.map((h) => h.name), [whole.hosts[0]?.name]);
+      assert.deepEqual(first.hosts_links, [{ rel: 'next', href: `/v1/hosts?limit=1&marker=${whole.hosts[0]?.name ?? ''}` }]);
+      const second = (await get(first.hosts_links?.[0]?.href ?? '')).json<Body>();
+      assert.deepEqual(second.hosts.map((h) => h.name), [whole.hosts[1]?.name]);
+      assert.deepEqual(second.unplaced_servers, [], 'unplaced servers are on the first page only');
+      let calls = 0;
+      const merged = await allV1HostPages(async (path) => {
+        calls++;
+        return (await get(path.replace('limit=1000', 'limit=1'))).json<V1Hosts>();
+      });
+      assert.equal(calls, whole.hosts.length, 'one request per page of one host');
+      assert.deepEqual(merged, whole, 'the pages merged are the whole answer');
+      for (const [url, pointer] of [
+        ['/v1/hosts?marker=no-such-host', '/querystring/marker'],
+        ['/v1/hosts?limit=0', '/querystring/limit'],
+        ['/v1/hosts?limit=1001', '/querystring/limit'],
+        ['/v1/hosts?limit=ten', '/querystring/limit'],
+      ] as const) {
+        const bad = await get(url);
+        assert.equal(bad.statusCode, 400, url);
+        assert.match(String(bad.headers['content-type']), /^application\/problem\+json/, url);
+        assert.ok(JSON.stringify(bad.json()).includes(pointer), `${url}: ${bad.body}`);
       }
       await done();
     });

@@ -373,6 +373,12 @@ export class GuaranteeController {
       if (last && last.snapshot === snapshot && last.slasVersion === slasVersion && sameEntries(last.ofports, ofports)) return;
       this.pairInputs = { snapshot, slasVersion, ofports };
     }
+    if (ofports.size === 0) {
+      // No port has an OpenFlow number: no pair can be limited (a switch without vswitchd, or not synced yet).
+      this.pairs = new Map();
+      this.pairSignature = '';
+      return;
+    }
     type Member = { id: string; host: string; portId: string; mac: string; ofport: number | undefined };
     const byNetwork = new Map<string, Member[]>();
     for (const server of snapshot?.servers ?? []) {

@@ -1,6 +1,6 @@
 /** `cm hosts` and `cm servers`: the agent's view of the cloud (GET /v1/hosts, GET /v1/sla). */
 import { Command } from 'commander';
-import type { V1Host, V1Hosts, V1Resource, V1Server } from '../../agent/hosts-view.ts';
+import { allV1HostPages, type V1Host, type V1Hosts, type V1Resource, type V1Server } from '../../agent/hosts-view.ts';
 import type { SlaRequestBody } from '../../qos/sla.ts';
 import type { CliContext } from '../context.ts';
 import { dash, renderTable, stateColour } from '../output.ts';
@@ -41,7 +41,8 @@ export function hostsCommand(ctx: CliContext): Command {
     .description("compute hosts as the agent sees them: state, capacity used/available, switch (GET /v1/hosts)")
     .option('--fresh', 'make the agent re-read the cloud first (Cache-Control: no-cache)')
     .action(async (opts: { fresh?: boolean }, command: Command) => {
-      const { body } = await ctx.agent(command).call<V1Hosts>('GET', '/v1/hosts', opts.fresh === true ? { headers: { 'cache-control': 'no-cache' } } : {});
+      const agent = ctx.agent(command);
+      const body = await allV1HostPages(async (path, first) => (await agent.call<V1Hosts>('GET', path, first && opts.fresh === true ? { headers: { 'cache-control': 'no-cache' } } : {})).body);
       ctx.print(command, body, (style) => {
         let text = renderTable<V1Host>(
           [
@@ -77,9 +78,9 @@ export function serversCommand(ctx: CliContext): Command {
     .option('--host <name>', 'only the servers of this host')
     .action(async (opts: { host?: string }, command: Command) => {
       const agent = ctx.agent(command);
-      const [hosts, sla] = await Promise.all([agent.call<V1Hosts>('GET', '/v1/hosts'), agent.call<SlaStatus>('GET', '/v1/sla')]);
+      const [hosts, sla] = await Promise.all([allV1HostPages(async (path) => (await agent.call<V1Hosts>('GET', path)).body), agent.call<SlaStatus>('GET', '/v1/sla')]);
       const bySla = new Map(sla.body.items.map((i) => [i.server_id.toLowerCase(), i]));
-      let servers = [...hosts.body.hosts.flatMap((h) => h.servers), ...hosts.body.unplaced_servers];
+      let servers = [...hosts.hosts.flatMap((h) => h.servers), ...hosts.unplaced_servers];
       if (opts.host !== undefined) servers = servers.filter((s) => s.host === opts.host);
       const rows: ServerRow[] = servers.map((server) => ({ server, sla: bySla.get(server.id.toLowerCase()) }));
       // The JSON is the API's server objects, each with its /v1/sla entry (null: no SLA), so one call answers both questions.

@@ -1,6 +1,6 @@
 /** `cm sla get|set|rm|list`: per-server SLAs on the agent (/v1/servers/{id}/sla, /v1/sla). */
 import { Command } from 'commander';
-import type { V1Hosts } from '../../agent/hosts-view.ts';
+import { allV1HostPages, type V1Hosts } from '../../agent/hosts-view.ts';
 import { formatBps } from '../../placement/format.ts';
 import { isUuidLike } from '../../qos/validate.ts';
 import { slaRequestBody, type SlaRequestBody } from '../../qos/sla.ts';
@@ -56,7 +56,7 @@ const optionLabel: PointerLabel = (p) => {
  */
 export async function resolveServer(agent: ApiClient, ref: string): Promise<{ id: string; name: string | null }> {
   if (isUuidLike(ref)) return { id: ref.toLowerCase(), name: null };
-  const { body } = await agent.call<V1Hosts>('GET', '/v1/hosts');
+  const body = await allV1HostPages(async (path) => (await agent.call<V1Hosts>('GET', path)).body);
   const matches = [...body.hosts.flatMap((h) => h.servers), ...body.unplaced_servers].filter((s) => s.name === ref);
   if (matches.length === 0) throw new CliError(EXIT.NOT_FOUND, `no server named "${ref}" in the agent's inventory`, ['hint: `cm servers` lists them; a server id works too']);
   if (matches.length > 1) throw new CliError(EXIT.REFUSED, `${String(matches.length)} servers are named "${ref}": give the id`, matches.map((s) => `${s.id}  ${s.host ?? '-'}`));
