@@ -21,7 +21,7 @@ import type { Sla, PortSla } from '../qos/sla.ts';
 import { DEFAULT_RESPLIT_THRESHOLD, demandFromRate, equalShares, proportionalShares, sharesDiffer, splitByDemand } from '../qos/port-shares.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
 import type { UploadMechanism } from './enforcement/types.ts';
-import type { InventorySnapshot } from './inventory.ts';
+import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import type { DesiredSource } from './reconciler.ts';
 
 export interface InventoryReader {
@@ -70,6 +70,8 @@ interface GroupShares {
   download: number[] | undefined;
   upload: number[] | undefined;
 }
+
+const serverIndexes = new WeakMap<InventorySnapshot, Map<string, ServerInventory>>();
 
 export class StoreDesiredSource implements DesiredSource {
   private slas = new Map<string, Sla>();
@@ -162,6 +164,27 @@ export class StoreDesiredSource implements DesiredSource {
   /** Changes whenever `serverSlas()` may have changed (the map is updated in place). */
   slasVersion(): number {
     return this.generation;
+  }
+
+  /**
+   * The hosts whose switches carry a server's ports (its compute host and each port's binding,
+   * two during a migration): the only reconcilers a change of its SLA concerns. Undefined when
+   * the inventory does not know the server (then every host should look).
+   */
+  hostsOf(serverId: string): string[] | undefined {
+    const snapshot = this.inventory.snapshot();
+    if (!snapshot) return undefined;
+    let index = serverIndexes.get(snapshot);
+    if (!index) {
+      index = new Map(snapshot.servers.map((s) => [s.id.toLowerCase(), s]));
+      serverIndexes.set(snapshot, index);
+    }
+    const server = index.get(serverId.toLowerCase());
+    if (!server) return undefined;
+    const hosts = new Set<string>();
+    if (server.host) hosts.add(server.host);
+    for (const port of server.ports) if (port.bindingHost) hosts.add(port.bindingHost);
+    return [...hosts];
   }
 
   /** Servers with a desired SLA that the inventory does not know (deleted, or not seen yet). */

@@ -179,8 +179,11 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     fleetRef.current = fleet;
     const theFleet = fleet;
     stops.push(() => theFleet.stop());
-    source.onChange(() => {
-      theFleet.enqueue();
+    source.onChange((serverId) => {
+      // Only the hosts of that server: every host on every change made one SLA change cost a pass per owned host.
+      const hosts = serverId === undefined ? undefined : source.hostsOf(serverId);
+      if (hosts === undefined) theFleet.enqueue();
+      else for (const host of hosts) theFleet.enqueue(host);
     });
     await source.start();
     stops.push(() => {

@@ -46,6 +46,15 @@ function snapshot(servers: ServerInventory[]): InventorySnapshot {
 }
 
 describe('StoreDesiredSource', () => {
+  it('names the hosts of a migrating server: its compute host and each port binding', () => {
+    const moving = server(S1, ['p1a', 'p1b']);
+    const first = moving.ports[0];
+    if (!first) throw new Error('a port expected');
+    const migrating = { ...moving, ports: [{ ...first, bindingHost: 'compute2' }, ...moving.ports.slice(1)] };
+    const source = new StoreDesiredSource({} as never, { snapshot: () => snapshot([migrating]) });
+    assert.deepEqual(source.hostsOf(S1)?.sort(), ['compute1', 'compute2']);
+  });
+
   it('spreads each stored SLA over every port of its server and follows store changes', async () => {
     const store = await openSlaStore({ path: ':memory:' });
     let snap = snapshot([server(S1, ['p1a', 'p1b']), server(S2, ['p2'])]);
@@ -70,6 +79,9 @@ describe('StoreDesiredSource', () => {
       await store.put('33333333-3333-4333-8333-333333333333', { upload: { maxRate: 1_000_000 } });
       await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(source.unknownServers(), ['33333333-3333-4333-8333-333333333333']);
+
+      assert.deepEqual(source.hostsOf(S1.toUpperCase()), ['compute1'], "a change of S1's SLA concerns its host only");
+      assert.equal(source.hostsOf('33333333-3333-4333-8333-333333333333'), undefined, 'unknown to the inventory: no host to name');
 
       await store.delete(S1);
       await new Promise((r) => setTimeout(r, 20));
