@@ -291,7 +291,7 @@ export interface V1Hosts {
    * `rel: next` while more hosts follow this page (hosts are paged by name: `limit`, `marker`, as
    * Nova pages its lists); absent on the last page.
    */
-  hosts_links?: { rel: 'next'; href: string }[];
+  hosts_links?: { rel: string; href: string }[];
   /** Servers on no known host (unscheduled, ERROR, or on a host Nova does not list). On the first page only. */
   unplaced_servers: V1Server[];
   warnings: string[];

@@ -378,7 +378,7 @@ describe('agent HTTP API', () => {
       const first = (await get('/v1/hosts?limit=1')).json<Body>();
       assert.deepEqual(first.hosts.map((h) => h.name), [whole.hosts[0]?.name]);
       assert.deepEqual(first.hosts_links, [{ rel: 'next', href: `/v1/hosts?limit=1&marker=${whole.hosts[0]?.name ?? ''}` }]);
-      const second = (await get(first.hosts_links?.[0]?.href ?? '')).json<Body>();
+      const second = (await get(first.hosts_links[0]?.href ?? 'no next link')).json<Body>();
       assert.deepEqual(second.hosts.map((h) => h.name), [whole.hosts[1]?.name]);
       assert.deepEqual(second.unplaced_servers, [], 'unplaced servers are on the first page only');
       let calls = 0;
