@@ -26,6 +26,7 @@ import type { SlaStore, StoredSla } from '../store/index.ts';
 import type { MembershipView } from './cluster/membership.ts';
 import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
+import { serverIndex } from './inventory/server-index.ts';
 import { renderThesisHosts, renderV1Hosts, UnknownMarkerError, V1_HOSTS_DEFAULT_LIMIT, V1_HOSTS_MAX_LIMIT } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
@@ -614,17 +615,6 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
   return app;
 }
 
-const serverIndexes = new WeakMap<InventorySnapshot, Map<string, ServerInventory>>();
-
-/** Servers by lower-case id, built once per snapshot (a linear search per SLA made bulk requests quadratic). */
-function serverIndex(snapshot: InventorySnapshot): ReadonlyMap<string, ServerInventory> {
-  let index = serverIndexes.get(snapshot);
-  if (!index) {
-    index = new Map(snapshot.servers.map((server) => [server.id.toLowerCase(), server]));
-    serverIndexes.set(snapshot, index);
-  }
-  return index;
-}
 
 /** Joins desired SLAs, the inventory's ports and the reconcilers' port states. Pure. */
 export function slaStatus(

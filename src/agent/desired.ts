@@ -21,7 +21,8 @@ import type { Sla, PortSla } from '../qos/sla.ts';
 import { DEFAULT_RESPLIT_THRESHOLD, demandFromRate, equalShares, proportionalShares, sharesDiffer, splitByDemand } from '../qos/port-shares.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
 import type { UploadMechanism } from './enforcement/types.ts';
-import type { InventorySnapshot, ServerInventory } from './inventory.ts';
+import type { InventorySnapshot } from './inventory.ts';
+import { serverIndex } from './inventory/server-index.ts';
 import type { DesiredSource } from './reconciler.ts';
 
 export interface InventoryReader {
@@ -70,8 +71,6 @@ interface GroupShares {
   download: number[] | undefined;
   upload: number[] | undefined;
 }
-
-const serverIndexes = new WeakMap<InventorySnapshot, Map<string, ServerInventory>>();
 
 export class StoreDesiredSource implements DesiredSource {
   private slas = new Map<string, Sla>();
@@ -174,12 +173,7 @@ export class StoreDesiredSource implements DesiredSource {
   hostsOf(serverId: string): string[] | undefined {
     const snapshot = this.inventory.snapshot();
     if (!snapshot) return undefined;
-    let index = serverIndexes.get(snapshot);
-    if (!index) {
-      index = new Map(snapshot.servers.map((s) => [s.id.toLowerCase(), s]));
-      serverIndexes.set(snapshot, index);
-    }
-    const server = index.get(serverId.toLowerCase());
+    const server = serverIndex(snapshot).get(serverId.toLowerCase());
     if (!server) return undefined;
     const hosts = new Set<string>();
     if (server.host) hosts.add(server.host);
