@@ -15,6 +15,7 @@
  *   advertise_url: "https://agent-a:8091"         # where the others and operators reach its API
  *   lease_ms: 6000                                # a replica silent this long loses its hosts
  *   heartbeat_ms: 1500
+ *   capacity_wait_ms: 60000                       # how long a host nothing was published for waits for its owner's Placement reading
  * ovsdb:
  *   template: "tcp:{host_ip}:6640"                # or unix:/… or ssl:{host}:6640
  *   endpoints: { compute1: "unix:/run/openvswitch/db.sock" }   # per-host overrides
@@ -55,7 +56,7 @@ export interface AgentConfig {
   /** `url` (postgres:// or sqlite:) wins over `path`. */
   store: { path: string; url?: string };
   /** Several replicas: needs a PostgreSQL `store.url`. */
-  cluster?: { agentId: string; advertiseUrl?: string; leaseMs: number; heartbeatMs: number };
+  cluster?: { agentId: string; advertiseUrl?: string; leaseMs: number; heartbeatMs: number; capacityWaitMs: number };
   ovsdb: {
     template?: string;
     endpoints: Record<string, string>;
@@ -156,17 +157,18 @@ export function parseAgentConfig(
   let clusterConfig: AgentConfig['cluster'];
   const clusterRaw = root.cluster ?? (env.CM_AGENT_ID === undefined ? undefined : {});
   if (clusterRaw !== undefined) {
-    const cluster = r.section({ cluster: clusterRaw }, 'cluster', ['agent_id', 'advertise_url', 'lease_ms', 'heartbeat_ms']);
+    const cluster = r.section({ cluster: clusterRaw }, 'cluster', ['agent_id', 'advertise_url', 'lease_ms', 'heartbeat_ms', 'capacity_wait_ms']);
     const agentId = r.string(env.CM_AGENT_ID ?? cluster.agent_id, 'cluster.agent_id', hostname()) ?? hostname();
     if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(agentId)) r.problems.push({ field: 'cluster.agent_id', message: 'must match [A-Za-z0-9_.:-]{1,128} (it is written into each host\'s OVSDB)' });
     const advertiseUrl = r.string(cluster.advertise_url, 'cluster.advertise_url');
     const leaseMs = r.integer(cluster.lease_ms, 'cluster.lease_ms', 6000, 1000, 600_000);
     const heartbeatMs = r.integer(cluster.heartbeat_ms, 'cluster.heartbeat_ms', 1500, 100, 300_000);
+    const capacityWaitMs = r.integer(cluster.capacity_wait_ms, 'cluster.capacity_wait_ms', 60_000, 0, 3_600_000);
     if (heartbeatMs * 2 >= leaseMs) r.problems.push({ field: 'cluster.heartbeat_ms', message: `must be less than half of cluster.lease_ms (${String(leaseMs)})` });
     if (storeUrl === undefined || !/^postgres/.test(storeUrl)) {
       r.problems.push({ field: 'store.url', message: 'several agent replicas (cluster) share a PostgreSQL store: set store.url to postgres://…' });
     }
-    clusterConfig = { agentId, ...(advertiseUrl === undefined ? {} : { advertiseUrl }), leaseMs, heartbeatMs };
+    clusterConfig = { agentId, ...(advertiseUrl === undefined ? {} : { advertiseUrl }), leaseMs, heartbeatMs, capacityWaitMs };
   }
 
   const ovsdb = r.section(root, 'ovsdb', ['template', 'endpoints', 'tls']);

@@ -41,6 +41,59 @@ export interface FleetOptions {
     owns(host: string): boolean;
     fenceFor(host: string): HostFence;
   };
+  /** Hosts connecting, syncing and running their first pass at once (HostReconcilerOptions.startGate). @default 32 */
+  startConcurrency?: number;
+}
+
+/** A counting semaphore: `take` resolves with the function that gives the place back. */
+export class StartGate {
+  #free: number;
+  readonly #waiting: { resolve: (giveBack: () => void) => void; reject: (e: unknown) => void; signal: AbortSignal; onAbort: () => void }[] = [];
+
+  constructor(places: number) {
+    if (!(places >= 1)) throw new RangeError('a gate needs at least one place');
+    this.#free = places;
+  }
+
+  take(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve(this.#giveBackOnce());
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = this.#waiting.indexOf(entry);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        },
+      };
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+      this.#waiting.push(entry);
+    });
+  }
+
+  /** Callers waiting for a place (tests, metrics). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  #giveBackOnce(): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const next = this.#waiting.shift();
+      if (next) {
+        next.signal.removeEventListener('abort', next.onAbort);
+        next.resolve(this.#giveBackOnce());
+      } else this.#free++;
+    };
+  }
 }
 
 /** A port's status with what the switch says of it now. */
@@ -72,8 +125,11 @@ export class ReconcilerFleet {
   private lastSnapshot: InventorySnapshot | undefined;
   private readonly unreachable = new Map<string, string>();
   private readonly lifetime = new AbortController();
+  private readonly startGate: StartGate;
 
-  constructor(private readonly options: FleetOptions) {}
+  constructor(private readonly options: FleetOptions) {
+    this.startGate = new StartGate(options.startConcurrency ?? 32);
+  }
 
   /** Brings the set of reconcilers in line with the snapshot's hosts. */
   sync(snapshot: InventorySnapshot | undefined): void {
@@ -118,6 +174,7 @@ export class ReconcilerFleet {
         ...(this.options.resyncIntervalMs === undefined ? {} : { resyncIntervalMs: this.options.resyncIntervalMs }),
         ...(this.options.logger ? { logger: this.options.logger } : {}),
         backends: enforcement.backends,
+        startGate: (signal) => this.startGate.take(signal),
       });
       this.reconcilers.set(host.name, { endpoint, openflow, reconciler, enforcement, fence });
       // start() keeps retrying the connection until the fleet stops; failures show in readiness.

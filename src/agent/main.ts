@@ -133,6 +133,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
               ownsHost: (host: string) => membership?.owns(host) ?? false,
               foreignCapacity: () => foreignCapacities(hostStatus),
               foreignGeneration: (host: string) => (hostStatus?.records().get(host)?.status as PublishedHostStatus | null | undefined)?.generation,
+              foreignWaitMs: config.cluster.capacityWaitMs,
             }
           : {}),
       },

@@ -108,6 +108,13 @@ export interface HostReconcilerOptions {
    * guard.
    */
   fence?: ReconcileFence;
+  /**
+   * Taken before the first connection attempt and given back after the first pass or the
+   * first failure: a fleet starting thousands of hosts at once bounds how many connect,
+   * sync and pass together (all at once starved the event loop: leases lost, first syncs
+   * timed out). Retries after a failure do not take it again.
+   */
+  startGate?: (signal: AbortSignal) => Promise<() => void>;
 }
 
 /** What the loop needs of a host's fence (a `HostFence` fits). */
@@ -206,12 +213,32 @@ export class HostReconciler {
       this.log({ event: 'disconnected', error: error?.message });
       this.markAll('error', `OVSDB connection lost${error ? `: ${error.message}` : ''}`);
     });
+    let giveBack: (() => void) | undefined;
+    try {
+      giveBack = await this.options.startGate?.(abort);
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+    const release = (): void => {
+      giveBack?.();
+      giveBack = undefined;
+    };
+    try {
+      await this.startWith(client, abort, ioTimeoutMs, release);
+    } finally {
+      release();
+    }
+  }
+
+  private async startWith(client: OvsdbClient, abort: AbortSignal, ioTimeoutMs: number, release: () => void): Promise<void> {
     let delay = this.options.retryInitialMs ?? 100;
     for (;;) {
       try {
         await client.connect({ signal: abort });
         break;
       } catch (error) {
+        release();
         if (abort.aborted || this.stopped) {
           client.close();
           throw error;
@@ -234,6 +261,7 @@ export class HostReconciler {
         break;
       } catch (error) {
         replica.stop();
+        release();
         if (abort.aborted || this.stopped) {
           client.close();
           throw error;

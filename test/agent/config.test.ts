@@ -83,17 +83,18 @@ colour: blue
 
   it('several replicas: cluster settings need a PostgreSQL store.url and a heartbeat under half the lease', () => {
     const base = `auth: { tokens: [${TOKEN}] }\novsdb: { template: "tcp:{host_ip}:6640" }\n`;
-    const ok = parseAgentConfig(`${base}store: { url: "postgres://cm@db/cm" }\ncluster: { agent_id: agent-a, lease_ms: 4000, heartbeat_ms: 1000 }\n`, {});
-    assert.deepEqual(ok.cluster, { agentId: 'agent-a', leaseMs: 4000, heartbeatMs: 1000 });
+    const ok = parseAgentConfig(`${base}store: { url: "postgres://cm@db/cm" }\ncluster: { agent_id: agent-a, lease_ms: 4000, heartbeat_ms: 1000, capacity_wait_ms: 0 }\n`, {});
+    assert.deepEqual(ok.cluster, { agentId: 'agent-a', leaseMs: 4000, heartbeatMs: 1000, capacityWaitMs: 0 });
     assert.equal(ok.store.url, 'postgres://cm@db/cm');
     // CM_AGENT_ID alone turns cluster mode on, with the default lease.
     const byEnv = parseAgentConfig(base, { CM_AGENT_ID: 'agent-b', CM_AGENT_STORE_URL: 'postgresql://cm@db/cm' });
-    assert.deepEqual(byEnv.cluster, { agentId: 'agent-b', leaseMs: 6000, heartbeatMs: 1500 });
+    assert.deepEqual(byEnv.cluster, { agentId: 'agent-b', leaseMs: 6000, heartbeatMs: 1500, capacityWaitMs: 60_000 });
     assert.equal(parseAgentConfig(base, {}).cluster, undefined);
     const fieldsOf = (text: string): string[] => problemsOf(text).map((p) => p.split(':')[0] ?? '');
-    assert.deepEqual(fieldsOf(`${base}store: { path: x.db }\ncluster: { agent_id: "a b", heartbeat_ms: 3000, lease_ms: 5000, extra: 1 }\n`), [
+    assert.deepEqual(fieldsOf(`${base}store: { path: x.db }\ncluster: { agent_id: "a b", heartbeat_ms: 3000, lease_ms: 5000, capacity_wait_ms: -1, extra: 1 }\n`), [
       'cluster.extra',
       'cluster.agent_id',
+      'cluster.capacity_wait_ms',
       'cluster.heartbeat_ms',
       'store.url',
     ]);

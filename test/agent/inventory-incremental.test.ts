@@ -396,6 +396,43 @@ describe('CloudInventory ownership filter', () => {
     assert.deepEqual(by.get('host-00003')?.resources, truth.get('host-00003')?.resources);
     inv.stop();
   });
+
+  it('waits foreignWaitMs for the owner of a host nothing was published for, then reads it itself; a reading published meanwhile ends the wait', async () => {
+    let clock = Date.parse('2026-12-05T10:00:00Z');
+    const mine = new Set(['host-00000']);
+    const published = new Map<string, { capacity: HostCapacity; generation: number | undefined }>();
+    const inv = new CloudInventory(os, {
+      ownsHost: (h) => mine.has(h),
+      foreignCapacity: () => new Map([...published].map(([h, p]) => [h, p.capacity])),
+      foreignGeneration: (h) => published.get(h)?.generation,
+      foreignWaitMs: 30_000,
+      fullResyncEvery: 1,
+      now: () => new Date(clock),
+    });
+    const s = await inv.refresh();
+    assert.equal(s.calls?.placement, 2 + 2, 'versions, providers and the one owned host: the three foreign ones are waited for');
+    assert.deepEqual(s.hosts.filter((h) => h.capacityFrom === 'none').map((h) => h.name).sort(), ['host-00001', 'host-00002', 'host-00003']);
+
+    // Within the wait: still not read. The owner of host-00001 publishes meanwhile.
+    const owner = new CloudInventory(os);
+    const truth = new Map((await owner.refresh()).hosts.map((h) => [h.name, h]));
+    owner.stop();
+    published.set('host-00001', { capacity: truth.get('host-00001')!.resources, generation: truth.get('host-00001')?.resourceProviderGeneration });
+    clock += 29_000;
+    const t = await inv.refresh();
+    assert.equal(t.calls?.placement, 1, 'providers only: 00002 and 00003 still within their wait, 00001 published');
+    assert.equal(t.hosts.find((h) => h.name === 'host-00001')?.capacityFrom, 'foreign');
+
+    // The wait is over for the two never published: read here, once.
+    clock += 2_000;
+    const u = await inv.refresh();
+    assert.equal(u.calls?.placement, 1 + 2 * 2);
+    const by = new Map(u.hosts.map((h) => [h.name, h]));
+    assert.equal(by.get('host-00002')?.capacityFrom, 'self');
+    assert.deepEqual(by.get('host-00003')?.resources, truth.get('host-00003')?.resources);
+    assert.equal(by.get('host-00001')?.capacityFrom, 'foreign');
+    inv.stop();
+  });
 });
 
 describe('where changes-since starts (SinceClock, pure)', () => {

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { StartGate } from '../../src/agent/fleet.ts';
 import { HostReconciler, type HostReconcilerOptions } from '../../src/agent/reconciler.ts';
 import { OvsdbClient } from '../../src/ovsdb/client.ts';
 import { namedUuid } from '../../src/ovsdb/datum.ts';
@@ -456,6 +457,35 @@ for (const target of serverTargets()) {
         assert.equal(stateOf(r, id), 'applied');
       } finally {
         await e.cleanup(r);
+        await proxy.close();
+      }
+    });
+
+    it('a start gate of one place: a second host waits for it; a host whose first sync fails gives it back and retries without it', async () => {
+      const e = await env();
+      const id = neutronId(201);
+      await addPorts(e.admin, [{ name: portName(id), ifaceId: id }]);
+      e.source.set(id, sla(12));
+      const proxy = await startStreamProxy(e.endpoint);
+      proxy.freeze();
+      const gate = new StartGate(1);
+      const stuck = reconciler({ endpoint: proxy.endpoint, source: new MutableSource(), ioTimeoutMs: 400, retryInitialMs: 50, startGate: (signal) => gate.take(signal) });
+      const next = reconciler({ endpoint: e.endpoint, source: e.source, startGate: (signal) => gate.take(signal) });
+      try {
+        const stuckStarted = stuck.r.start();
+        const nextStarted = next.r.start();
+        await waitFor('the second host waiting at the gate', () => gate.waiting === 1);
+        assert.equal(next.r.metrics.connected, false, 'not even connected while the place is taken');
+        assert.ok(!next.events.some((ev) => (ev as { event?: string }).event === 'connected'));
+        await waitFor('the stuck host failing its first sync', () => stuck.events.some((ev) => (ev as { event?: string }).event === 'replica-start-failed'));
+        // The place went to the waiting host, whose SLA lands while the first one still retries its sync.
+        await nextStarted;
+        assert.equal(maxRateOf(qosOfPort(await readTables(e.admin), portName(id))), '12000000');
+        assert.equal(gate.waiting, 0);
+        proxy.thaw();
+        await stuckStarted;
+      } finally {
+        await e.cleanup(stuck.r, next.r);
         await proxy.close();
       }
     });
