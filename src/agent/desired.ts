@@ -75,9 +75,19 @@ interface GroupShares {
 export class StoreDesiredSource implements DesiredSource {
   private slas = new Map<string, Sla>();
   private cached:
-    | { snapshot: InventorySnapshot | undefined; generation: number; sharesVersion: number; mechanisms: string; map: ReadonlyMap<string, PortSla> }
+    | {
+        snapshot: InventorySnapshot | undefined;
+        generation: number;
+        sharesVersion: number;
+        mechanisms: string;
+        map: Map<string, PortSla>;
+        /** Server id (lower case) → its port ids in `map`: what a change of one server's SLA replaces. */
+        portsOf: Map<string, string[]>;
+      }
     | undefined;
   private generation = 0;
+  /** Servers whose SLA changed since the map was computed (lower case), or 'all' after a full re-read. */
+  private changedSinceMap: Set<string> | 'all' = 'all';
   private unsubscribe: (() => void) | undefined;
   private unsubscribeResync: (() => void) | undefined;
   private readonly listeners = new Set<(serverId: string | undefined) => void>();
@@ -140,6 +150,7 @@ export class StoreDesiredSource implements DesiredSource {
       .then((records: StoredSla[]) => {
         this.slas = new Map(records.map((r) => [r.serverId, r.sla]));
         this.generation++;
+        this.changedSinceMap = 'all';
       })
       .finally(() => {
         this.reloading = undefined;
@@ -153,6 +164,7 @@ export class StoreDesiredSource implements DesiredSource {
     if (record) this.slas.set(id, record.sla);
     else this.slas.delete(id);
     this.generation++;
+    if (this.changedSinceMap !== 'all') this.changedSinceMap.add(id);
   }
 
   /** Every desired SLA by server id (lower case). */
@@ -190,40 +202,81 @@ export class StoreDesiredSource implements DesiredSource {
   desired(): ReadonlyMap<string, PortSla> {
     const snapshot = this.inventory.snapshot();
     const c = this.cached;
-    if (c && c.snapshot === snapshot && c.generation === this.generation && c.sharesVersion === this.sharesVersion && c.mechanisms === this.mechanisms(this.groups)) {
-      return c.map;
+    if (c && c.snapshot === snapshot && c.sharesVersion === this.sharesVersion && c.mechanisms === this.mechanisms(this.groups)) {
+      if (c.generation === this.generation) return c.map;
+      // Only some servers' SLAs changed: their entries are replaced, the others kept (a rebuild walks every server of the region).
+      if (this.changedSinceMap !== 'all' && snapshot) {
+        this.patch(c, snapshot, this.changedSinceMap);
+        return c.map;
+      }
     }
     const map = new Map<string, PortSla>();
+    const portsOf = new Map<string, string[]>();
     const groups: PortGroup[] = [];
-    for (const server of snapshot?.servers ?? []) {
-      const sla = this.slas.get(server.id.toLowerCase());
-      if (!sla) continue;
-      const byHost = new Map<string, string[]>();
-      for (const port of server.ports) {
-        const host = port.bindingHost || (server.host ?? '');
-        byHost.set(host, [...(byHost.get(host) ?? []), port.id]);
-      }
-      for (const [host, portIds] of byHost) {
-        if (portIds.length === 1) {
-          for (const portId of portIds) map.set(portId, { serverId: server.id, portId, sla });
-          continue;
-        }
-        const group: PortGroup = { key: `${server.id.toLowerCase()}@${host}`, serverId: server.id, host, portIds, sla };
-        groups.push(group);
-        const shares = this.sharesOf(group);
-        const policing = this.options.uploadMechanism?.(host) === 'policing';
-        portSlas(sla, shares, portIds.length, policing).forEach((portSla, i) => {
-          const portId = portIds[i];
-          if (portId !== undefined) map.set(portId, { serverId: server.id, portId, sla: portSla });
-        });
-      }
-    }
+    for (const server of snapshot?.servers ?? []) this.addServer(server, map, portsOf, groups);
     // Splits of servers (or ports) gone are forgotten.
     const live = new Set(groups.map((g) => g.key));
     for (const key of [...this.shares.keys()]) if (!live.has(key)) this.shares.delete(key);
     this.groups = groups;
-    this.cached = { snapshot, generation: this.generation, sharesVersion: this.sharesVersion, mechanisms: this.mechanisms(groups), map };
+    this.cached = { snapshot, generation: this.generation, sharesVersion: this.sharesVersion, mechanisms: this.mechanisms(groups), map, portsOf };
+    this.changedSinceMap = new Set();
     return map;
+  }
+
+  /** Replaces the entries (and port groups) of the servers whose SLA changed, in the cached map. */
+  private patch(c: NonNullable<StoreDesiredSource['cached']>, snapshot: InventorySnapshot, changed: ReadonlySet<string>): void {
+    const index = serverIndex(snapshot);
+    for (const id of changed) {
+      for (const portId of c.portsOf.get(id) ?? []) c.map.delete(portId);
+      c.portsOf.delete(id);
+    }
+    const kept = this.groups.filter((g) => !changed.has(g.serverId.toLowerCase()));
+    const added: PortGroup[] = [];
+    for (const id of changed) {
+      const server = index.get(id);
+      if (server) this.addServer(server, c.map, c.portsOf, added);
+    }
+    const dropped = this.groups.filter((g) => changed.has(g.serverId.toLowerCase())).map((g) => g.key);
+    const live = new Set(added.map((g) => g.key));
+    for (const key of dropped) if (!live.has(key)) this.shares.delete(key);
+    this.groups = [...kept, ...added];
+    c.generation = this.generation;
+    c.mechanisms = this.mechanisms(this.groups);
+    this.changedSinceMap = new Set();
+  }
+
+  /** One server's desired port SLAs into `map` (none without a stored SLA), its multi-port groups into `groups`. */
+  private addServer(server: InventorySnapshot['servers'][number], map: Map<string, PortSla>, portsOf: Map<string, string[]>, groups: PortGroup[]): void {
+    const id = server.id.toLowerCase();
+    const sla = this.slas.get(id);
+    if (!sla) return;
+    const ids: string[] = [];
+    const byHost = new Map<string, string[]>();
+    for (const port of server.ports) {
+      const host = port.bindingHost || (server.host ?? '');
+      byHost.set(host, [...(byHost.get(host) ?? []), port.id]);
+    }
+    for (const [host, portIds] of byHost) {
+      if (portIds.length === 1) {
+        for (const portId of portIds) {
+          map.set(portId, { serverId: server.id, portId, sla });
+          ids.push(portId);
+        }
+        continue;
+      }
+      const group: PortGroup = { key: `${id}@${host}`, serverId: server.id, host, portIds, sla };
+      groups.push(group);
+      const shares = this.sharesOf(group);
+      const policing = this.options.uploadMechanism?.(host) === 'policing';
+      portSlas(sla, shares, portIds.length, policing).forEach((portSla, i) => {
+        const portId = portIds[i];
+        if (portId !== undefined) {
+          map.set(portId, { serverId: server.id, portId, sla: portSla });
+          ids.push(portId);
+        }
+      });
+    }
+    portsOf.set(id, ids);
   }
 
   /**

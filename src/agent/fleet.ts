@@ -218,14 +218,39 @@ export class ReconcilerFleet {
   }
 
   status(): PortStatusWithRates[] {
-    return [...this.reconcilers.values()].flatMap(({ reconciler, enforcement }) => {
-      const upload = enforcement.upload();
-      const sampler = enforcement.sampler;
-      return reconciler.status().map((s): PortStatusWithRates => {
-        const observed = s.ofport === undefined ? undefined : sampler?.rate(s.ofport);
-        const observedError = observed ? undefined : sampler ? (sampler.error() ?? 'no sample yet') : 'no OpenFlow endpoint for this host (enforcement.openflow)';
-        return { ...s, upload, ...(observed ? { observed } : {}), ...(observedError === undefined ? {} : { observedError }) };
+    return [...this.reconcilers.values()].flatMap((entry) => this.statusOf(entry));
+  }
+
+  /**
+   * What would be published of each host, without building it: `key` moves when the port
+   * states, the OVSDB or OpenFlow connection change (live rates aside), `live` says the
+   * ports carry live rates, and `ports()` builds the states.
+   */
+  publishable(): Map<string, { key: string; live: boolean; connected: boolean; openflow: 'connected' | 'disconnected' | undefined; ports: () => PortStatusWithRates[] }> {
+    const out = new Map<string, { key: string; live: boolean; connected: boolean; openflow: 'connected' | 'disconnected' | undefined; ports: () => PortStatusWithRates[] }>();
+    for (const [host, entry] of this.reconcilers) {
+      const openflowUp = entry.enforcement.openflowConnected();
+      const openflow = openflowUp === undefined ? undefined : openflowUp ? 'connected' : 'disconnected';
+      const connected = entry.reconciler.metrics.connected;
+      const upload = entry.enforcement.upload();
+      out.set(host, {
+        key: `${String(entry.reconciler.statusVersion)}|${String(connected)}|${openflow ?? ''}|${upload.mechanism}|${upload.reason}`,
+        live: entry.enforcement.sampler !== undefined,
+        connected,
+        openflow,
+        ports: () => this.statusOf(entry),
       });
+    }
+    return out;
+  }
+
+  private statusOf({ reconciler, enforcement }: { reconciler: HostReconciler; enforcement: HostEnforcement }): PortStatusWithRates[] {
+    const upload = enforcement.upload();
+    const sampler = enforcement.sampler;
+    return reconciler.status().map((s): PortStatusWithRates => {
+      const observed = s.ofport === undefined ? undefined : sampler?.rate(s.ofport);
+      const observedError = observed ? undefined : sampler ? (sampler.error() ?? 'no sample yet') : 'no OpenFlow endpoint for this host (enforcement.openflow)';
+      return { ...s, upload, ...(observed ? { observed } : {}), ...(observedError === undefined ? {} : { observedError }) };
     });
   }
 

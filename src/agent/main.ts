@@ -16,7 +16,7 @@ import { openSlaStore, type SlaStore } from '../store/index.ts';
 import { openClusterStore, type ClusterStore } from '../store/index.ts';
 import { buildAgentApp, type ClusterView } from './app.ts';
 import { HostFence } from './cluster/fence.ts';
-import { HostStatusSync, type PublishedHostStatus } from './cluster/host-status.ts';
+import { HostStatusSync, type LocalHostStatus, type PublishedHostStatus } from './cluster/host-status.ts';
 import { ClusterMembership } from './cluster/membership.ts';
 import YAML from 'yaml';
 import { AgentConfigError, openflowEndpointFor, ovsdbEndpointFor, parseAgentConfig, type AgentConfig } from './config.ts';
@@ -52,20 +52,48 @@ function foreignCapacities(sync: HostStatusSync | undefined): Map<string, HostCa
   return out;
 }
 
-/** What this replica's reconcilers report of each host they own, for the others. */
-function localHostStatuses(fleet: ReconcilerFleet, snapshot: InventorySnapshot | undefined): Map<string, PublishedHostStatus> {
-  const out = new Map<string, PublishedHostStatus>();
-  const ready = new Map(fleet.ready().map((h) => [h.host, h]));
-  const inventory = new Map((snapshot?.hosts ?? []).map((h) => [h.name, h]));
-  for (const host of fleet.hosts()) {
-    const r = ready.get(host);
-    const inv = inventory.get(host);
-    // Our Placement reading of the host, with the generation it was made at: the others use it while it is current.
-    const capacity = inv && (inv.capacityFrom ?? 'self') === 'self' && inv.resourceProviderGeneration !== undefined ? { capacity: inv.resources, generation: inv.resourceProviderGeneration } : {};
-    out.set(host, { ports: [], ovsdb: r?.connected === true ? 'connected' : 'disconnected', ...(r?.openflow === undefined ? {} : { openflow: r.openflow }), ...capacity });
+/** What this replica's reconcilers report of each host they own, for the others (built only for the hosts published). */
+function localHostStatuses(fleet: ReconcilerFleet, snapshot: InventorySnapshot | undefined): Map<string, LocalHostStatus> {
+  const out = new Map<string, LocalHostStatus>();
+  const readings = snapshot ? ownReadings(snapshot) : new Map<string, OwnReading>();
+  for (const [host, local] of fleet.publishable()) {
+    const reading = readings.get(host);
+    out.set(host, {
+      key: `${local.key}|${reading?.key ?? ''}`,
+      live: local.live,
+      build: () => ({
+        ports: local.ports(),
+        ovsdb: local.connected ? 'connected' : 'disconnected',
+        ...(local.openflow === undefined ? {} : { openflow: local.openflow }),
+        ...(reading ? { capacity: reading.capacity, generation: reading.generation } : {}),
+      }),
+    });
   }
-  for (const port of fleet.status()) out.get(port.host)?.ports.push(port);
   return out;
+}
+
+/** This replica's own Placement reading of a host, with the generation it was made at: the others use it while it is current. */
+interface OwnReading {
+  capacity: HostCapacity;
+  generation: number;
+  /** Changes with the reading (an allocation deleted leaves the generation as it was). */
+  key: string;
+}
+
+const readingIndexes = new WeakMap<InventorySnapshot, Map<string, OwnReading>>();
+
+/** Once per snapshot: the publisher asks every second. */
+function ownReadings(snapshot: InventorySnapshot): Map<string, OwnReading> {
+  let index = readingIndexes.get(snapshot);
+  if (!index) {
+    index = new Map();
+    for (const h of snapshot.hosts) {
+      if ((h.capacityFrom ?? 'self') !== 'self' || h.resourceProviderGeneration === undefined) continue;
+      index.set(h.name, { capacity: h.resources, generation: h.resourceProviderGeneration, key: `${String(h.resourceProviderGeneration)}:${JSON.stringify(h.resources)}` });
+    }
+    readingIndexes.set(snapshot, index);
+  }
+  return index;
 }
 
 export interface StartAgentOptions {

@@ -50,6 +50,30 @@ export interface PortStatus {
   since: string;
 }
 
+/** Every field of a port status: a field added to `PortStatus` and not here fails to compile, so `statusVersion` cannot miss it. */
+const PORT_STATUS_FIELDS: Record<keyof PortStatus, true> = {
+  portId: true,
+  serverId: true,
+  host: true,
+  state: true,
+  reason: true,
+  ovsPort: true,
+  ofport: true,
+  contestedBy: true,
+  since: true,
+};
+const portStatusFields = Object.keys(PORT_STATUS_FIELDS) as (keyof PortStatus)[];
+
+function samePortStatus(a: PortStatus, b: PortStatus): boolean {
+  for (const field of portStatusFields) {
+    const x = a[field];
+    const y = b[field];
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || JSON.stringify(x) !== JSON.stringify(y)) return false;
+  }
+  return true;
+}
+
 export interface ReconcilerMetrics {
   passes: number;
   lastPassMs: number;
@@ -172,6 +196,7 @@ export class HostReconciler {
   private retryDelay: number;
   private idleWaiters: (() => void)[] = [];
   private readonly statuses = new Map<string, PortStatus>();
+  #statusVersion = 0;
   private readonly applied = new Map<string, AppliedRecord>();
   /** Port id → times its rows were found drifted (within the fight window). */
   private readonly drifts = new Map<string, number[]>();
@@ -364,6 +389,11 @@ export class HostReconciler {
 
   status(): PortStatus[] {
     return [...this.statuses.values()].map((s) => ({ ...s }));
+  }
+
+  /** Moves whenever `status()` would answer something else (not on passes that restate the same states). */
+  get statusVersion(): number {
+    return this.#statusVersion;
   }
 
   /** Adds the OpenFlow port number of each port it knows to `into` (no copies: the guarantee controller asks twice a second). */
@@ -584,7 +614,7 @@ export class HostReconciler {
       } else {
         this.applied.delete(t.portId);
         this.unrepaired.delete(t.portId);
-        this.statuses.delete(t.portId);
+        if (this.statuses.delete(t.portId)) this.#statusVersion++;
         this.log({ event: 'removed', host: this.host, portId: t.portId, ovsPort: t.hp.port.name });
       }
     }
@@ -739,10 +769,24 @@ export class HostReconciler {
   }
 
   private updateStatus(c: PortTarget, state: PortState, reason: string | undefined): void {
-    this.statuses.set(c.portId, this.makeStatus(c, state, reason));
+    const status = this.makeStatus(c, state, reason);
+    const previous = this.statuses.get(c.portId);
+    if (!previous || !samePortStatus(previous, status)) this.#statusVersion++;
+    this.statuses.set(c.portId, status);
   }
 
   private replaceStatuses(next: Map<string, PortStatus>): void {
+    let same = next.size === this.statuses.size;
+    if (same) {
+      for (const [k, v] of next) {
+        const previous = this.statuses.get(k);
+        if (!previous || !samePortStatus(previous, v)) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (!same) this.#statusVersion++;
     this.statuses.clear();
     for (const [k, v] of next) this.statuses.set(k, v);
   }
@@ -752,6 +796,7 @@ export class HostReconciler {
     for (const [k, s] of this.statuses) {
       if (s.state === state && s.reason === reason) continue;
       this.statuses.set(k, { ...s, state, reason, since });
+      this.#statusVersion++;
     }
   }
 

@@ -91,4 +91,36 @@ describe('StoreDesiredSource', () => {
       await store.close();
     }
   });
+
+  it('a change of some servers\u2019 SLAs patches the map: after 60 random puts and deletes it equals a map computed from scratch', async () => {
+    const store = await openSlaStore({ path: ':memory:' });
+    const ids = Array.from({ length: 12 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    const snap = snapshot(ids.map((id, i) => server(id, Array.from({ length: 1 + (i % 3) }, (_, k) => `p${String(i)}-${String(k)}`))));
+    const source = new StoreDesiredSource(store, { snapshot: () => snap }, { resplitIntervalMs: 0 });
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    try {
+      await source.start();
+      source.desired();
+      for (let step = 0; step < 60; step++) {
+        const id = ids[random(ids.length)] ?? '';
+        if (random(3) === 0) await store.delete(id);
+        else await store.put(id, { download: { maxRate: (1 + random(50)) * 1_000_000, minRate: 500_000 } });
+        await new Promise((r) => setTimeout(r, 5));
+        const patched = source.desired();
+        const fresh = new StoreDesiredSource(store, { snapshot: () => snap }, { resplitIntervalMs: 0 });
+        await fresh.start();
+        const expected = fresh.desired();
+        fresh.stop();
+        assert.deepEqual(new Map([...patched].sort(([a], [b]) => a.localeCompare(b))), new Map([...expected].sort(([a], [b]) => a.localeCompare(b))), `step ${String(step)}`);
+      }
+      assert.ok(source.desired().size > 0, 'some SLAs stand at the end');
+    } finally {
+      source.stop();
+      await store.close();
+    }
+  });
 });

@@ -126,14 +126,17 @@ for (const target of serverTargets()) {
         assert.equal(ia.ingress_policing_burst, 4000);
         assert.equal((ia.external_ids as ReadonlyMap<string, string>).get(TAG_POLICING_OWNER), OWNER);
         assert.equal(r.metrics.transactions, 1);
-        // Idempotent: more passes (explicit and a full resync) send nothing.
+        // Idempotent: more passes (explicit and a full resync) send nothing, and restate the same states
+        // without moving the status version (which decides what a replica republishes).
         const passes = r.metrics.passes;
+        const version = r.statusVersion;
         r.enqueue();
         await r.whenIdle();
         r.enqueue();
         await r.whenIdle();
         assert.ok(r.metrics.passes > passes);
         assert.equal(r.metrics.transactions, 1);
+        assert.equal(r.statusVersion, version);
         assert.equal(r.metrics.driftDetected, 0);
         assert.deepEqual(leakReport(await readTables(e.admin), OWNER), {
           unreferencedQos: 0,
@@ -202,9 +205,11 @@ for (const target of serverTargets()) {
         await waitFor('orphans of a deleted', async () => (await readTables(e.admin)).qos.length === 1);
         assert.ok(r.metrics.orphansDeleted >= 2);
         // Desire of b removed: QoS, Queue and policing go.
+        const version = r.statusVersion;
         e.source.delete(b);
         r.enqueue();
         await r.whenIdle();
+        assert.ok(r.statusVersion > version, 'a port leaving the status moves its version');
         const t = await readTables(e.admin);
         assert.equal(t.qos.length, 0);
         assert.equal(t.queues.length, 0);
