@@ -282,6 +282,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     reconcilerMetrics: () => deps.reconcilers.metrics(),
     drainPassDurations: () => deps.reconcilers.drainPassDurations?.() ?? new Map(),
     portStates: () => deps.reconcilers.status(),
+    openflowStates: () => deps.reconcilers.ready(),
     perPortRates: deps.perPortRateMetrics ?? true,
     inventoryAgeSeconds: () => {
       const s = deps.inventory.snapshot();

@@ -31,6 +31,8 @@ export interface MetricsSources {
   /** Pass durations (ms) per host since the previous call. */
   drainPassDurations(): ReadonlyMap<string, readonly number[]>;
   /** Enforced ports by state; `contestedBy` names another writer fighting over the port. */
+  /** Hosts with an OpenFlow endpoint and whether it is connected (hosts without one are absent). */
+  openflowStates?(): readonly { host: string; openflow?: 'connected' | 'disconnected' }[];
   portStates(): readonly {
     state: PortStateName;
     contestedBy?: string;
@@ -181,6 +183,16 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
     collect(this: Gauge<'host'>) {
       this.reset();
       for (const [host, m] of sources.reconcilerMetrics()) this.set({ host }, m.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cm_agent_openflow_connected',
+    help: "1 when the host's OpenFlow connection (meters, pair limiters, live rates) is up, 0 otherwise; absent for hosts without an OpenFlow endpoint",
+    labelNames: ['host'] as const,
+    registers: [registry],
+    collect(this: Gauge<'host'>) {
+      this.reset();
+      for (const h of sources.openflowStates?.() ?? []) if (h.openflow !== undefined) this.set({ host: h.host }, h.openflow === 'connected' ? 1 : 0);
     },
   });
   new Gauge({

@@ -90,6 +90,9 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
     genReqId: requestId,
     bodyLimit: o.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false } },
+    // Fastify's 10 s default killed an agent replica at start-up: its event loop was busy with a
+    // 10 000-host inventory while the plugins loaded. Ours always finish; a slow loop is not a hung plugin.
+    pluginTimeout: 120_000,
   };
   // An https instance is typed with https.Server; nothing here depends on the server type, so both share one type.
   const https = o.https?.ca === undefined ? o.https : { ...o.https, requestCert: true, rejectUnauthorized: true };

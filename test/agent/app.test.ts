@@ -30,8 +30,13 @@ class FakeFleet implements FleetView {
       [...this.connected].map(([host, c]) => [host, { passes: 7, lastPassMs: 12, repairs: 2, driftDetected: 3, orphansDeleted: 1, errors: 0, connected: c, transactions: 4, foreignWrites: new Map([['neutron-openvswitch-agent', 2]]) }]),
     );
   }
-  ready(): readonly { host: string; connected: boolean }[] {
-    return [...this.connected].map(([host, connected]) => ({ host, connected }));
+  /** Hosts with an OpenFlow endpoint (the others have none). */
+  openflow = new Map<string, 'connected' | 'disconnected'>();
+  ready(): readonly { host: string; connected: boolean; openflow?: 'connected' | 'disconnected' }[] {
+    return [...this.connected].map(([host, connected]) => {
+      const openflow = this.openflow.get(host);
+      return { host, connected, ...(openflow ? { openflow } : {}) };
+    });
   }
 }
 
@@ -484,8 +489,11 @@ describe('agent HTTP API', () => {
       fleet.statuses = [
         { portId: 'p1', serverId: 's1', host: 'compute1', state: 'error', reason: 'rows rewritten by another writer', contestedBy: 'neutron-openvswitch-agent', since: new Date().toISOString() },
       ];
+      fleet.openflow.set('compute2', 'disconnected');
       const r = await app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
       fleet.statuses = [];
+      fleet.openflow.clear();
+      assert.doesNotMatch(r.body, /cm_agent_openflow_connected\{host="compute1"/, 'a host without an OpenFlow endpoint has no series');
       assert.equal(r.statusCode, 200);
       assert.match(String(r.headers['content-type']), /^text\/plain/);
       for (const name of [
@@ -496,6 +504,7 @@ describe('agent HTTP API', () => {
         'cm_agent_drift_detected_total{host="compute2"} 3',
         'cm_agent_drift_repairs_total{host="compute1"} 2',
         'cm_agent_ovsdb_connected{host="compute2"} 1',
+        'cm_agent_openflow_connected{host="compute2"} 0',
         'cm_agent_ports{state="applied"} 0',
         'cm_agent_ports{state="error"} 1',
         'cm_agent_foreign_writes_total{host="compute1",writer="neutron-openvswitch-agent"} 2',
@@ -519,6 +528,8 @@ describe('agent HTTP API', () => {
       });
       assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
       assert.equal((await app.inject({ method: 'GET', url: '/hosts' })).statusCode, 401);
+      // A replica busy with a 10 000-host inventory had its plugins time out at Fastify's 10 s default and exit.
+      assert.equal(app.initialConfig.pluginTimeout, 120_000);
       await done();
     });
 
