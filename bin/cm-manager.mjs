@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The sources are TypeScript run through tsx's loader (no build step to forget).
-import { register } from 'tsx/esm/api';
+import { load } from './load.mjs';
 
-register();
-await import('../src/manager/cli.ts');
+await load('manager/cli');

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The sources are TypeScript run through tsx's loader (no build step to forget).
-import { register } from 'tsx/esm/api';
+import { load } from './load.mjs';
 
-register();
-const { runFromProcess } = await import('../src/cli/main.ts');
+const { runFromProcess } = await load('cli/main');
 await runFromProcess();
