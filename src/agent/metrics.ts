@@ -165,36 +165,30 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
     },
   });
 
-  new Gauge({
-    name: 'cm_agent_reconcile_last_pass_duration_seconds',
-    help: 'Duration of the latest reconcile pass, per host',
-    labelNames: ['host'] as const,
-    registers: [registry],
-    collect(this: Gauge<'host'>) {
-      this.reset();
-      for (const [host, m] of sources.reconcilerMetrics()) this.set({ host }, m.lastPassMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'cm_agent_ovsdb_connected',
-    help: '1 when the host OVSDB connection is up, 0 otherwise',
-    labelNames: ['host'] as const,
-    registers: [registry],
-    collect(this: Gauge<'host'>) {
-      this.reset();
-      for (const [host, m] of sources.reconcilerMetrics()) this.set({ host }, m.connected ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'cm_agent_openflow_connected',
-    help: "1 when the host's OpenFlow connection (meters, pair limiters, live rates) is up, 0 otherwise; absent for hosts without an OpenFlow endpoint",
-    labelNames: ['host'] as const,
-    registers: [registry],
-    collect(this: Gauge<'host'>) {
-      this.reset();
-      for (const h of sources.openflowStates?.() ?? []) if (h.openflow !== undefined) this.set({ host: h.host }, h.openflow === 'connected' ? 1 : 0);
-    },
-  });
+  /** A gauge per host whose values are read at scrape time (hosts absent from `values` have no series). */
+  const hostGauge = (name: string, help: string, values: () => Iterable<readonly [string, number]>): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['host'] as const,
+      registers: [registry],
+      collect(this: Gauge<'host'>) {
+        this.reset();
+        for (const [host, v] of values()) this.set({ host }, v);
+      },
+    });
+  };
+  hostGauge('cm_agent_reconcile_last_pass_duration_seconds', 'Duration of the latest reconcile pass, per host', () =>
+    [...sources.reconcilerMetrics()].map(([host, m]) => [host, m.lastPassMs / 1000] as const),
+  );
+  hostGauge('cm_agent_ovsdb_connected', '1 when the host OVSDB connection is up, 0 otherwise', () =>
+    [...sources.reconcilerMetrics()].map(([host, m]) => [host, m.connected ? 1 : 0] as const),
+  );
+  hostGauge(
+    'cm_agent_openflow_connected',
+    "1 when the host's OpenFlow connection (meters, pair limiters, live rates) is up, 0 otherwise; absent for hosts without an OpenFlow endpoint",
+    () => (sources.openflowStates?.() ?? []).flatMap((h) => (h.openflow === undefined ? [] : [[h.host, h.openflow === 'connected' ? 1 : 0] as const])),
+  );
   new Gauge({
     name: 'cm_agent_ports',
     help: 'Ports with a desired SLA, by enforcement state',
