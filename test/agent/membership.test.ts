@@ -111,13 +111,39 @@ describe('agent cluster membership', () => {
     assert.equal(m.identity()?.incarnation, store.incarnation);
     assert.ok(changes >= 3, `listeners told of each change (${String(changes)})`);
 
-    // The store is unreachable: the lease runs out by our clock and the listeners hear of it.
+    // The store is unreachable: the lease runs out by our clock and the listeners hear of it
+    // (waited for, up to 5 s: a loaded CI machine delays timers well past the 400 ms lease).
     const before = changes;
     store.failing = true;
-    await tick(500);
-    assert.equal(m.writable(), false);
-    assert.ok(changes > before);
-    assert.match(m.view().lastError ?? '', /store unreachable/);
-    await m.stop();
+    try {
+      const deadline = Date.now() + 5000;
+      while (changes === before && Date.now() < deadline) await tick(20);
+      assert.equal(m.writable(), false);
+      assert.ok(changes > before, 'listeners told that the lease ran out');
+      assert.match(m.view().lastError ?? '', /store unreachable/);
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('tells the listeners of a lease that ran out just before a failing heartbeat began', async () => {
+    const store = new ScriptedStore();
+    let clock = 1000;
+    const m = new ClusterMembership({ store, agentId: 'a', url: 'http://a', leaseMs: 10_000, heartbeatMs: 50, now: () => clock });
+    let changes = 0;
+    m.onChange(() => changes++);
+    try {
+      await m.start();
+      assert.equal(changes, 1);
+      // The next heartbeat starts after the lease ended by our clock and fails: it clears the expiry
+      // timer (due in ~9 s of real time) and finds the view already not writable when it begins.
+      store.failing = true;
+      clock += 60_000;
+      await tick(300);
+      assert.equal(m.writable(), false);
+      assert.equal(changes, 2, 'the listeners heard that this replica may not write any more');
+    } finally {
+      await m.stop();
+    }
   });
 });

@@ -50,6 +50,8 @@ export class ClusterMembership implements FenceMembership {
   private stopped = false;
   private beats = 0;
   private readonly listeners: (() => void)[] = [];
+  /** The view (`signature()`) the listeners were last told of: not writable, no incarnation, nobody live. */
+  private notified = '-0:';
   private readonly now: () => number;
   private readonly margin: number;
   private url: string;
@@ -144,7 +146,6 @@ export class ClusterMembership implements FenceMembership {
     if (this.stopped) return;
     const { store, agentId, leaseMs } = this.options;
     const url = this.url;
-    const before = this.signature();
     const sentAt = this.now();
     try {
       if (this.self === undefined) {
@@ -174,7 +175,7 @@ export class ClusterMembership implements FenceMembership {
     // stop() may have run during the awaits above.
     if (this.halted()) return;
     this.scheduleExpiry();
-    if (this.signature() !== before) for (const listener of this.listeners) listener();
+    this.notifyIfChanged();
     // Lost the lease: register again at once rather than a heartbeat later.
     const delay = this.self === undefined && this.lastError === undefined ? 0 : this.options.heartbeatMs;
     this.timer = setTimeout(() => void this.beat(), delay);
@@ -190,8 +191,20 @@ export class ClusterMembership implements FenceMembership {
     const left = this.validUntil - this.now();
     if (!Number.isFinite(left) || left <= 0) return;
     this.expiryTimer = setTimeout(() => {
-      if (!this.writable()) for (const listener of this.listeners) listener();
+      this.notifyIfChanged();
     }, left + 1);
+  }
+
+  /**
+   * Tells the listeners when the view differs from the one they were last told of. Compared with
+   * what was told, not with the view at the start of a heartbeat: a lease that ran out just before
+   * a failing heartbeat began (its expiry timer cleared by that heartbeat) was never told.
+   */
+  private notifyIfChanged(): void {
+    const signature = this.signature();
+    if (signature === this.notified) return;
+    this.notified = signature;
+    for (const listener of this.listeners) listener();
   }
 
   private signature(): string {
