@@ -229,8 +229,7 @@ export class ReconcilerFleet {
   publishable(): Map<string, { key: string; live: boolean; connected: boolean; openflow: 'connected' | 'disconnected' | undefined; ports: () => PortStatusWithRates[] }> {
     const out = new Map<string, { key: string; live: boolean; connected: boolean; openflow: 'connected' | 'disconnected' | undefined; ports: () => PortStatusWithRates[] }>();
     for (const [host, entry] of this.reconcilers) {
-      const openflowUp = entry.enforcement.openflowConnected();
-      const openflow = openflowUp === undefined ? undefined : openflowUp ? 'connected' : 'disconnected';
+      const openflow = openflowState(entry.enforcement);
       const connected = entry.reconciler.metrics.connected;
       const upload = entry.enforcement.upload();
       out.set(host, {
@@ -286,14 +285,14 @@ export class ReconcilerFleet {
 
   ready(): HostReadiness[] {
     const hosts: HostReadiness[] = [...this.reconcilers.entries()].map(([host, { endpoint, reconciler, enforcement }]) => {
-      const openflow = enforcement.openflowConnected();
+      const openflow = openflowState(enforcement);
       return {
         host,
         endpoint,
         connected: reconciler.metrics.connected,
         ...(reconciler.metrics.connected ? {} : { reason: `OVSDB ${endpoint} not connected` }),
         upload: enforcement.upload(),
-        ...(openflow === undefined ? {} : { openflow: openflow ? 'connected' : 'disconnected' }),
+        ...(openflow === undefined ? {} : { openflow }),
       };
     });
     for (const [host, reason] of this.unreachable) hosts.push({ host, endpoint: undefined, connected: false, reason });
@@ -317,4 +316,10 @@ export class ReconcilerFleet {
     await entry.reconciler.stop();
     entry.enforcement.stop();
   }
+}
+
+/** A host's OpenFlow connection as /readyz and the published status name it (undefined: no OpenFlow endpoint). */
+function openflowState(enforcement: HostEnforcement): 'connected' | 'disconnected' | undefined {
+  const up = enforcement.openflowConnected();
+  return up === undefined ? undefined : up ? 'connected' : 'disconnected';
 }

@@ -58,27 +58,32 @@ class ScriptedStore implements ClusterStore {
 
 const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Replica 'a' on a scripted store with a 10 s lease and a clock the test sets; `t.changes` counts what its listeners heard. */
+function clockedReplica(heartbeatMs: number): { store: ScriptedStore; m: ClusterMembership; t: { clock: number; changes: number } } {
+  const store = new ScriptedStore();
+  const t = { clock: 1000, changes: 0 };
+  const m = new ClusterMembership({ store, agentId: 'a', url: 'http://a', leaseMs: 10_000, heartbeatMs, now: () => t.clock });
+  m.onChange(() => t.changes++);
+  return { store, m, t };
+}
+
 describe('agent cluster membership', () => {
   it('refuses a lease that does not outlast two heartbeats', () => {
     assert.throws(() => new ClusterMembership({ store: new ScriptedStore(), agentId: 'a', url: '', leaseMs: 1000, heartbeatMs: 500 }), /must exceed two heartbeats/);
   });
 
   it('writes while its own clock says the lease is current, counted from the heartbeat it sent', async () => {
-    const store = new ScriptedStore();
-    let clock = 1000;
-    const m = new ClusterMembership({ store, agentId: 'a', url: 'http://a', leaseMs: 10_000, heartbeatMs: 4000, now: () => clock });
-    let changes = 0;
-    m.onChange(() => changes++);
+    const { store, m, t } = clockedReplica(4000);
     assert.equal(m.writable(), false);
     await m.start();
     assert.equal(store.registrations, 1);
     assert.deepEqual(m.identity(), { agentId: 'a', incarnation: 1 });
-    assert.equal(changes, 1);
+    assert.equal(t.changes, 1);
     assert.ok(m.owns('compute1'), 'alone, it owns every host');
     // The lease ends 10 s after the heartbeat was sent; the replica stops a margin (1 s) before.
-    clock = 1000 + 8_999;
+    t.clock = 1000 + 8_999;
     assert.equal(m.writable(), true);
-    clock = 1000 + 9_000;
+    t.clock = 1000 + 9_000;
     assert.equal(m.writable(), false);
     assert.equal(m.identity(), undefined);
     assert.equal(m.owns('compute1'), false);
@@ -127,21 +132,17 @@ describe('agent cluster membership', () => {
   });
 
   it('tells the listeners of a lease that ran out just before a failing heartbeat began', async () => {
-    const store = new ScriptedStore();
-    let clock = 1000;
-    const m = new ClusterMembership({ store, agentId: 'a', url: 'http://a', leaseMs: 10_000, heartbeatMs: 50, now: () => clock });
-    let changes = 0;
-    m.onChange(() => changes++);
+    const { store, m, t } = clockedReplica(50);
     try {
       await m.start();
-      assert.equal(changes, 1);
+      assert.equal(t.changes, 1);
       // The next heartbeat starts after the lease ended by our clock and fails: it clears the expiry
       // timer (due in ~9 s of real time) and finds the view already not writable when it begins.
       store.failing = true;
-      clock += 60_000;
+      t.clock += 60_000;
       await tick(300);
       assert.equal(m.writable(), false);
-      assert.equal(changes, 2, 'the listeners heard that this replica may not write any more');
+      assert.equal(t.changes, 2, 'the listeners heard that this replica may not write any more');
     } finally {
       await m.stop();
     }
