@@ -485,7 +485,8 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         description:
           'Served from the cached inventory. `Cache-Control: no-cache` re-reads the cloud first (a placement decision needs current capacity; concurrent re-reads share one refresh). ' +
           `Paged by host name as Nova pages its lists: at most \`limit\` hosts (default ${String(V1_HOSTS_DEFAULT_LIMIT)}, at most ${String(V1_HOSTS_MAX_LIMIT)}) after the host named \`marker\`; ` +
-          '`hosts_links` holds the `next` page while more follow. Unplaced servers are on the first page.',
+          '`hosts_links` holds the `next` page while more follow. Unplaced servers are on the first page. ' +
+          'Per host, `openflow` is this replica\'s OpenFlow connection to the bridge and `guarantees` the guaranteed-rate controller\'s view (null when not applicable).',
         querystring: Type.Object({
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: V1_HOSTS_MAX_LIMIT, description: 'hosts per page' })),
           marker: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'the last host of the previous page' })),
@@ -505,12 +506,16 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
         }
       }
       const cluster = deps.cluster;
+      // The fleet holds this replica's hosts only; a host without an OpenFlow endpoint has no `openflow`.
+      const openflow = new Map(deps.reconcilers.ready().map((h) => [h.host, h.openflow]));
+      const guarantees = deps.guarantees;
       try {
         return renderV1Hosts(
           snapshot,
           (host) => deps.enforcementView(host),
           cluster ? { self: cluster.agentId, ownerOf: (host) => cluster.ownerOf(host) } : undefined,
           page,
+          { openflow: (host) => openflow.get(host), ...(guarantees ? { guarantees: (host: string) => guarantees.host(host) } : {}) },
         );
       } catch (error) {
         if (error instanceof UnknownMarkerError) throw validationProblem('Unknown marker', [{ pointer: '/querystring/marker', message: error.message }]);

@@ -10,13 +10,29 @@
  * (`HostInventory.name`, which is how the agent keys its per-host OVSDB
  * connections) and returns what that switch enforces per port (the backends'
  * neutral view), or undefined when it is not available (OVSDB not connected /
- * replica not synced).
+ * replica not synced). {@link V1HostLookups} add, per host, the OpenFlow
+ * connection and the guaranteed-rate controller's view to `/v1/hosts`.
  */
 import type { EnforcedDownload, EnforcedPortView, HostEnforcementView } from './enforcement/types.ts';
+import type { HostGuaranteeView } from './guarantees/view.ts';
 import type { HostInventory, InventorySnapshot, PortInventory, ResourceClass, ResourceUsage, ServerInventory } from './inventory/types.ts';
 import { RESOURCE_CLASSES } from './inventory/types.ts';
 
 export type OvsLookup = (hostName: string) => HostEnforcementView | undefined;
+
+/** The OpenFlow connection of a host's bridge as this replica sees it; undefined when it has no OpenFlow endpoint or no such host. */
+export type OpenflowLookup = (hostName: string) => 'connected' | 'disconnected' | undefined;
+
+/** What the guaranteed-rate controller holds of a host; undefined when it knows nothing of it. */
+export type GuaranteeLookup = (hostName: string) => HostGuaranteeView | undefined;
+
+/** Per-host state `/v1/hosts` shows beside the inventory and the OVSDB rows; a missing lookup renders null for every host. */
+export interface V1HostLookups {
+  /** Keyed like `ovs` (compute service host); a host of another replica is shown null whatever this returns. */
+  openflow?: OpenflowLookup;
+  /** Keyed like `ovs`; absent when the guaranteed-rate controller is disabled. */
+  guarantees?: GuaranteeLookup;
+}
 
 // ---------------------------------------------------------------- thesis shape
 
@@ -251,6 +267,26 @@ export interface V1Server {
   ports: V1Port[];
 }
 
+/** The guaranteed-rate controller's view of a host (bit/s). */
+export interface V1HostGuarantees {
+  /**
+   * The host's uplink (NIC) capacity the controller admits guarantees against, in each direction
+   * (one figure: the configured `enforcement.guarantees.uplink(s)`); null when not configured (no
+   * uplink constraint, admission not checked).
+   */
+  uplink_bps: number | null;
+  /** Sum of the download guarantees of the host's VMs (the hose admission's worst case: all of it crosses the uplink). */
+  guaranteed_download_bps: number;
+  /** Sum of the upload guarantees of the host's VMs. */
+  guaranteed_upload_bps: number;
+  /** Why the host's guarantees cannot all hold (e.g. they exceed the uplink), when they cannot; null otherwise. */
+  overcommitted: string | null;
+  /** Pair limiters on this host (pairs whose sender is here). */
+  limiters: number;
+  /** The last error programming or reading this host's limiters; null when none. */
+  error: string | null;
+}
+
 export interface V1Host {
   /** Compute service host (what servers and port bindings name). */
   name: string;
@@ -275,6 +311,14 @@ export interface V1Host {
   ovsdb: 'ok' | 'unavailable' | 'other-replica';
   /** With several agent replicas: the replica that owns (writes) the host now; null with one agent or none live. */
   owner_agent: string | null;
+  /**
+   * The OpenFlow connection to the host's bridge (meters, pair limiters, live rates) as this replica
+   * sees it; null when the host has no OpenFlow endpoint (`enforcement.openflow`) or another
+   * replica owns it (ask `owner_agent`).
+   */
+  openflow: 'connected' | 'disconnected' | null;
+  /** What the guaranteed-rate controller holds of the host; null when the controller is disabled or knows nothing of the host. */
+  guarantees: V1HostGuarantees | null;
   warnings: string[];
   servers: V1Server[];
 }
@@ -413,6 +457,18 @@ function v1Server(s: ServerInventory, view: HostEnforcementView | undefined): V1
   };
 }
 
+function v1Guarantees(g: HostGuaranteeView | undefined): V1HostGuarantees | null {
+  if (!g) return null;
+  return {
+    uplink_bps: g.uplink?.bps ?? null,
+    guaranteed_download_bps: g.guaranteedDownloadBps,
+    guaranteed_upload_bps: g.guaranteedUploadBps,
+    overcommitted: g.overcommitted,
+    limiters: g.limiters,
+    error: g.error,
+  };
+}
+
 function v1Resource(r: ResourceUsage | undefined): V1Resource | null {
   if (!r) return null;
   return { total: r.total, reserved: r.reserved, allocation_ratio: r.allocationRatio, used: r.used, capacity: r.capacity, free: r.free, max_unit: r.maxUnit };
@@ -420,7 +476,8 @@ function v1Resource(r: ResourceUsage | undefined): V1Resource | null {
 
 /**
  * The modern `GET /v1/hosts` body (snake_case throughout, hosts sorted by name). With `page`, only
- * that page's hosts (and the unplaced servers on the first page).
+ * that page's hosts (and the unplaced servers on the first page). `lookups` give each host's
+ * `openflow` and `guarantees` (null without them).
  * @throws UnknownMarkerError when `page.marker` names no host
  */
 export function renderV1Hosts(
@@ -428,6 +485,7 @@ export function renderV1Hosts(
   ovs: OvsLookup,
   cluster?: { self: string; ownerOf(host: string): string | undefined },
   page?: V1HostsPage,
+  lookups?: V1HostLookups,
 ): V1Hosts {
   const { byId: servers, unplaced } = serverLookup(snapshot);
   let first = 0;
@@ -441,6 +499,7 @@ export function renderV1Hosts(
   const hosts: V1Host[] = snapshot.hosts.slice(first, end).map((h) => {
     const view = ovs(h.name);
     const owner = cluster?.ownerOf(h.name) ?? null;
+    const otherReplica = owner !== null && owner !== cluster?.self;
     const resources = {} as Record<ResourceClass, V1Resource | null>;
     for (const rc of RESOURCE_CLASSES) resources[rc] = v1Resource(h.resources[rc]);
     const hs: V1Server[] = [];
@@ -461,8 +520,10 @@ export function renderV1Hosts(
       resource_provider_uuid: h.resourceProviderUuid ?? null,
       instances: h.instances,
       resources,
-      ovsdb: view ? 'ok' : owner !== null && owner !== cluster?.self ? 'other-replica' : 'unavailable',
+      ovsdb: view ? 'ok' : otherReplica ? 'other-replica' : 'unavailable',
       owner_agent: owner,
+      openflow: otherReplica ? null : (lookups?.openflow?.(h.name) ?? null),
+      guarantees: v1Guarantees(lookups?.guarantees?.(h.name)),
       warnings: [...h.warnings],
       servers: hs,
     };

@@ -57,7 +57,8 @@ export interface DemoSummary {
   gold: number;
   wholesale: number;
   timings_ms: Record<string, number>;
-  urls?: { manager: string; agent: string };
+  /** `dashboard` signs in with the token in its fragment (a fragment never reaches the server). */
+  urls?: { manager: string; agent: string; dashboard: string };
 }
 
 
@@ -303,11 +304,12 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
       gold: onSwitches.filter((s) => s.class === 'Gold').length,
       wholesale: onSwitches.filter((s) => s.class === 'Wholesale').length,
       timings_ms: { ...timings, submit_to_active_ms: Math.round(performance.now() - t0) },
-      ...(options.once ? {} : { urls: { manager: manager.url, agent: agent.url } }),
+      ...(options.once ? {} : { urls: { manager: manager.url, agent: agent.url, dashboard: `${manager.url}/ui/#token=${managerToken}` } }),
     };
     if (!options.once) {
       print('');
       print('Running until Ctrl-C:');
+      print(`  Dashboard             ${manager.url}/ui/#token=${managerToken}   (this link signs you in)`);
       print(`  Connectivity Manager  ${manager.url}   API docs ${manager.url}/docs   metrics ${manager.url}/metrics`);
       print(`  CM Agent              ${agent.url}   API docs ${agent.url}/docs   metrics ${agent.url}/metrics`);
       print(`  Keystone (simulated)  ${sim.authUrl}   user ${sim.credentials.username} / ${sim.credentials.password}`);

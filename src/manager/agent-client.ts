@@ -17,7 +17,25 @@ export interface AgentSlaStatusItem {
   server_id: string;
   state: AgentPortState;
   reason: string | null;
-  ports: { port_id: string; host: string | null; ovs_port: string | null; state: AgentPortState; reason: string | null; contested_by?: string | null }[];
+  ports: {
+    port_id: string;
+    host: string | null;
+    ovs_port: string | null;
+    state: AgentPortState;
+    reason: string | null;
+    contested_by?: string | null;
+    /** What the switch counts on the port now (bit/s, the VM's directions); null without live rates. */
+    observed?: { download_bps: number; upload_bps: number; at: string; interval_s: number } | null;
+  }[];
+  server_name?: string | null;
+  host?: string | null;
+  /** The stored SLA (rates in bit/s). */
+  desired?: AgentSlaBody;
+  /** The guaranteed-rate controller's view of the VM; null when it has none. */
+  guarantee?: {
+    download: { guarantee_bps: number; allocated_bps: number; delivered_bps: number; demand: boolean; violation_seconds: number } | null;
+    upload: { guarantee_bps: number; allocated_bps: number; delivered_bps: number; demand: boolean; violation_seconds: number } | null;
+  } | null;
 }
 
 export class AgentClientError extends Error {

@@ -10,12 +10,13 @@ import { Type } from 'typebox';
 import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
 import { createServiceApp, type HttpsOptions, type ServiceApp } from '../http/service.ts';
-import type { PlacementPlan, PlacementStrategy } from '../placement/types.ts';
+import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
 import { TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
 import { plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
 import type { TopologyRequest } from './planner.ts';
+import { registerDashboard } from './dashboard.ts';
 
 export interface ServiceCatalog {
   /** Service-type documents (thesis JSON) known to the manager, by service_type. */
@@ -35,6 +36,8 @@ export interface ManagerAppDeps {
   ready(): Promise<string[]>;
   logger?: false | { level: string };
   https?: HttpsOptions;
+  /** The dashboard at /ui and the routes it reads (hosts, live SLAs); absent: neither. */
+  dashboard?: { uiDir: string | undefined; slaIntervalMs?: number };
 }
 
 const STRATEGIES = ['single-host', 'traffic-aware', 'nova'] as const;
@@ -83,7 +86,18 @@ function eventView(e: TopologyEvent): Record<string, unknown> {
   return { seq: e.seq, at: e.at, state: e.state, from_state: e.fromState, message: e.message, ...(e.details === null || e.details === undefined ? {} : { details: e.details }) };
 }
 
-export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[]): Record<string, unknown> {
+/** A demand's two units and whether the plan puts them on different hosts (then it crosses both hosts' uplinks). */
+export function demandViews(demands: readonly TrafficDemand[], plan: StoredPlan | null): Record<string, unknown>[] {
+  const placement = plan?.placement;
+  const hostOf = (unit: string): string | null | undefined => (placement?.feasible ? placement.assignments[unit] : undefined);
+  return demands.map((d) => {
+    const a = hostOf(d.a);
+    const b = hostOf(d.b);
+    return { between: [d.a, d.b], guaranteed_bps: d.guaranteedBps, crosses_uplink: a !== undefined && b !== undefined && a !== null && b !== null && a !== b };
+  });
+}
+
+export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[], demands?: readonly TrafficDemand[]): Record<string, unknown> {
   const plan = t.plan as StoredPlan | null;
   return {
     id: t.id,
@@ -106,6 +120,7 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
     created_at: t.createdAt,
     updated_at: t.updatedAt,
     links: { self: `/v1/topologies/${t.id}` },
+    ...(demands ? { demands: demandViews(demands, plan) } : {}),
     ...(events ? { events: events.map(eventView) } : {}),
   };
 }
@@ -166,7 +181,8 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     auth: {
       tokens: deps.auth.tokens,
       ...(deps.auth.validate ? { validate: deps.auth.validate } : {}),
-      open: ['/healthz', '/readyz'],
+      // The dashboard's page and assets hold no cloud data; what it shows comes from the API with the token.
+      open: ['/healthz', '/readyz', ...(deps.dashboard ? ['/ui', '/ui/', '/ui/*'] : [])],
     },
     schemas: [TopologyBody],
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
@@ -305,9 +321,9 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     return t;
   };
 
-  app.get('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'A topology: state, placement with reasons, units, history', params: IdParams } }, async (request) => {
+  app.get('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'A topology: state, placement with reasons, units, guaranteed demands, history', params: IdParams } }, async (request) => {
     const t = await getOr404(request.params.id);
-    return topologyView(t, await deps.store.events(t.id));
+    return topologyView(t, await deps.store.events(t.id), deps.deployer.demandsOf(t));
   });
 
   app.delete('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'Delete the stack and the SLAs (202; idempotent)', params: IdParams } }, async (request, reply) => {
@@ -352,6 +368,17 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
   app.get('/services', { schema: { tags: ['thesis'], summary: 'The service types of the catalog' } }, () =>
     deps.catalog.list().map((f) => JSON.parse(f.text) as unknown),
   );
+
+  if (deps.dashboard) {
+    await registerDashboard(app, {
+      store: deps.store,
+      agent: deps.deployer.agent,
+      uplink: deps.deployer.uplink,
+      projectId: deps.projectId,
+      uiDir: deps.dashboard.uiDir,
+      ...(deps.dashboard.slaIntervalMs === undefined ? {} : { slaIntervalMs: deps.dashboard.slaIntervalMs }),
+    });
+  }
 
   return app;
 }

@@ -294,6 +294,24 @@ export class Deployer {
     return parseRequest(t.request as TopologyRequest, this.o.classes);
   }
 
+  /** The guaranteed traffic demands of a stored topology (its request parsed again); empty when it no longer parses. */
+  demandsOf(t: TopologyRecord): TrafficDemand[] {
+    try {
+      return trafficDemands(this.topologyOf(t));
+    } catch {
+      return [];
+    }
+  }
+
+  /** What the dashboard reads through the manager: the agent and the uplinks the plans use. */
+  get agent(): AgentApi {
+    return this.o.agent;
+  }
+
+  get uplink(): UplinkConfig {
+    return this.o.uplink;
+  }
+
   private async fail(t: TopologyRecord, code: string, message: string, details?: unknown): Promise<void> {
     await this.transition(t, [t.state], 'FAILED', message, { error: { code, message, ...(details === undefined ? {} : { details }) } }, details);
   }

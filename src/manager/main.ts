@@ -16,6 +16,7 @@ import { keystoneTokenValidator } from '../http/keystone-auth.ts';
 import { readHttpsFiles, type ServiceApp } from '../http/service.ts';
 import { ManagerConfigError, parseManagerConfig, type ManagerConfig } from './config.ts';
 import { Deployer, type AgentApi } from './deployer.ts';
+import { dashboardDir } from './dashboard.ts';
 
 export interface RunningManager {
   readonly url: string;
@@ -138,6 +139,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
         await store.getTopology('00000000-0000-4000-8000-000000000000').catch((error: unknown) => reasons.push(`store: ${(error as Error).message}`));
         return reasons;
       },
+      dashboard: { uiDir: await dashboardDir() },
       logger: log ? { level: 'info' } : false,
       ...(tls ? { https: readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) } : {}),
     });

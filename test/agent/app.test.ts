@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildAgentApp, WELCOME_TEXT, type PortStatusView, type FleetView } from '../../src/agent/app.ts';
+import { buildAgentApp, WELCOME_TEXT, type GuaranteeView, type PortStatusView, type FleetView } from '../../src/agent/app.ts';
+import type { HostGuaranteeView } from '../../src/agent/guarantees/view.ts';
 import { CloudInventory, type InventorySnapshot } from '../../src/agent/inventory.ts';
 import { allV1HostPages, type V1Hosts } from '../../src/agent/hosts-view.ts';
 import type { ReconcilerCounters } from '../../src/agent/metrics.ts';
@@ -404,6 +405,48 @@ describe('agent HTTP API', () => {
         assert.match(String(bad.headers['content-type']), /^application\/problem\+json/, url);
         assert.ok(JSON.stringify(bad.json()).includes(pointer), `${url}: ${bad.body}`);
       }
+      await done();
+    });
+
+    it('GET /v1/hosts tells each host\'s OpenFlow connection (from the reconcilers) and guarantees (from the controller)', async () => {
+      type Body = { hosts: { name: string; openflow: string | null; guarantees: Record<string, unknown> | null }[] };
+      fleet.openflow.set('compute1', 'connected');
+      fleet.openflow.set('compute2', 'disconnected');
+      const noController = (await app.inject({ method: 'GET', url: '/v1/hosts', headers: AUTH })).json<Body>();
+      assert.deepEqual(noController.hosts.map((h) => [h.name, h.openflow, h.guarantees]), [
+        ['compute1', 'connected', null],
+        ['compute2', 'disconnected', null],
+      ]);
+      await done();
+
+      store = await openSlaStore({ path: ':memory:' });
+      fleet.openflow.delete('compute2');
+      const compute1: HostGuaranteeView = {
+        host: 'compute1',
+        uplink: { bps: 1_000_000_000, source: 'config' },
+        guaranteedDownloadBps: 200_000_000,
+        guaranteedUploadBps: 1_500_000_000,
+        overcommitted: 'upload guarantees exceed the uplink',
+        limiters: 2,
+        error: null,
+      };
+      const guarantees: GuaranteeView = {
+        vm: () => undefined,
+        vmViews: () => [],
+        hosts: () => [compute1],
+        host: (name) => (name === 'compute1' ? compute1 : undefined),
+        stats: { rounds: 0, lastRoundMs: 0, cpuMicros: 0, pairs: 0, activePairs: 0 },
+      };
+      app = await buildAgentApp({ inventory: { snapshot: () => snap }, enforcementView: () => undefined, store, reconcilers: fleet, guarantees, auth: { tokens: [TOKEN] }, logger: false });
+      const withController = (await app.inject({ method: 'GET', url: '/v1/hosts', headers: AUTH })).json<Body>();
+      assert.deepEqual(withController.hosts.map((h) => [h.name, h.openflow, h.guarantees]), [
+        [
+          'compute1',
+          'connected',
+          { uplink_bps: 1_000_000_000, guaranteed_download_bps: 200_000_000, guaranteed_upload_bps: 1_500_000_000, overcommitted: 'upload guarantees exceed the uplink', limiters: 2, error: null },
+        ],
+        ['compute2', null, null],
+      ]);
       await done();
     });
   });

@@ -6,6 +6,7 @@ import { CloudInventory, type HostInventory, type InventorySnapshot } from '../.
 import type { OpenStack } from '../../src/openstack/index.ts';
 import { OvsdbQosBackend } from '../../src/agent/enforcement/ovsdb-qos.ts';
 import type { HostEnforcementView } from '../../src/agent/enforcement/types.ts';
+import type { HostGuaranteeView } from '../../src/agent/guarantees/view.ts';
 import { composeEnforcementView } from '../../src/agent/enforcement/view.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { closeSwitches, connect, openSwitches, views, type HostSwitch } from './inventory-helpers.ts';
@@ -166,6 +167,62 @@ describe('hosts views', () => {
     assert.deepEqual(none.hosts.map((h) => h.ovsdb), ['unavailable', 'unavailable']);
   });
 
+  it('shows each host\'s OpenFlow connection and guarantees from the lookups in /v1/hosts, null without them', () => {
+    const bare = renderV1Hosts(snap, () => undefined);
+    assert.deepEqual(bare.hosts.map((h) => [h.name, h.openflow, h.guarantees]), [
+      ['compute1', null, null],
+      ['compute2', null, null],
+    ]);
+    const g: HostGuaranteeView = {
+      host: 'compute1',
+      uplink: { bps: 10_000_000_000, source: 'config' },
+      guaranteedDownloadBps: 300_000_000,
+      guaranteedUploadBps: 12_000_000_000,
+      overcommitted: 'upload guarantees 12000 Mbit/s exceed the uplink\'s 10000 Mbit/s',
+      limiters: 3,
+      error: 'meter_mod refused',
+    };
+    const states = new Map<string, 'connected' | 'disconnected'>([['compute1', 'connected'], ['compute2', 'disconnected']]);
+    const v1 = renderV1Hosts(snap, () => undefined, undefined, undefined, {
+      openflow: (host) => states.get(host),
+      guarantees: (host) => (host === 'compute1' ? g : host === 'compute2' ? { ...g, host, uplink: null, overcommitted: null, limiters: 0, error: null } : undefined),
+    });
+    assert.deepEqual(v1.hosts.map((h) => [h.name, h.openflow]), [
+      ['compute1', 'connected'],
+      ['compute2', 'disconnected'],
+    ]);
+    assert.deepEqual(v1.hosts[0]?.guarantees, {
+      uplink_bps: 10_000_000_000,
+      guaranteed_download_bps: 300_000_000,
+      guaranteed_upload_bps: 12_000_000_000,
+      overcommitted: g.overcommitted,
+      limiters: 3,
+      error: 'meter_mod refused',
+    });
+    assert.deepEqual(v1.hosts[1]?.guarantees, {
+      uplink_bps: null,
+      guaranteed_download_bps: 300_000_000,
+      guaranteed_upload_bps: 12_000_000_000,
+      overcommitted: null,
+      limiters: 0,
+      error: null,
+    });
+    // No OpenFlow endpoint (lookup undefined) and a host the controller does not know: null.
+    const partial = renderV1Hosts(snap, () => undefined, undefined, undefined, { openflow: () => undefined, guarantees: (host) => (host === 'compute1' ? g : undefined) });
+    assert.deepEqual(partial.hosts.map((h) => [h.openflow, h.guarantees === null]), [
+      [null, false],
+      [null, true],
+    ]);
+    // Another replica's host: its OpenFlow connection is that replica's to tell.
+    const shared = renderV1Hosts(snap, () => undefined, { self: 'agent-a', ownerOf: (h) => (h === 'compute1' ? 'agent-a' : 'agent-b') }, undefined, {
+      openflow: () => 'connected',
+    });
+    assert.deepEqual(shared.hosts.map((h) => [h.name, h.openflow]), [
+      ['compute1', 'connected'],
+      ['compute2', null],
+    ]);
+  });
+
   it('renders /v1/hosts with capacity, state, az, every server and port', async () => {
     const v1 = renderV1Hosts(snap, await ovsOf());
     assert.equal(v1.capacity_source, 'placement');
@@ -176,7 +233,7 @@ describe('hosts views', () => {
     assert.deepEqual(v1.hosts.map((h) => h.name), ['compute1', 'compute2']);
     for (const h of v1.hosts) {
       const s = sim.state.hosts.get(h.name)!;
-      assert.deepEqual(keys(h), ['availability_zone', 'disabled_reason', 'host_ip', 'hypervisor_hostname', 'hypervisor_id', 'instances', 'name', 'ovsdb', 'owner_agent', 'resource_provider_uuid', 'resources', 'servers', 'state', 'status', 'warnings']);
+      assert.deepEqual(keys(h), ['availability_zone', 'disabled_reason', 'guarantees', 'host_ip', 'hypervisor_hostname', 'hypervisor_id', 'instances', 'name', 'openflow', 'ovsdb', 'owner_agent', 'resource_provider_uuid', 'resources', 'servers', 'state', 'status', 'warnings']);
       assert.equal(h.state, 'up');
       assert.equal(h.status, 'enabled');
       assert.equal(h.availability_zone, s.az);

@@ -60,7 +60,13 @@ describe('the installable package', () => {
     assert.ok(!existsSync(path.join(pkg, 'test')), 'no tests');
     const testsInDist = readdirSync(path.join(pkg, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('.test.'));
     assert.deepEqual(testsInDist, []);
-    for (const dev of ['tsx', 'typescript', 'eslint']) assert.ok(!existsSync(path.join(installed, 'node_modules', dev)), `${dev} is not installed`);
+    // The dashboard is built into the package: its page names assets that are there.
+    const ui = path.join(pkg, 'dist', 'ui');
+    const page = readFileSync(path.join(ui, 'index.html'), 'utf8');
+    const assets = [...page.matchAll(/(?:src|href)="(app-[^"]+)"/g)].map((m) => m[1] ?? '');
+    assert.equal(assets.length, 2, 'one script and one style sheet');
+    for (const a of assets) assert.ok(existsSync(path.join(ui, a)), `${a} is in the package`);
+    for (const dev of ['tsx', 'typescript', 'eslint', 'esbuild', 'uplot', 'playwright-core']) assert.ok(!existsSync(path.join(installed, 'node_modules', dev)), `${dev} is not installed`);
   });
 
   it('cm --version runs on plain node', () => {
@@ -101,6 +107,45 @@ describe('the installable package', () => {
       assert.deepEqual(Object.keys(body).sort(), ['compute1', 'compute2'], 'the thesis testbed simulated from the package');
       assert.equal(body.compute1?.cpu_total, 8);
       assert.equal((await fetch(`${url}/docs/json`)).status, 200, 'OpenAPI from the package');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('close', resolve));
+    }
+  });
+
+  it('cm demo from the package serves the dashboard (no build step, no dev dependency)', async () => {
+    const child = spawn(path.join(bin, 'cm'), ['demo', '--json', '--ovsdb', 'in-process'], { cwd: installed, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      const urls = await new Promise<{ manager: string; dashboard: string }>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`no summary within 90 s:\n${output}`));
+        }, 90_000);
+        child.stdout.on('data', (d: Buffer) => {
+          output += d.toString();
+          const line = output.split('\n').find((l) => l.startsWith('{') && l.includes('"urls"'));
+          if (line !== undefined) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { urls: { manager: string; dashboard: string } }).urls);
+          }
+        });
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`cm demo exited with ${String(code)}:\n${output}`));
+        });
+      });
+      assert.match(urls.dashboard, /\/ui\/#token=/);
+      const page = await fetch(`${urls.manager}/ui/`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      const script = /src="(app-[^"]+\.js)"/.exec(html)?.[1];
+      assert.ok(script, 'the page names its script');
+      const js = await fetch(`${urls.manager}/ui/${script}`, { headers: { 'accept-encoding': 'br' } });
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get('content-type') ?? '', /javascript/);
+      assert.equal(js.headers.get('content-encoding'), 'br', 'served compressed ahead of time');
+      assert.match(js.headers.get('cache-control') ?? '', /immutable/);
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('close', resolve));

@@ -58,6 +58,8 @@ export interface ScenarioEnv {
   readonly sim: SimCloud;
   readonly os: OpenStack;
   readonly agent: RunningAgent;
+  /** The agent's bearer token (for a manager or a client started beside it). */
+  readonly agentToken: string;
   /** Boots one m1.mini server; `host` forces it there (the thesis's `nova:<host>` zone), else Nova's scheduler picks. */
   boot(name: string, host?: string, options?: BootOptions): Promise<BootedServer>;
   deleteAll(): Promise<void>;
@@ -182,6 +184,7 @@ export async function startScenarioEnv(options: ScenarioEnvOptions = {}): Promis
       sim: cloud,
       os,
       agent,
+      agentToken: token,
       async boot(name, host, bootOptions = {}) {
         const nics = bootOptions.nics ?? 1;
         const created = await os.nova.createServer({

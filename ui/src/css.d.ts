@@ -1,0 +1,2 @@
+// Style sheets are imported for esbuild to bundle them into app-<hash>.css.
+declare module '*.css';
