@@ -85,11 +85,12 @@ function parseOptions(argv: readonly string[]): Options {
   };
 }
 
-function hostName(i: number): string {
+export function hostName(i: number): string {
   return `compute${String(i + 1).padStart(3, '0')}`;
 }
 
-function scenario(hosts: number, perHost: number): ScenarioObject {
+/** The agent bench's cloud: `hosts` hosts sized for `perHost` m1.mini servers each (also the dashboard bench's). */
+export function scenario(hosts: number, perHost: number): ScenarioObject {
   return {
     region: 'RegionOne',
     hosts: Array.from({ length: hosts }, (_, i) => ({
@@ -125,7 +126,7 @@ const sortNum = (xs: readonly number[]): number[] => [...xs].sort((a, b) => a - 
 const r1 = (n: number): number => Math.round(n * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
@@ -136,7 +137,7 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number, intervalMs = 20): Promise<void> {
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number, intervalMs = 20): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -36,6 +36,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'agent replicas at scale (issue 14): cold start, SLA change, SIGKILL failover, GET /v1/hosts, RSS, calls per refresh; K replicas vs 1 agent',
     load: () => import('./scale.ts'),
   },
+  ui: {
+    description: 'the dashboard in chromium: page weight and first paint vs /docs on the demo; the live SLA view with 4 000 VMs (events/s handled, ms per event)',
+    load: () => import('./ui.ts'),
+  },
   allocation: {
     description: 'guarantee allocation, one controller round (200 hosts x 20 VMs, hose + pipe): event-driven vs a reference water-fill',
     load: () => import('./allocation.ts'),

@@ -35,6 +35,8 @@ export interface StartManagerOptions {
   log?: boolean;
   /** For tests: the deployer's poll and claim intervals. */
   pollMs?: number;
+  /** For tests and the dashboard bench: how often the live SLA feed polls the agent (default 1 s). */
+  slaIntervalMs?: number;
   claimIntervalMs?: number;
 }
 
@@ -139,7 +141,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
         await store.getTopology('00000000-0000-4000-8000-000000000000').catch((error: unknown) => reasons.push(`store: ${(error as Error).message}`));
         return reasons;
       },
-      dashboard: { uiDir: await dashboardDir() },
+      dashboard: { uiDir: await dashboardDir(), ...(options.slaIntervalMs === undefined ? {} : { slaIntervalMs: options.slaIntervalMs }) },
       logger: log ? { level: 'info' } : false,
       ...(tls ? { https: readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) } : {}),
     });

@@ -117,6 +117,8 @@ export class SlaFeed {
   private readonly previousViolation = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Which poller is the live one: a poll of a paused poller that ends after a new one started must not keep its loop going. */
+  private generation = 0;
   private inFlight: AbortController | undefined;
   private latest: SlaSample | undefined;
   private stopped = false;
@@ -125,9 +127,14 @@ export class SlaFeed {
 
   constructor(private readonly deps: SlaFeedDeps) {}
 
-  /** The latest sample, polling now when there is none yet. */
+  /**
+   * The latest sample while the poller runs (it is at most one interval old); otherwise a poll now.
+   * Without subscribers nothing refreshes `latest`, so answering it would freeze `GET /v1/sla` (and
+   * the observed rates of `GET /v1/hosts`) at the first sample ever taken.
+   */
   async current(signal?: AbortSignal): Promise<SlaSample> {
-    return this.latest ?? (await this.poll(signal));
+    if (this.running && this.latest) return this.latest;
+    return this.poll(signal);
   }
 
   /** Adds a listener (the poller starts with the first); returns the unsubscribe function. */
@@ -136,7 +143,7 @@ export class SlaFeed {
     if (this.latest) listener(this.latest);
     if (!this.running && !this.stopped) {
       this.running = true;
-      this.tick();
+      this.tick(++this.generation);
     }
     return () => {
       this.listeners.delete(listener);
@@ -162,15 +169,15 @@ export class SlaFeed {
   }
 
   /** One poll, published, then the next one `intervalMs` after this one began (not after it ended). */
-  private tick(): void {
+  private tick(generation: number): void {
     const interval = this.deps.intervalMs ?? 1000;
     const started = Date.now();
     void this.poll().then((sample) => {
-      if (!this.running) return;
+      if (!this.running || generation !== this.generation) return;
       for (const l of this.listeners) l(sample);
       this.published++;
       this.timer = setTimeout(() => {
-        this.tick();
+        this.tick(generation);
       }, Math.max(0, interval - (Date.now() - started)));
     });
   }
