@@ -140,7 +140,8 @@ export class SlaFeed {
   /** Adds a listener (the poller starts with the first); returns the unsubscribe function. */
   subscribe(listener: SlaListener): () => void {
     this.listeners.add(listener);
-    if (this.latest) listener(this.latest);
+    // Only a sample the running poller took: one left from before it paused may be any age.
+    if (this.running && this.latest) listener(this.latest);
     if (!this.running && !this.stopped) {
       this.running = true;
       this.tick(++this.generation);
