@@ -112,7 +112,8 @@ export function slaLive(options: { topology?: string; signal: AbortSignal }): HT
     let started = false;
     values.forEach((v, i) => {
       if (Number.isNaN(v)) return;
-      const x = (i / (HISTORY - 1)) * 120;
+      // Right-aligned: the newest sample at the right edge, as the history fills from the right.
+      const x = ((HISTORY - values.length + i) / (HISTORY - 1)) * 120;
       const y = 27 - (v / max) * 26;
       if (started) ctx.lineTo(x, y);
       else ctx.moveTo(x, y);
@@ -167,7 +168,7 @@ export function slaLive(options: { topology?: string; signal: AbortSignal }): HT
         width: Math.min(900, Math.max(320, detail.clientWidth - 20)),
         height: 220,
         scales: { x: { time: true } },
-        axes: [{ stroke: style.getPropertyValue('--fg') }, { stroke: style.getPropertyValue('--fg'), values: (_u, ticks) => ticks.map((t) => bps(t)), size: 90 }],
+        axes: [{ stroke: style.getPropertyValue('--fg'), values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) }, { stroke: style.getPropertyValue('--fg'), values: (_u, ticks) => ticks.map((t) => bps(t)), size: 90 }],
         series: [
           {},
           { label: 'download', stroke: style.getPropertyValue('--accent'), width: 2, value: (_u, v) => bps(v) },
