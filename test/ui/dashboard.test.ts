@@ -127,6 +127,18 @@ describe('the dashboard in chromium, on the demo', { skip: browserAvailable().sk
     assert.deepEqual(w.errors, []);
   });
 
+  it('plans an uploaded file: a second thesis topology fits only split over both hosts (3 + 4 vCPU free)', async () => {
+    await w.page.locator('#topology-file').setInputFiles({ name: 'thesis.yaml', mimeType: 'text/yaml', buffer: Buffer.from(THESIS_YAML) });
+    await w.page.waitForFunction(() => document.querySelector<HTMLTextAreaElement>('[data-testid="topology-text"]')?.value.includes('local_nm_template_minified') === true);
+    await w.page.getByRole('button', { name: 'Plan (dry run)' }).click();
+    const result = w.page.getByTestId('plan-result');
+    await result.getByText('local_nm_template_minified: fits').waitFor();
+    const hosts = await result.getByRole('table', { name: 'Assignments' }).locator('tbody th').allInnerTexts();
+    assert.deepEqual(hosts.sort(), ['compute1', 'compute2']);
+    assert.equal(await result.getByRole('table', { name: 'Units' }).locator('tbody tr').count(), 5);
+    assert.deepEqual(w.errors, []);
+  });
+
   it('shows a mistake in the document at its line and column, and selects that line', async () => {
     const wrong = THESIS_YAML.replace('size: { min: 1, def: 3, max: 5 }', 'size: { min: 1, def: three, max: 5 }');
     const line = wrong.split('\n').findIndex((l) => l.includes('def: three')) + 1;
