@@ -62,33 +62,7 @@ export interface TopologyView {
   events?: EventView[];
 }
 
-export interface SlaRow {
-  server_id: string;
-  name: string | null;
-  host: string | null;
-  topology_id: string | null;
-  topology: string | null;
-  unit: string | null;
-  sla_class: string | null;
-  state: string;
-  reason: string | null;
-  download_min_bps: number | null;
-  download_max_bps: number | null;
-  upload_min_bps: number | null;
-  upload_max_bps: number | null;
-  download_bps: number | null;
-  upload_bps: number | null;
-  allocated_download_bps: number | null;
-  demand: boolean | null;
-  violation_seconds: number | null;
-  violating: boolean;
-}
-
-export interface SlaSample {
-  at: string;
-  rows: SlaRow[];
-  error: string | null;
-}
+export type { SlaRow, SlaSample } from '../../src/manager/sla-types.ts';
 
 export interface Use {
   used: number;
