@@ -127,15 +127,35 @@ describe('the dashboard in chromium, on the demo', { skip: browserAvailable().sk
     assert.deepEqual(w.errors, []);
   });
 
-  it('plans an uploaded file: a second thesis topology fits only split over both hosts (3 + 4 vCPU free)', async () => {
-    await w.page.locator('#topology-file').setInputFiles({ name: 'thesis.yaml', mimeType: 'text/yaml', buffer: Buffer.from(THESIS_YAML) });
+  it('plans an uploaded file: six units fit only split over both hosts (3 + 4 vCPU free), and the demand that must cross is drawn crossing', async () => {
+    await w.page.locator('#topology-file').setInputFiles({ name: 'thesis.yaml', mimeType: 'text/yaml', buffer: Buffer.from(THESIS_YAML.replace('size: { min: 1, def: 3, max: 5 }', 'size: { min: 1, def: 4, max: 5 }')) });
     await w.page.waitForFunction(() => document.querySelector<HTMLTextAreaElement>('[data-testid="topology-text"]')?.value.includes('local_nm_template_minified') === true);
     await w.page.getByRole('button', { name: 'Plan (dry run)' }).click();
     const result = w.page.getByTestId('plan-result');
     await result.getByText('local_nm_template_minified: fits').waitFor();
     const hosts = await result.getByRole('table', { name: 'Assignments' }).locator('tbody th').allInnerTexts();
     assert.deepEqual(hosts.sort(), ['compute1', 'compute2']);
-    assert.equal(await result.getByRole('table', { name: 'Units' }).locator('tbody tr').count(), 5);
+    assert.equal(await result.getByRole('table', { name: 'Units' }).locator('tbody tr').count(), 6);
+    // The plan drawn: each unit in the box of its assigned host, and a demand line marked as crossing
+    // exactly when its two units are on different hosts.
+    const hostOf = new Map<string, string>();
+    for (const row of await result.getByRole('table', { name: 'Assignments' }).locator('tbody tr').all()) {
+      const host = await row.locator('th').innerText();
+      for (const unit of (await row.locator('td').first().innerText()).split(', ')) hostOf.set(unit, host);
+    }
+    assert.equal(hostOf.size, 6);
+    const drawn = result.getByTestId('diagram');
+    for (const [unit, host] of hostOf) assert.equal(await drawn.locator(`g.host[data-host="${host}"] g.unit[data-unit="${unit}"]`).count(), 1, `${unit} drawn in ${host}`);
+    const lines = await drawn.locator('line.demand').evaluateAll((els) => els.map((e) => [e.getAttribute('data-between') ?? '', e.classList.contains('cross')] as const));
+    assert.equal(lines.length, 4, 'Broker-1 with each of the four MediaServers');
+    // 6 units, 3 + 4 vCPU free: at most four together, so at least one MediaServer is apart from the Broker.
+    assert.ok(lines.some(([, cross]) => cross), 'a demand crosses the uplinks');
+    await drawn.locator('text.demand-label', { hasText: '100 Mbit/s' }).first().waitFor();
+    for (const [between, cross] of lines) {
+      const [a, b] = between.split('|');
+      assert.equal(cross, hostOf.get(a ?? '') !== hostOf.get(b ?? ''), `${between} crosses exactly when its units are apart`);
+    }
+    await w.screenshot('dry-run-upload');
     assert.deepEqual(w.errors, []);
   });
 

@@ -4,6 +4,7 @@
  * the document are listed at their line and column; picking one selects that line in the editor.
  */
 import { api, ApiError } from '../api.ts';
+import { diagram } from '../diagram.ts';
 import { append, h, mount, table } from '../dom.ts';
 import { bps } from '../format.ts';
 import type { Explanation, PlanView } from '../types.ts';
@@ -118,6 +119,17 @@ export function planPage(signal: AbortSignal): void {
       result,
       [h('h2', {}, `${answer.topology}: ${p.feasible ? 'fits' : 'does not fit'}`),
       explanationView(p),
+      p.feasible
+        ? h(
+            'div',
+            { class: 'diagram' },
+            diagram({
+              name: answer.topology,
+              units: answer.units.map((u) => ({ name: u.name, service_instance: u.service_instance, sla_class: u.sla_class, sla_state: null, host: null, planned_host: p.assignments?.[u.name] ?? null })),
+              demands: answer.demands,
+            }),
+          )
+        : null,
       p.feasible
         ? table(['Host', 'Units', 'Guaranteed across its uplink'], [...byHost].map(([host, units]) => h('tr', {}, h('th', { scope: 'row' }, host), h('td', {}, units.join(', ')), h('td', { class: 'num' }, bps(p.uplink_bps?.[host] ?? 0)))), 'Assignments')
         : null,
