@@ -35,9 +35,9 @@ export interface StartManagerOptions {
   log?: boolean;
   /** For tests: the deployer's poll and claim intervals. */
   pollMs?: number;
+  claimIntervalMs?: number;
   /** For tests and the dashboard bench: how often the live SLA feed polls the agent (default 1 s). */
   slaIntervalMs?: number;
-  claimIntervalMs?: number;
 }
 
 /** Service types given as files in the config, plus those POSTed to /services (kept in memory). */
@@ -141,7 +141,13 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
         await store.getTopology('00000000-0000-4000-8000-000000000000').catch((error: unknown) => reasons.push(`store: ${(error as Error).message}`));
         return reasons;
       },
-      dashboard: { uiDir: await dashboardDir(), ...(options.slaIntervalMs === undefined ? {} : { slaIntervalMs: options.slaIntervalMs }) },
+      // A dashboard that cannot be built (a checkout without esbuild, an unwritable temp folder) must not keep the API down.
+      dashboard: {
+        uiDir: await dashboardDir().catch((error: unknown) => {
+          logEvent({ level: 'warn', event: 'dashboard_unavailable', error: (error as Error).message });
+          return undefined;
+        }),
+        ...(options.slaIntervalMs === undefined ? {} : { slaIntervalMs: options.slaIntervalMs }) },
       logger: log ? { level: 'info' } : false,
       ...(tls ? { https: readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) } : {}),
     });
