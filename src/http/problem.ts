@@ -26,6 +26,7 @@ export type ProblemKind =
   | 'invalid-topology'
   | 'infeasible'
   | 'conflict'
+  | 'idempotency-key-reused'
   | 'upstream'
   | 'internal';
 
@@ -43,6 +44,7 @@ const TITLES: Record<ProblemKind, string> = {
   'invalid-topology': 'The topology documents are not valid',
   infeasible: 'The topology cannot be placed',
   conflict: 'Conflict with the current state',
+  'idempotency-key-reused': 'The idempotency key was used for another request',
   upstream: 'A service this one depends on failed',
   internal: 'Internal error',
 };

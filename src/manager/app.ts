@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
 import { createServiceApp, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
-import { TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
+import { StoreError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
 import { plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
@@ -134,6 +134,11 @@ function topologyProblem(error: TopologyError): ProblemError {
 
 const SLUG = /[^a-z0-9-]+/g;
 
+/** Whether two submissions are the same request: the topology document the client sent, its format and strategy. */
+function sameRequest(a: TopologyRequest, b: TopologyRequest): boolean {
+  return a.format === b.format && a.strategy === b.strategy && a.files[0]?.text === b.files[0]?.text && a.files[0]?.name === b.files[0]?.name;
+}
+
 export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp> {
   const registry = new Registry();
   const planDuration = new Histogram({
@@ -201,8 +206,17 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
   const plan = async (request: TopologyRequest) => {
     const end = planDuration.startTimer();
     try {
-      return await deps.deployer.plan(request);
+      const planned = await deps.deployer.plan(request);
+      if (planned.topology.units.length === 0) {
+        refused.inc({ reason: 'invalid' });
+        // `def: 0` everywhere would deploy an empty stack and call it ACTIVE.
+        throw new ProblemError(422, 'invalid-topology', `${planned.topology.name} has no units: every service instance has size.def 0`, {
+          errors: [{ pointer: '/body/topology', message: 'at least one unit (a service instance with size.def ≥ 1)' }],
+        });
+      }
+      return planned;
     } catch (error) {
+      if (error instanceof ProblemError) throw error;
       if (error instanceof TopologyError) {
         refused.inc({ reason: 'invalid' });
         throw topologyProblem(error);
@@ -245,6 +259,12 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       deployRequestedAt: new Date().toISOString(),
       message: `accepted: ${planned.plan.explanation.summary}`,
     });
+    if (!created && !sameRequest(topology.request as TopologyRequest, request)) {
+      // The key names an earlier submission of something else: answering with that one would hide the mistake.
+      throw new ProblemError(422, 'idempotency-key-reused', `Idempotency-Key was used for a different topology (${topology.name}, ${topology.id}); use a new key for a new request`, {
+        errors: [{ pointer: '/headers/idempotency-key', message: 'already used with a different body' }],
+      });
+    }
     if (created) deps.deployer.kick();
     void reply.code(202).header('location', `/v1/topologies/${topology.id}`);
     return topologyView(topology, await deps.store.events(topology.id));
@@ -305,12 +325,20 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       if (bad.length > 0) throw new ProblemError(400, 'validation', `unknown state ${bad.join(', ')}`, { errors: [{ pointer: '/query/state', message: `one of ${TOPOLOGY_STATES.join(', ')}` }] });
       const limit = q.limit === undefined ? 100 : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ProblemError(400, 'validation', 'limit must be an integer from 1 to 1000', { errors: [{ pointer: '/query/limit', message: 'from 1 to 1000' }] });
-      const page = await deps.store.listTopologies({
-        projectId: deps.projectId,
-        ...(states ? { states: states as TopologyRecord['state'][] } : {}),
-        limit,
-        cursor: q.cursor ?? null,
-      });
+      let page;
+      try {
+        page = await deps.store.listTopologies({
+          projectId: deps.projectId,
+          ...(states ? { states: states as TopologyRecord['state'][] } : {}),
+          limit,
+          cursor: q.cursor ?? null,
+        });
+      } catch (error) {
+        if (error instanceof StoreError && error.code === 'CM_ERR_STORE_INVALID' && q.cursor !== undefined) {
+          throw new ProblemError(400, 'validation', 'cursor is not one this service gave out', { errors: [{ pointer: '/query/cursor', message: 'pass the next_cursor of a previous page unchanged' }] });
+        }
+        throw error;
+      }
       return { items: page.items.map((t) => topologyView(t)), next_cursor: page.nextCursor };
     },
   );
