@@ -287,8 +287,3 @@ export async function main(argv: readonly string[]): Promise<void> {
   console.log(JSON.stringify({ bench: 'ui', options: opts, results }));
 }
 
-declare global {
-  interface Window {
-    cmSlaStats?: { events: number; rows: number; handleMsTotal: number; handleMsMax: number; chartPoints: number; chartDownloadMaxBps: number };
-  }
-}

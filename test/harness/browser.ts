@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * A real browser for the dashboard's tests: Debian's chromium driven by playwright-core (no
  * browser download). Missing chromium skips locally and fails in CI, like every real part.
@@ -9,6 +10,13 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { findBinary } from '../../src/ovsdb/local-server.ts';
 import { realOvsAvailable } from './ovsdb-server.ts';
+
+/** What the dashboard's SLA view keeps about itself on `window` (ui/src/sla-live.ts `LiveStats`), for the tests and the bench. */
+declare global {
+  interface Window {
+    cmSlaStats?: { events: number; rows: number; handleMsTotal: number; handleMsMax: number; chartPoints: number; chartDownloadMaxBps: number };
+  }
+}
 
 export const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/screenshots');
 

@@ -18,11 +18,6 @@ import { startScenarioEnv, thesisCloud, type BootedServer, type ScenarioEnv } fr
 import { browserAvailable, launchBrowser, openPage, type WatchedPage } from '../harness/browser.ts';
 import { integrationRequired, realOvsAvailable, run } from '../harness/ovsdb-server.ts';
 
-declare global {
-  interface Window {
-    cmSlaStats?: { events: number; rows: number; handleMsTotal: number; handleMsMax: number; chartPoints: number; chartDownloadMaxBps: number };
-  }
-}
 
 const requirement = realOvsAvailable(['ovsdb-server', 'ovsdb-tool', 'ovs-vswitchd', 'ovs-ofctl', 'ip', 'tc', 'ethtool', 'iperf3', 'chromium']);
 const notRoot = process.getuid?.() === 0 ? false : 'needs root (network namespaces)';

@@ -15,12 +15,6 @@ import type { Browser } from 'playwright-core';
 import { runDemo, type DemoSummary } from '../../src/cli/demo.ts';
 import { browserAvailable, launchBrowser, openPage, type WatchedPage } from '../harness/browser.ts';
 
-/** What the SLA view keeps about itself on `window` (ui/src/sla-live.ts). */
-declare global {
-  interface Window {
-    cmSlaStats?: { events: number; rows: number; handleMsTotal: number; handleMsMax: number; chartPoints: number; chartDownloadMaxBps: number };
-  }
-}
 
 const THESIS_YAML = readFileSync(path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis/thesis.yaml'), 'utf8');
 
