@@ -1,8 +1,11 @@
 /**
  * RFC 9457 problem details for the services' HTTP APIs (agent, manager): one error type
- * ({@link ProblemError}) thrown by the routes, and the mapping of fastify's own
- * errors (schema validation, bad JSON, body too large, 404) to the same shape.
+ * ({@link ProblemError}) thrown by the routes, the mapping of fastify's own errors (schema
+ * validation, bad JSON, body too large, wrong media type, bad URL, 404) to the same shape, and
+ * the raw form written straight on a socket when Node's parser refuses a request before any
+ * route sees it (431, 400, 408).
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Problem as FieldProblem } from '../qos/validate.ts';
@@ -23,10 +26,17 @@ export type ProblemKind =
   | 'payload-too-large'
   | 'unsupported-media-type'
   | 'method-not-allowed'
+  | 'bad-request'
+  | 'uri-too-long'
+  | 'headers-too-large'
+  | 'request-timeout'
+  | 'expectation-failed'
   | 'invalid-topology'
+  | 'invalid-service-type'
   | 'infeasible'
   | 'conflict'
   | 'idempotency-key-reused'
+  | 'limit-exceeded'
   | 'upstream'
   | 'internal';
 
@@ -41,10 +51,17 @@ const TITLES: Record<ProblemKind, string> = {
   'payload-too-large': 'The body is too large',
   'unsupported-media-type': 'Unsupported media type',
   'method-not-allowed': 'Method not allowed',
+  'bad-request': 'The request is not well-formed HTTP',
+  'uri-too-long': 'The request target is too long',
+  'headers-too-large': 'The request headers are too large',
+  'request-timeout': 'The request was not received in time',
+  'expectation-failed': 'The expectation cannot be met',
   'invalid-topology': 'The topology documents are not valid',
+  'invalid-service-type': 'The service-type document is not valid',
   infeasible: 'The topology cannot be placed',
   conflict: 'Conflict with the current state',
   'idempotency-key-reused': 'The idempotency key was used for another request',
+  'limit-exceeded': 'The request asks for more than this service allows',
   upstream: 'A service this one depends on failed',
   internal: 'Internal error',
 };
@@ -132,7 +149,7 @@ interface AjvLikeError {
   params?: Record<string, unknown>;
 }
 
-/** Fastify's schema errors → field problems. Params/querystring/headers pointers are prefixed by where they are. */
+/** Fastify's schema errors → field problems. Params/query/headers pointers are prefixed by where they are. */
 function fieldProblems(error: FastifyError): FieldProblem[] {
   const context = error.validationContext ?? 'body';
   const list = (error.validation ?? []) as AjvLikeError[];
@@ -140,13 +157,23 @@ function fieldProblems(error: FastifyError): FieldProblem[] {
     let path = v.instancePath ?? '';
     const missing = v.params?.missingProperty ?? v.params?.requiredProperties;
     if (typeof missing === 'string') path += `/${missing.replace(/^\./, '')}`;
-    const at = context === 'body' ? path : `/${context}${path}`;
+    // `/query/...` as in the routes' own checks (cursor, state), not fastify's `querystring`.
+    const at = context === 'body' ? path : `/${context === 'querystring' ? 'query' : context}${path}`;
     return { pointer: at, message: v.message ?? 'is not valid' };
   });
 }
 
+/** What {@link toProblem} may name in its messages: the limit of the route that refused a body. */
+export interface ProblemContext {
+  bodyLimit?: number;
+  /** The request's Content-Type header, named by a 415. */
+  contentType?: string;
+}
+
+export const CONTENT_TYPE_POINTER = '/headers/content-type';
+
 /** Maps anything thrown in a route or by fastify to a {@link ProblemError}. */
-export function toProblem(error: unknown): ProblemError {
+export function toProblem(error: unknown, context: ProblemContext = {}): ProblemError {
   if (error instanceof ProblemError) return error;
   const e = error as Partial<FastifyError>;
   if (Array.isArray(e.validation)) {
@@ -159,10 +186,28 @@ export function toProblem(error: unknown): ProblemError {
       return new ProblemError(400, 'invalid-json', 'This POST method requires a valid JSON body', {
         errors: [{ pointer: '', message: e.message ?? 'not valid JSON' }],
       });
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ProblemError(413, 'payload-too-large', e.message ?? 'the body is too large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ProblemError(415, 'unsupported-media-type', e.message ?? 'unsupported content type');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const limit = context.bodyLimit;
+      const detail = limit === undefined ? 'The body is larger than this route accepts' : `The body is larger than this route accepts (${String(limit)} bytes)`;
+      return new ProblemError(413, 'payload-too-large', detail, {
+        errors: [{ pointer: '/body', message: limit === undefined ? 'too large' : `larger than ${String(limit)} bytes` }],
+        ...(limit === undefined ? {} : { extensions: { limit_bytes: limit } }),
+      });
+    }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const given = context.contentType === undefined || context.contentType === '' ? 'no Content-Type' : `Content-Type ${JSON.stringify(context.contentType.slice(0, 100))}`;
+      return new ProblemError(415, 'unsupported-media-type', `This route does not take a body with ${given}; send application/json`, {
+        errors: [{ pointer: CONTENT_TYPE_POINTER, message: 'not a media type this route accepts' }],
+      });
+    }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ProblemError(400, 'bad-request', 'The body does not have the length its Content-Length header says', {
+        errors: [{ pointer: '/headers/content-length', message: 'does not match the body' }],
+      });
+    case 'FST_ERR_BAD_URL':
+      return new ProblemError(400, 'bad-request', 'The URL path is not valid (a bad percent-encoding?)', { errors: [{ pointer: '/url', message: 'not a valid URL path' }] });
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ProblemError(414, 'uri-too-long', 'A path parameter is longer than this service accepts', { errors: [{ pointer: '/url', message: 'a path segment is too long' }] });
     default:
       break;
   }
@@ -172,7 +217,27 @@ export function toProblem(error: unknown): ProblemError {
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
   if (status === 404) return new ProblemError(404, 'not-found', e.message ?? 'not found');
   if (status === 405) return new ProblemError(405, 'method-not-allowed', e.message ?? 'method not allowed');
+  if (status === 413) return toProblem({ code: 'FST_ERR_CTP_BODY_TOO_LARGE' }, context);
+  if (status === 415) return toProblem({ code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' }, context);
   if (status < 500) return new ProblemError(status, 'validation', e.message ?? 'bad request');
   // Never leak internals: the log has the stack, the client gets the request id.
   return new ProblemError(500, 'internal', 'An internal error occurred; the request id identifies it in the logs');
+}
+
+/**
+ * A whole HTTP/1.1 response carrying `problem`, for a socket no route holds (Node's parser
+ * refused the request: no request object, no reply). It asks the client to close: the caller
+ * closes the connection after writing it.
+ */
+export function rawProblemResponse(problem: ProblemError, requestId: string, instance?: string): string {
+  const body = JSON.stringify(problem.body(instance));
+  const headers: [string, string][] = [
+    ['Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`],
+    ['Content-Length', String(Buffer.byteLength(body))],
+    ['x-request-id', requestId],
+    ...Object.entries(problem.headers),
+    ['Connection', 'close'],
+  ];
+  const reason = STATUS_CODES[problem.status] ?? 'Error';
+  return `HTTP/1.1 ${String(problem.status)} ${reason}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;
 }
