@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { Type, type TSchema } from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
-import { createServiceApp, type HttpsOptions } from '../http/service.ts';
+import { createServiceApp, type HttpLimits, type HttpsOptions } from '../http/service.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
@@ -29,7 +29,9 @@ import type { HostEnforcementView } from './enforcement/types.ts';
 import { serverIndex } from './inventory/server-index.ts';
 import { renderThesisHosts, renderV1Hosts, UnknownMarkerError, V1_HOSTS_DEFAULT_LIMIT, V1_HOSTS_MAX_LIMIT } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
-import { createAgentMetrics, PORT_STATES, type PortStateName, type ReconcilerCounters } from './metrics.ts';
+import { createAgentMetrics, PORT_STATES, SLA_STATES, type PortStateName, type ReconcilerCounters, type SlaStateName } from './metrics.ts';
+import type { OrphanView } from './orphans.ts';
+import type { StartupReason } from './startup.ts';
 
 export const WELCOME_TEXT = 'Welcome to the Connectivity Manager Agent';
 
@@ -117,12 +119,29 @@ export interface AgentAppDeps {
   logger?: LoggerOptions | false;
   /** One observed-rate series per port in /metrics. @default true */
   perPortRateMetrics?: boolean;
+  /**
+   * The agent's start-up while it is still bringing its dependencies up (store, OpenStack):
+   * each dependency it waits for is a /readyz reason. Absent or empty: started.
+   */
+  startup?: { reasons(): readonly StartupReason[] };
+  /**
+   * Stored SLAs of servers gone from the cloud: with it, such a server is `orphaned` in
+   * /v1/sla (and its summary) until its SLA is removed, instead of `error`.
+   */
+  orphans?: OrphanView;
+  /**
+   * The server ids with a stored SLA as the agent holds them in memory: what the
+   * `cm_agent_slas` gauge counts at each scrape. Absent: read from the store.
+   */
+  slaServerIds?: () => Iterable<string>;
   /** A snapshot older than this makes /readyz fail, ms. @default 300000 */
   maxSnapshotAgeMs?: number;
   /** Serve HTTPS with this certificate chain and private key (PEM text); plain HTTP when absent. */
   https?: HttpsOptions;
   /** Body limit, bytes. @default 1 MiB */
   bodyLimit?: number;
+  /** Slow and hostile clients (docs/operating.md, "HTTP limits"); missing ones are the defaults. */
+  httpLimits?: Partial<HttpLimits>;
   now?: () => number;
 }
 
@@ -243,7 +262,9 @@ const SlaStatusSchema = Type.Object(
         host: Type.Union([Type.String(), Type.Null()]),
         version: Type.Integer(),
         desired: Type.Ref('Sla'),
-        state: Type.Union(PORT_STATES.map((s) => Type.Literal(s))),
+        state: Type.Union(SLA_STATES.map((s) => Type.Literal(s)), {
+          description: 'The worst state of its ports; orphaned: the server is not in the cloud inventory and its SLA is removed after sla.orphan_grace_ms',
+        }),
         reason: Type.Union([Type.String(), Type.Null()]),
         ports: Type.Array(PortEnforcement),
         guarantee: GuaranteeStatus,
@@ -278,6 +299,8 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
   const now = deps.now ?? Date.now;
   const maxAgeMs = deps.maxSnapshotAgeMs ?? 300_000;
 
+  const portStatuses = (): readonly PortStatusView[] => (deps.cluster ? [...deps.reconcilers.status(), ...deps.cluster.foreignPorts()] : deps.reconcilers.status());
+
   const metrics = createAgentMetrics({
     reconcilerMetrics: () => deps.reconcilers.metrics(),
     drainPassDurations: () => deps.reconcilers.drainPassDurations?.() ?? new Map(),
@@ -289,6 +312,14 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
       return s ? Math.max(0, (now() - Date.parse(s.refreshedAt)) / 1000) : undefined;
     },
     inventoryStale: () => deps.inventory.snapshot()?.stale ?? true,
+    // The same join as GET /v1/sla's summary, so that the gauge and the API never disagree.
+    slaStates: async () => {
+      // No series while starting (the store may not be open, the SLAs not loaded): zeros would be a claim.
+      if ((deps.startup?.reasons().length ?? 0) > 0) return undefined;
+      const ids = deps.slaServerIds ? [...deps.slaServerIds()] : (await deps.store.list()).map((s) => s.serverId);
+      return slaSummary(ids, deps.inventory.snapshot(), portStatuses(), deps.orphans);
+    },
+    ...(deps.orphans ? { slaOrphansRemoved: () => deps.orphans?.removed ?? 0 } : {}),
     ...(deps.guarantees ? { guarantees: deps.guarantees } : {}),
     ...(deps.cluster ? { cluster: deps.cluster } : {}),
   });
@@ -311,6 +342,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.https ? { https: deps.https } : {}),
     ...(deps.bodyLimit === undefined ? {} : { bodyLimit: deps.bodyLimit }),
+    ...(deps.httpLimits === undefined ? {} : { limits: deps.httpLimits }),
     metrics: { registry: metrics.registry, prefix: 'cm_agent', public: deps.auth.publicMetrics === true },
   });
 
@@ -345,9 +377,18 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
 
   app.get(
     '/readyz',
-    { schema: { operationId: 'getReadiness', tags: ['ops'], security: [], summary: 'Inventory fresh and every OVSDB connected' } },
+    {
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['ops'],
+        security: [],
+        summary: 'Started (dependencies reached), inventory fresh, every OVSDB connected, a live cluster member',
+      },
+    },
     async (_request, reply) => {
-      const reasons: { host: string | null; reason: string }[] = [];
+      const reasons: { host: string | null; reason: string; dependency?: string }[] = [];
+      // Start-up first: while the agent waits for a dependency, that is the reason that matters.
+      for (const r of deps.startup?.reasons() ?? []) reasons.push({ host: null, dependency: r.dependency, reason: r.reason });
       const s = deps.inventory.snapshot();
       if (!s) reasons.push({ host: null, reason: 'no inventory snapshot yet' });
       else {
@@ -518,7 +559,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
           { openflow: (host) => openflow.get(host), ...(guarantees ? { guarantees: (host: string) => guarantees.host(host) } : {}) },
         );
       } catch (error) {
-        if (error instanceof UnknownMarkerError) throw validationProblem('Unknown marker', [{ pointer: '/querystring/marker', message: error.message }]);
+        if (error instanceof UnknownMarkerError) throw validationProblem('Unknown marker', [{ pointer: '/query/marker', message: error.message }]);
         throw error;
       }
     },
@@ -613,8 +654,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
     async (request) => {
       const wanted = request.query.server_id?.split(',').filter((id) => id !== '').map(checkId);
       const stored = wanted === undefined ? await deps.store.list() : (await Promise.all(wanted.map((id) => deps.store.get(id)))).filter((x) => x !== undefined);
-      const statuses = deps.cluster ? [...deps.reconcilers.status(), ...deps.cluster.foreignPorts()] : deps.reconcilers.status();
-      return slaStatus(stored, deps.inventory.snapshot(), statuses, deps.guarantees);
+      return slaStatus(stored, deps.inventory.snapshot(), portStatuses(), deps.guarantees, deps.orphans);
     },
   );
 
@@ -622,80 +662,121 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
 }
 
 
+interface PortItem {
+  port_id: string;
+  host: string | null;
+  ovs_port: string | null;
+  state: PortStateName;
+  reason: string | null;
+  contested_by: string | null;
+  since: string | null;
+  upload_mechanism: string | null;
+  upload_reason: string | null;
+  observed: { download_bps: number; upload_bps: number; at: string; interval_s: number } | null;
+  observed_error: string | null;
+}
+
+/** One server's state as /v1/sla reports it; `ports` only when asked for (the metrics need the state alone). */
+function judgeServer(
+  serverId: string,
+  snapshot: InventorySnapshot | undefined,
+  byPort: ReadonlyMap<string, PortStatusView>,
+  orphans: OrphanView | undefined,
+  withPorts: boolean,
+): { state: SlaStateName; reason: string | null; server: ServerInventory | undefined; ports: PortItem[] } {
+  const server = snapshot === undefined ? undefined : serverIndex(snapshot).get(serverId.toLowerCase());
+  if (!snapshot) return { state: 'pending', reason: 'the cloud inventory has not been read yet', server, ports: [] };
+  if (!server) {
+    if (!orphans) return { state: 'error', reason: 'the server is not in the cloud inventory (deleted?)', server, ports: [] };
+    const since = orphans.absentSince(serverId);
+    const grace = Math.round(orphans.graceMs / 1000);
+    return {
+      state: 'orphaned',
+      reason:
+        since === undefined
+          ? `the server is not in the cloud inventory (deleted?); its SLA is removed once it has been absent for ${String(grace)} s`
+          : `the server has not been in the cloud inventory since ${new Date(since).toISOString()} (deleted?); its SLA is removed ${String(grace)} s after that`,
+      server,
+      ports: [],
+    };
+  }
+  if (server.ports.length === 0) return { state: 'error', reason: 'the server has no Neutron port', server, ports: [] };
+  let worst: { state: PortStateName; reason: string | null } | undefined;
+  const ports: PortItem[] = [];
+  for (const p of server.ports) {
+    const st = byPort.get(p.id);
+    const state: PortStateName = st ? st.state : 'pending';
+    const reason = st ? (st.reason ?? null) : p.bindingHost === '' ? 'the port is not bound to a host yet' : 'not reconciled yet';
+    if (!worst || SEVERITY[state] > SEVERITY[worst.state]) worst = { state, reason };
+    if (!withPorts) continue;
+    ports.push(
+      st
+        ? {
+            port_id: p.id,
+            host: st.host,
+            ovs_port: st.ovsPort ?? null,
+            state,
+            reason,
+            contested_by: st.contestedBy ?? null,
+            since: st.since,
+            upload_mechanism: st.upload?.mechanism ?? null,
+            upload_reason: st.upload?.reason ?? null,
+            observed: st.observed
+              ? { download_bps: Math.round(st.observed.downloadBps), upload_bps: Math.round(st.observed.uploadBps), at: st.observed.at, interval_s: st.observed.intervalS }
+              : null,
+            observed_error: st.observed ? null : (st.observedError ?? null),
+          }
+        : {
+            port_id: p.id,
+            host: p.bindingHost === '' ? null : p.bindingHost,
+            ovs_port: null,
+            state,
+            reason,
+            contested_by: null,
+            since: null,
+            upload_mechanism: null,
+            upload_reason: null,
+            observed: null,
+            observed_error: 'not reconciled yet',
+          },
+    );
+  }
+  return { state: worst?.state ?? 'pending', reason: worst?.reason ?? null, server, ports };
+}
+
+/** The states /v1/sla's summary counts (`orphaned` only where orphans are tracked). */
+function summaryStates(orphans: OrphanView | undefined): readonly SlaStateName[] {
+  return orphans ? SLA_STATES : PORT_STATES;
+}
+
+/** /v1/sla's `summary` for these servers: servers by state. Pure. */
+export function slaSummary(
+  serverIds: Iterable<string>,
+  snapshot: InventorySnapshot | undefined,
+  statuses: readonly PortStatusView[],
+  orphans?: OrphanView,
+): Record<string, number> {
+  const byPort = new Map(statuses.map((s) => [s.portId, s]));
+  const summary: Record<string, number> = Object.fromEntries(summaryStates(orphans).map((s) => [s, 0]));
+  for (const id of serverIds) {
+    const { state } = judgeServer(id, snapshot, byPort, orphans, false);
+    summary[state] = (summary[state] ?? 0) + 1;
+  }
+  return summary;
+}
+
 /** Joins desired SLAs, the inventory's ports and the reconcilers' port states. Pure. */
 export function slaStatus(
   stored: readonly StoredSla[],
   snapshot: InventorySnapshot | undefined,
   statuses: readonly PortStatusView[],
   guarantees?: GuaranteeView,
+  orphans?: OrphanView,
 ): Record<string, unknown> {
   const byPort = new Map(statuses.map((s) => [s.portId, s]));
-  const summary: Record<string, number> = Object.fromEntries(PORT_STATES.map((s) => [s, 0]));
+  const summary: Record<string, number> = Object.fromEntries(summaryStates(orphans).map((s) => [s, 0]));
   const items = stored.map((s) => {
-    const server = snapshot === undefined ? undefined : serverIndex(snapshot).get(s.serverId);
-    const ports: {
-      port_id: string;
-      host: string | null;
-      ovs_port: string | null;
-      state: PortStateName;
-      reason: string | null;
-      contested_by: string | null;
-      since: string | null;
-      upload_mechanism: string | null;
-      upload_reason: string | null;
-      observed: { download_bps: number; upload_bps: number; at: string; interval_s: number } | null;
-      observed_error: string | null;
-    }[] = [];
-    let state: PortStateName;
-    let reason: string | null;
-    if (!snapshot) {
-      state = 'pending';
-      reason = 'the cloud inventory has not been read yet';
-    } else if (!server) {
-      state = 'error';
-      reason = 'the server is not in the cloud inventory (deleted?)';
-    } else if (server.ports.length === 0) {
-      state = 'error';
-      reason = 'the server has no Neutron port';
-    } else {
-      for (const p of server.ports) {
-        const st = byPort.get(p.id);
-        ports.push(
-          st
-            ? {
-                port_id: p.id,
-                host: st.host,
-                ovs_port: st.ovsPort ?? null,
-                state: st.state,
-                reason: st.reason ?? null,
-                contested_by: st.contestedBy ?? null,
-                since: st.since,
-                upload_mechanism: st.upload?.mechanism ?? null,
-                upload_reason: st.upload?.reason ?? null,
-                observed: st.observed
-                  ? { download_bps: Math.round(st.observed.downloadBps), upload_bps: Math.round(st.observed.uploadBps), at: st.observed.at, interval_s: st.observed.intervalS }
-                  : null,
-                observed_error: st.observed ? null : (st.observedError ?? null),
-              }
-            : {
-                port_id: p.id,
-                host: p.bindingHost === '' ? null : p.bindingHost,
-                ovs_port: null,
-                state: 'pending',
-                reason: p.bindingHost === '' ? 'the port is not bound to a host yet' : 'not reconciled yet',
-                contested_by: null,
-                since: null,
-                upload_mechanism: null,
-                upload_reason: null,
-                observed: null,
-                observed_error: 'not reconciled yet',
-              },
-        );
-      }
-      const worst = ports.reduce((a, b) => (SEVERITY[b.state] > SEVERITY[a.state] ? b : a));
-      state = worst.state;
-      reason = worst.reason;
-    }
+    const { state, reason, server, ports } = judgeServer(s.serverId, snapshot, byPort, orphans, true);
     summary[state] = (summary[state] ?? 0) + 1;
     return {
       server_id: s.serverId,

@@ -37,11 +37,15 @@
  * rates: { interval_ms: 1000, per_port_metrics: true }   # live rates; interval 0 turns sampling off
  * inventory: { refresh_interval_ms: 30000 }
  * reconcile: { resync_interval_ms: 60000 }
+ * sla: { orphan_grace_ms: 600000 }                # a server gone from the cloud this long loses its stored SLA
+ * limits: { body_bytes: 1048576, request_timeout_ms: 30000, connections_per_address: 64 }   # docs/agent.md, "Limits"
  * sim: { scenario: thesis, ovsdb: in-process }    # embedded simulated cloud instead of cloud/ovsdb
  * ```
  */
 import { hostname } from 'node:os';
 import { ConfigReader as Reader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
+import { HTTP_LIMIT_CONFIG_KEYS, readHttpLimits } from '../http/limits-config.ts';
+import type { HttpLimits } from '../http/service.ts';
 import { parseEndpoint } from '../ovsdb/transport.ts';
 import { checkRate } from '../qos/rates.ts';
 import { endpointOfListener } from './enforcement/listener.ts';
@@ -64,6 +68,10 @@ export interface AgentConfig {
   };
   inventory: { refreshIntervalMs: number };
   reconcile: { resyncIntervalMs: number };
+  /** `orphanGraceMs`: how long a server with a stored SLA may be absent from complete inventories before the SLA is deleted. */
+  sla: { orphanGraceMs: number };
+  /** What one client may send and hold (docs/agent.md, "Limits"); HTTP limits not given are the defaults. */
+  limits: { bodyBytes: number; http: Partial<HttpLimits> };
   enforcement: {
     upload: 'auto' | 'meter' | 'policing';
     openflow: { template?: string; endpoints: Record<string, string>; listener?: string; tls?: { key: string; cert: string; ca: string } };
@@ -98,6 +106,9 @@ export class AgentConfigError extends Error {
   }
 }
 
+/** Bytes of a request body (413 above): a /v1 SLA or a thesis QoS list is a few KiB. */
+export const AGENT_BODY_BYTES = 1024 * 1024;
+
 /** Placeholders a template may use. */
 const TEMPLATE_FIELDS = ['host', 'host_ip', 'hypervisor_hostname'] as const;
 
@@ -117,7 +128,7 @@ export function parseAgentConfig(
   const parsed = parseYamlRoot(fileText);
   if ('problem' in parsed) throw new AgentConfigError(source, [parsed.problem]);
   const root = parsed.root;
-  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'cluster', 'ovsdb', 'inventory', 'reconcile', 'enforcement', 'rates', 'sim'], '');
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'owner', 'store', 'cluster', 'ovsdb', 'inventory', 'reconcile', 'enforcement', 'rates', 'sla', 'limits', 'sim'], '');
   const simSection = root.sim === true ? {} : r.section(root, 'sim', ['scenario', 'ovsdb']);
   const simEnabled = root.sim !== undefined && root.sim !== null && root.sim !== false;
   const simScenario = r.string(simSection.scenario, 'sim.scenario');
@@ -252,6 +263,8 @@ export function parseAgentConfig(
 
   const inventory = r.section(root, 'inventory', ['refresh_interval_ms']);
   const reconcile = r.section(root, 'reconcile', ['resync_interval_ms']);
+  const sla = r.section(root, 'sla', ['orphan_grace_ms']);
+  const limitsSection = r.section(root, 'limits', ['body_bytes', ...HTTP_LIMIT_CONFIG_KEYS]);
   const config: AgentConfig = {
     listen: tls ? { host, port, tls } : { host, port },
     auth: keystone ? { tokens, keystone } : { tokens },
@@ -262,6 +275,12 @@ export function parseAgentConfig(
     ovsdb: { ...(template === undefined ? {} : { template }), endpoints, ...(ovsdbTls ? { tls: ovsdbTls } : {}) },
     inventory: { refreshIntervalMs: r.integer(inventory.refresh_interval_ms, 'inventory.refresh_interval_ms', 30_000, 1000, 3_600_000) },
     reconcile: { resyncIntervalMs: r.integer(reconcile.resync_interval_ms, 'reconcile.resync_interval_ms', 60_000, 1000, 86_400_000) },
+    // At least a second; at most 30 days (a server shelved or evacuated stays in Nova's listing, so long graces are rarely needed).
+    sla: { orphanGraceMs: r.integer(sla.orphan_grace_ms, 'sla.orphan_grace_ms', 600_000, 1000, 2_592_000_000) },
+    limits: {
+      bodyBytes: r.integer(limitsSection.body_bytes, 'limits.body_bytes', AGENT_BODY_BYTES, 1024, 1024 * 1024 * 1024),
+      http: readHttpLimits(r, limitsSection),
+    },
     enforcement: {
       upload: upload === 'meter' || upload === 'policing' ? upload : 'auto',
       openflow: {

@@ -4,15 +4,20 @@
  * Everything is wired explicitly here; `startAgent` returns a handle that
  * stops it all in order.
  *
+ * Configuration problems are thrown before anything starts. Then the API
+ * listens, and the dependencies (a PostgreSQL store, the cluster store, the
+ * first cloud inventory) are brought up in the background with retries
+ * (startup.ts): /readyz names what the agent waits for.
+ *
  * Command: `cm-agent --config FILE` (environment: CM_AGENT_*, OS_* / OS_CLOUD),
  * or `cm-agent --sim` to run against a freshly started simulated cloud.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { keystoneTokenValidator } from '../http/keystone-auth.ts';
-import { readHttpsFiles } from '../http/service.ts';
+import { readHttpsFiles, type HttpsOptions } from '../http/service.ts';
 import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
-import { openSlaStore, type SlaStore } from '../store/index.ts';
+import { openSlaStore, type SlaStore, type StoredSla } from '../store/index.ts';
 import { openClusterStore, type ClusterStore } from '../store/index.ts';
 import { buildAgentApp, type ClusterView } from './app.ts';
 import { HostFence } from './cluster/fence.ts';
@@ -25,6 +30,8 @@ import { ReconcilerFleet } from './fleet.ts';
 import { GuaranteeController } from './guarantees/controller.ts';
 import { CloudInventory } from './inventory.ts';
 import type { HostCapacity, InventorySnapshot } from './inventory/types.ts';
+import { SlaOrphanCollector } from './orphans.ts';
+import { boundedText, isConfigurationProblem, openstackDependencyOf, PendingSlaStore, StartupTracker, type RetryPolicy } from './startup.ts';
 import type { SimCloud } from '../sim/index.ts';
 
 export interface RunningAgent {
@@ -36,9 +43,18 @@ export interface RunningAgent {
   readonly store: SlaStore;
   /** The guaranteed-rate controller, unless `enforcement.guarantees.enabled` is false. */
   readonly guarantees: GuaranteeController | undefined;
-  /** With `cluster`: this replica's membership and the host statuses shared through the store. */
-  readonly membership?: ClusterMembership;
-  readonly hostStatus?: HostStatusSync;
+  /** With `cluster`: this replica's membership and the host statuses shared through the store (once the cluster store is open). */
+  readonly membership?: ClusterMembership | undefined;
+  readonly hostStatus?: HostStatusSync | undefined;
+  /** Stored SLAs of servers gone from the cloud (`sla.orphan_grace_ms`). */
+  readonly orphans: SlaOrphanCollector;
+  /**
+   * Resolves when start-up completed: the SLA store (and cluster store) open, the first
+   * inventory read, the reconcilers started. Rejects when it failed for good (a
+   * configuration problem, a database of a newer agent), after stopping the agent, or
+   * when the agent was stopped first. Unreachable dependencies are retried, never a rejection.
+   */
+  readonly ready: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,11 +121,22 @@ export interface StartAgentOptions {
   openflowEndpoint?: (host: string) => string | undefined;
   /** pino logging; false to silence. */
   log?: boolean;
+  /** Also hands every JSON log event of the agent to this function (whatever `log` says): tests, embedding. */
+  events?: (event: Record<string, unknown>) => void;
+  /**
+   * Resolve only once start-up completed (see {@link RunningAgent.ready}; the API listens
+   * meanwhile), rejecting if it fails for good. false: resolve as soon as the API listens.
+   * @default true
+   */
+  waitReady?: boolean;
+  /** Backoff of the start-up retries of an unreachable dependency. @default { initialMs: 500, maxMs: 30000 } */
+  startupRetry?: Partial<RetryPolicy>;
 }
 
 export { keystoneTokenValidator, type KeystoneValidatorOptions } from '../http/keystone-auth.ts';
 
 export async function startAgent(config: AgentConfig, options: StartAgentOptions = {}): Promise<RunningAgent> {
+  // Configuration problems first, before anything starts: they end the process (exit 2).
   const cloud =
     options.cloud ??
     loadCloudConfig(
@@ -117,43 +144,104 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       config.cloud.name === undefined ? {} : { cloud: config.cloud.name },
     );
   const log = options.log !== false;
+  const events = options.events;
   const logEvent = (event: object): void => {
-    if (log) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', ...event })}\n`);
+    if (!log && !events) return;
+    const line = { time: new Date().toISOString(), component: 'agent', ...event };
+    if (events) {
+      try {
+        events(line);
+      } catch {
+        // A failing sink must not break the agent.
+      }
+    }
+    if (log) process.stdout.write(`${JSON.stringify(line)}\n`);
   };
   // fastify takes its https options at construction; read the PEM files first, so a bad path fails before anything starts.
   const tls = config.listen.tls;
-  const https = tls ? readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) : undefined;
-  const openstack: OpenStack = createOpenStack(cloud);
-  const stops: (() => Promise<void> | void)[] = [() => openstack.close()];
-  const stopAll = async (): Promise<void> => {
-    for (const stop of stops.reverse()) await stop();
-  };
+  let https: HttpsOptions | undefined;
   try {
-    const store = await openSlaStore(config.store.url === undefined ? { path: config.store.path } : { url: config.store.url });
-    stops.push(() => store.close());
+    https = tls ? readHttpsFiles(tls, (f) => readFileSync(f, 'utf8')) : undefined;
+  } catch (error) {
+    throw new AgentConfigError('configuration', [{ field: 'listen.tls', message: `cannot read the certificate files: ${(error as Error).message}` }]);
+  }
+  if (config.cluster && config.store.url === undefined) throw new AgentConfigError('configuration', [{ field: 'store.url', message: 'cluster needs a PostgreSQL store.url' }]);
 
-    // Several replicas: membership decides which hosts this one writes, each host's OVSDB epoch fences the writes.
-    let membership: ClusterMembership | undefined;
-    let clusterStore: ClusterStore | undefined;
-    let hostStatus: HostStatusSync | undefined;
-    let clusterView: ClusterView | undefined;
-    if (config.cluster) {
-      if (config.store.url === undefined) throw new AgentConfigError('configuration', [{ field: 'store.url', message: 'cluster needs a PostgreSQL store.url' }]);
-      const theStore = await openClusterStore({ url: config.store.url });
-      clusterStore = theStore;
-      stops.push(() => theStore.close());
+  const openstack: OpenStack = createOpenStack(cloud);
+  const lifetime = new AbortController();
+  const storeHolder = new PendingSlaStore();
+  const startup = new StartupTracker({ log: logEvent, ...(options.startupRetry ? { retry: options.startupRetry } : {}) });
+
+  // Brought up in the background (after the API listens): set when they are.
+  let membership: ClusterMembership | undefined;
+  let clusterStore: ClusterStore | undefined;
+  let hostStatus: HostStatusSync | undefined;
+  let sourceStarted = false;
+  let guaranteesStarted = false;
+  let app: FastifyInstance | undefined;
+  let fleet: ReconcilerFleet | undefined;
+  let inventory: CloudInventory | undefined;
+  let source: StoreDesiredSource | undefined;
+  let guarantees: GuaranteeController | undefined;
+  let orphans: SlaOrphanCollector | undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> => {
+    stopping ??= (async () => {
+      lifetime.abort(new Error('the agent is stopping'));
+      const steps: [string, (() => Promise<void> | void) | undefined][] = [
+        ['host status', hostStatus && (() => hostStatus?.stop())],
+        ['membership', membership && (() => membership?.stop())],
+        ['api', app && (() => app?.close())],
+        ['guarantees', guarantees && guaranteesStarted ? () => guarantees?.stop() : undefined],
+        ['inventory', inventory && (() => inventory?.stop())],
+        ['desired state', source && sourceStarted ? () => source?.stop() : undefined],
+        ['reconcilers', fleet && (() => fleet?.stop())],
+        ['cluster store', clusterStore && (() => clusterStore?.close())],
+        ['sla store', () => storeHolder.close()],
+        ['openstack', () => openstack.close()],
+      ];
+      for (const [what, stop] of steps) {
+        if (!stop) continue;
+        try {
+          await stop();
+        } catch (error) {
+          logEvent({ event: 'stop_failed', level: 'warn', what, error: boundedText(String(error)) });
+        }
+      }
+    })();
+    return stopping;
+  };
+
+  let url: string;
+  try {
+    // A local SQLite file is opened now: a failure is a configuration problem (a bad path, an unreadable file).
+    // A PostgreSQL server is a dependency: opened in the background, retried until it answers.
+    const postgres = config.store.url !== undefined && /^postgres(ql)?:\/\//.test(config.store.url);
+    if (!postgres) {
+      try {
+        await storeHolder.set(await openSlaStore(config.store.url === undefined ? { path: config.store.path } : { url: config.store.url }));
+      } catch (error) {
+        throw new AgentConfigError('configuration', [{ field: config.store.url === undefined ? 'store.path' : 'store.url', message: (error as Error).message }]);
+      }
     }
 
     // The inventory's refreshes drive the fleet, which needs the desired source, which reads the inventory.
     const fleetRef: { current?: ReconcilerFleet } = {};
-    const inventory = new CloudInventory(
+    const orphansRef: { current?: SlaOrphanCollector } = {};
+    const theInventory = new CloudInventory(
       { nova: openstack.nova, placement: openstack.placement, neutron: openstack.neutron },
       {
         onRefresh: (result) => {
           if (result.ok) {
             fleetRef.current?.sync(result.snapshot);
             fleetRef.current?.enqueue();
-          } else logEvent({ event: 'inventory_refresh_failed', error: result.error.message });
+            // Only a successful (complete) read can say a server is gone.
+            void orphansRef.current?.observe(result.snapshot);
+          } else if (startup.complete) {
+            // During start-up the retries log the failure themselves.
+            logEvent({ event: 'inventory_refresh_failed', dependency: openstackDependencyOf(result.error), error: boundedText(result.error.message) });
+          }
         },
         // Several replicas: Placement is read for this replica's hosts; the others' come from their owners while current.
         ...(config.cluster
@@ -166,8 +254,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
           : {}),
       },
     );
+    inventory = theInventory;
     // A server's ports share its rates by demand: the split reads the live rates and upload mechanisms of the fleet.
-    const source = new StoreDesiredSource(store, inventory, {
+    const theSource = new StoreDesiredSource(storeHolder, theInventory, {
       portRates: () => {
         const rates = new Map<string, { downloadBps: number; uploadBps: number }>();
         for (const s of fleetRef.current?.status() ?? []) if (s.observed) rates.set(s.portId, { downloadBps: s.observed.downloadBps, uploadBps: s.observed.uploadBps });
@@ -175,9 +264,10 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       },
       uploadMechanism: (host) => fleetRef.current?.upload(host)?.mechanism,
     });
-    const fleet = new ReconcilerFleet({
+    source = theSource;
+    const theFleet = new ReconcilerFleet({
       owner: config.owner,
-      source,
+      source: theSource,
       endpointFor: (host) => options.ovsdbEndpoint?.(host.name) ?? ovsdbEndpointFor(config, host),
       ...(config.ovsdb.tls ? { tls: { key: { path: config.ovsdb.tls.key }, cert: { path: config.ovsdb.tls.cert }, ca: { path: config.ovsdb.tls.ca } } } : {}),
       resyncIntervalMs: config.reconcile.resyncIntervalMs,
@@ -193,7 +283,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       meterBurstMs: config.enforcement.meterBurstMs,
       ratesIntervalMs: config.rates.intervalMs,
       guarantees: config.enforcement.guarantees.enabled,
-      ...(config.cluster && clusterStore
+      ...(config.cluster
         ? {
             cluster: {
               owns: (host: string) => membership?.owns(host) ?? false,
@@ -205,34 +295,35 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
           }
         : {}),
     });
-    fleetRef.current = fleet;
-    const theFleet = fleet;
-    stops.push(() => theFleet.stop());
-    source.onChange((serverId) => {
+    fleet = theFleet;
+    fleetRef.current = theFleet;
+    theSource.onChange((serverId) => {
       // Only the hosts of that server: every host on every change made one SLA change cost a pass per owned host.
-      const hosts = serverId === undefined ? undefined : source.hostsOf(serverId);
+      const hosts = serverId === undefined ? undefined : theSource.hostsOf(serverId);
       if (hosts === undefined) theFleet.enqueue();
       else for (const host of hosts) theFleet.enqueue(host);
     });
-    await source.start();
-    stops.push(() => {
-      source.stop();
-    });
 
-    // The first inventory is awaited so that the API never answers from nothing; later ones run in the background.
-    await inventory.refresh();
-    fleet.sync(inventory.snapshot());
-    inventory.start({ intervalMs: config.inventory.refreshIntervalMs });
-    stops.push(() => {
-      inventory.stop();
+    const clusterConfig = config.cluster;
+    // Stored SLAs of servers gone from the cloud; with several replicas the owner of the SLA's host deletes it.
+    const theOrphans = new SlaOrphanCollector({
+      store: storeHolder,
+      slaIds: () => theSource.serverSlas().keys(),
+      graceMs: config.sla.orphanGraceMs,
+      ...(clusterConfig
+        ? { mayDelete: (record: StoredSla) => membership?.writable() === true && membership.ownerOf(record.host ?? record.serverId) === clusterConfig.agentId }
+        : {}),
+      log: logEvent,
     });
+    orphans = theOrphans;
+    orphansRef.current = theOrphans;
 
     const g = config.enforcement.guarantees;
-    const guarantees = g.enabled
+    guarantees = g.enabled
       ? new GuaranteeController({
-        inventory,
-        slas: () => source.serverSlas(),
-        slasVersion: () => source.slasVersion(),
+        inventory: theInventory,
+        slas: () => theSource.serverSlas(),
+        slasVersion: () => theSource.slasVersion(),
         limiter: (host) => theFleet.pairLimiter(host),
         ofports: () => theFleet.ofports(),
         ...(config.cluster ? { owns: (host: string) => membership?.owns(host) ?? false } : {}),
@@ -247,88 +338,176 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         },
       })
       : undefined;
-    if (guarantees) {
-      guarantees.start();
-      // Stopped before the fleet (stops run in reverse): its limiters use the fleet's OpenFlow connections.
-      stops.push(() => guarantees.stop());
+
+    // Until the cluster store is open there is no membership: the replica is no live member and owns nothing.
+    const clusterView: ClusterView | undefined = clusterConfig
+      ? {
+          agentId: clusterConfig.agentId,
+          view: () =>
+            membership?.view() ?? { agentId: clusterConfig.agentId, incarnation: null, writable: false, members: [], lastError: 'the cluster store is not open yet' },
+          owned: () => theFleet.hosts(),
+          members: () => membership?.members() ?? [],
+          writable: () => membership?.writable() ?? false,
+          ownerOf: (host) => membership?.ownerOf(host),
+          foreignPorts: () => {
+            const local = new Set(theFleet.hosts());
+            return hostStatus?.foreignPorts((host) => local.has(host)) ?? [];
+          },
+        }
+      : undefined;
+
+    const theApp = await buildAgentApp({
+      inventory: theInventory,
+      ...(clusterView ? { cluster: clusterView } : {}),
+      enforcementView: (host) => theFleet.enforcementView(host),
+      store: storeHolder,
+      reconcilers: theFleet,
+      ...(guarantees ? { guarantees } : {}),
+      startup,
+      orphans: theOrphans,
+      slaServerIds: () => theSource.serverSlas().keys(),
+      // A snapshot is refreshed every inventory.refresh_interval_ms: readiness allows three of them (at least 5 min).
+      maxSnapshotAgeMs: Math.max(300_000, 3 * config.inventory.refreshIntervalMs),
+      perPortRateMetrics: config.rates.perPortMetrics,
+      auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },
+      logger: log ? { level: 'info' } : false,
+      ...(https ? { https } : {}),
+      bodyLimit: config.limits.bodyBytes,
+      httpLimits: config.limits.http,
+    });
+    app = theApp;
+    // The API listens before the dependencies are reached: /healthz answers, /readyz says what the agent waits for.
+    await theApp.listen({ host: config.listen.host, port: config.listen.port });
+    const address = theApp.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.listen.port;
+    url = `${https ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
+    logEvent({ event: 'agent_listening', url });
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+
+  const theInventory = inventory;
+  const theSource = source;
+  const theFleet = fleet;
+  const theUrl = url;
+  const theOrphans = orphans;
+  const theApp = app;
+  const signal = lifetime.signal;
+  const bringUp = async (): Promise<void> => {
+    if (!storeHolder.opened) {
+      const storeUrl = config.store.url ?? '';
+      startup.step('sla-store', 'opening the SLA store');
+      const opened = await startup.retry(
+        'sla-store',
+        () =>
+          openSlaStore({ url: storeUrl }).catch((error: unknown) => {
+            storeHolder.unavailable((error as Error).message);
+            throw error;
+          }),
+        signal,
+      );
+      await storeHolder.set(opened);
+      signal.throwIfAborted();
     }
 
-    if (config.cluster && clusterStore) {
-      membership = new ClusterMembership({
-        store: clusterStore,
-        agentId: config.cluster.agentId,
-        url: config.cluster.advertiseUrl ?? '',
-        leaseMs: config.cluster.leaseMs,
-        heartbeatMs: config.cluster.heartbeatMs,
+    const clusterConfig = config.cluster;
+    if (clusterConfig && config.store.url !== undefined) {
+      const storeUrl = config.store.url;
+      startup.step('cluster-store', 'opening the cluster store');
+      const theStore = await startup.retry('cluster-store', () => openClusterStore({ url: storeUrl }), signal);
+      if (signal.aborted) {
+        await theStore.close();
+        signal.throwIfAborted();
+      }
+      clusterStore = theStore;
+      // Several replicas: membership decides which hosts this one writes, each host's OVSDB epoch fences the writes.
+      const theMembership = new ClusterMembership({
+        store: theStore,
+        agentId: clusterConfig.agentId,
+        url: clusterConfig.advertiseUrl ?? '',
+        leaseMs: clusterConfig.leaseMs,
+        heartbeatMs: clusterConfig.heartbeatMs,
         log: (event, level) => {
           logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
         },
       });
-      const theMembership = membership;
-      const sync = new HostStatusSync({
-        store: clusterStore,
+      membership = theMembership;
+      hostStatus = new HostStatusSync({
+        store: theStore,
         identity: () => theMembership.identity(),
-        local: () => localHostStatuses(theFleet, inventory.snapshot()),
+        local: () => localHostStatuses(theFleet, theInventory.snapshot()),
         log: (event, level) => {
           logEvent({ ...event, ...(level === 'warn' ? { level } : {}) });
         },
       });
-      hostStatus = sync;
       theMembership.onChange(() => {
         // Hosts that became ours need their capacity read by us.
-        inventory.refresh().catch(() => undefined);
+        theInventory.refresh().catch(() => undefined);
         const before = theFleet.hosts().length;
         theFleet.resync();
         theFleet.enqueue();
         logEvent({ event: 'cluster_changed', members: theMembership.members(), writable: theMembership.writable(), ownedBefore: before, owned: theFleet.hosts().length });
       });
-      clusterView = {
-        agentId: config.cluster.agentId,
-        view: () => theMembership.view(),
-        owned: () => theFleet.hosts(),
-        members: () => theMembership.members(),
-        writable: () => theMembership.writable(),
-        ownerOf: (host) => theMembership.ownerOf(host),
-        foreignPorts: () => {
-          const local = new Set(theFleet.hosts());
-          return sync.foreignPorts((host) => local.has(host));
-        },
-      };
     }
 
-    const app = await buildAgentApp({
-      inventory,
-      ...(clusterView ? { cluster: clusterView } : {}),
-      enforcementView: (host) => theFleet.enforcementView(host),
-      store,
-      reconcilers: theFleet,
-      ...(guarantees ? { guarantees } : {}),
-      perPortRateMetrics: config.rates.perPortMetrics,
-      auth: { tokens: config.auth.tokens, ...(config.auth.keystone === true ? { validate: keystoneTokenValidator(openstack) } : {}) },
-      logger: log ? { level: 'info' } : false,
-      ...(https ? { https } : {}),
-    });
-    stops.push(() => app.close());
-    await app.listen({ host: config.listen.host, port: config.listen.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.listen.port;
-    const url = `${https ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
-    if (membership && hostStatus) {
-      const theMembership = membership;
-      const theSync = hostStatus;
-      // Joined after listening, so the advertised URL can default to the one actually bound.
-      if (theMembership.view().incarnation === null && config.cluster?.advertiseUrl === undefined) theMembership.setUrl(url);
-      await theMembership.start();
-      stops.push(() => theMembership.stop());
-      theSync.start();
-      stops.push(() => theSync.stop());
+    startup.step('sla-store', 'loading the stored SLAs');
+    sourceStarted = true;
+    await startup.retry('sla-store', () => theSource.start(), signal);
+
+    // The first inventory is read before the agent is ready, so that the API never answers from nothing.
+    startup.step('openstack', 'reading the cloud inventory (Keystone, Nova, Neutron, Placement)');
+    await startup.retry(openstackDependencyOf, () => theInventory.refresh(signal), signal);
+    signal.throwIfAborted();
+    theFleet.sync(theInventory.snapshot());
+    theInventory.start({ intervalMs: config.inventory.refreshIntervalMs });
+    if (guarantees) {
+      guaranteesStarted = true;
+      guarantees.start();
     }
-    logEvent({ event: 'agent_started', url, hosts: inventory.snapshot()?.hosts.map((h) => h.name) ?? [], ...(membership ? { agentId: membership.agentId } : {}) });
-    return { url, app, inventory, fleet, store, guarantees, ...(membership ? { membership } : {}), ...(hostStatus ? { hostStatus } : {}), stop: stopAll };
-  } catch (error) {
+    if (membership && hostStatus) {
+      startup.step('cluster-store', 'joining the agent cluster');
+      // Joined once listening, so the advertised URL can default to the one actually bound.
+      if (membership.view().incarnation === null && config.cluster?.advertiseUrl === undefined) membership.setUrl(theUrl);
+      await membership.start();
+      signal.throwIfAborted();
+      hostStatus.start();
+    }
+    startup.finish();
+    logEvent({ event: 'agent_started', url: theUrl, hosts: theInventory.snapshot()?.hosts.map((h) => h.name) ?? [], ...(membership ? { agentId: membership.agentId } : {}) });
+  };
+
+  const ready = bringUp().catch(async (error: unknown) => {
+    if (signal.aborted) throw new Error('the agent stopped before it was ready', { cause: error });
+    // Only permanent failures get here (see startup.ts): the agent cannot start with this configuration or database.
+    const message = error instanceof Error ? error.message : String(error);
+    startup.fail(message);
+    logEvent({ event: 'startup_failed', level: 'error', configuration: isConfigurationProblem(error), error: boundedText(message, 2000) });
     await stopAll();
     throw error;
-  }
+  });
+  // Callers that do not wait for readiness must not see an unhandled rejection.
+  ready.catch(() => undefined);
+
+  const running: RunningAgent = {
+    url: theUrl,
+    app: theApp,
+    inventory: theInventory,
+    fleet: theFleet,
+    store: storeHolder,
+    guarantees,
+    orphans: theOrphans,
+    ready,
+    get membership() {
+      return membership;
+    },
+    get hostStatus() {
+      return hostStatus;
+    },
+    stop: stopAll,
+  };
+  if (options.waitReady !== false) await ready;
+  return running;
 }
 
 /** The simulated cloud's admin credentials as a cloud configuration (what clouds.yaml would give). */
@@ -393,8 +572,17 @@ export async function main(argv: readonly string[]): Promise<void> {
     options = simAgentOptions(cloud);
     process.stderr.write(`cm-agent: simulated cloud at ${cloud.authUrl} (hosts: ${[...cloud.state.hosts.keys()].join(', ')}; OVSDB: ${config.sim.ovsdb})\n`);
   }
-  const agent = await startAgent(config, options);
+  // Returns once the API listens; unreachable dependencies are retried meanwhile (/readyz says which).
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent(config, { ...options, waitReady: false });
+  } catch (error) {
+    await stopSim?.();
+    throw error;
+  }
+  let stopping = false;
   const shutdown = (): void => {
+    stopping = true;
     void agent
       .stop()
       .then(() => stopSim?.())
@@ -402,6 +590,13 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // A start-up that failed for good (the agent has stopped itself): exit 2 for a configuration problem, else 1.
+  agent.ready.catch(async (error: unknown) => {
+    if (stopping) return;
+    process.stderr.write(`cm-agent: ${error instanceof Error ? error.message : String(error)}\n`);
+    await stopSim?.();
+    process.exit(isConfigurationProblem(error) ? 2 : 1);
+  });
 }
 
 function mergeSimFlag(text: string | undefined): string {

@@ -24,6 +24,12 @@ export interface ReconcilerCounters {
 
 export type PortStateName = 'applied' | 'pending' | 'drifted' | 'error';
 export const PORT_STATES: readonly PortStateName[] = ['applied', 'pending', 'drifted', 'error'];
+/**
+ * A server's SLA state as `GET /v1/sla` reports it: its ports' worst state, or `orphaned`
+ * while the server is missing from the cloud inventory and its SLA waits out the grace period.
+ */
+export type SlaStateName = PortStateName | 'orphaned';
+export const SLA_STATES: readonly SlaStateName[] = [...PORT_STATES, 'orphaned'];
 
 export interface MetricsSources {
   /** Counters per host. */
@@ -42,6 +48,13 @@ export interface MetricsSources {
     observed?: { downloadBps: number; uploadBps: number };
     upload?: { mechanism: string };
   }[];
+  /**
+   * Servers with a stored SLA by the state `GET /v1/sla` reports for them (its `summary`,
+   * computed by the same function); undefined when it cannot be read now (no series then).
+   */
+  slaStates?(): Promise<Readonly<Record<string, number>> | undefined>;
+  /** Stored SLAs of servers gone from the cloud that this agent removed. */
+  slaOrphansRemoved?(): number;
   /** Export one observed-rate series per port (off for very large clouds). @default true */
   perPortRates?: boolean;
   /** Seconds since the inventory snapshot was read, or undefined without one. */
@@ -200,6 +213,33 @@ export function createAgentMetrics(sources: MetricsSources): AgentMetrics {
       for (const [state, n] of counts) this.set({ state }, n);
     },
   });
+  if (sources.slaStates) {
+    const slaStates = (): Promise<Readonly<Record<string, number>> | undefined> => sources.slaStates?.() ?? Promise.resolve(undefined);
+    new Gauge({
+      name: 'cm_agent_slas',
+      help: 'Servers with a stored SLA by the state GET /v1/sla reports (its summary): applied, pending, drifted, error, orphaned',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect(this: Gauge<'state'>) {
+        this.reset();
+        const counts = await slaStates().catch(() => undefined);
+        if (!counts) return;
+        for (const state of SLA_STATES) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+  }
+  if (sources.slaOrphansRemoved) {
+    const orphansRemoved = (): number => sources.slaOrphansRemoved?.() ?? 0;
+    new Counter({
+      name: 'cm_agent_sla_orphans_removed_total',
+      help: 'Stored SLAs deleted because their server was absent from the cloud inventory longer than sla.orphan_grace_ms',
+      registers: [registry],
+      collect(this: Counter) {
+        this.reset();
+        this.inc(orphansRemoved());
+      },
+    });
+  }
   if (sources.perPortRates !== false) {
     new Gauge({
       name: 'cm_agent_port_observed_bits_per_second',

@@ -11,7 +11,8 @@ import type { SlaRequestBody } from '../qos/sla.ts';
 /** The SLA body of `PUT /v1/servers/{id}/sla` (rates in bit/s, bursts in bits; pair guarantees in `peers` by server id). */
 export type AgentSlaBody = SlaRequestBody;
 
-export type AgentPortState = 'applied' | 'pending' | 'drifted' | 'error';
+/** `orphaned`: the server is gone from the cloud; the agent removes its SLA after `sla.orphan_grace_ms`. */
+export type AgentPortState = 'applied' | 'pending' | 'drifted' | 'error' | 'orphaned';
 
 export interface AgentSlaStatusItem {
   server_id: string;

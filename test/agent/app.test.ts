@@ -395,10 +395,10 @@ describe('agent HTTP API', () => {
       assert.equal(calls, whole.hosts.length, 'one request per page of one host');
       assert.deepEqual(merged, whole, 'the pages merged are the whole answer');
       for (const [url, pointer] of [
-        ['/v1/hosts?marker=no-such-host', '/querystring/marker'],
-        ['/v1/hosts?limit=0', '/querystring/limit'],
-        ['/v1/hosts?limit=1001', '/querystring/limit'],
-        ['/v1/hosts?limit=ten', '/querystring/limit'],
+        ['/v1/hosts?marker=no-such-host', '/query/marker'],
+        ['/v1/hosts?limit=0', '/query/limit'],
+        ['/v1/hosts?limit=1001', '/query/limit'],
+        ['/v1/hosts?limit=ten', '/query/limit'],
       ] as const) {
         const bad = await get(url);
         assert.equal(bad.statusCode, 400, url);

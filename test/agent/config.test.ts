@@ -101,6 +101,18 @@ colour: blue
     assert.deepEqual(fieldsOf(`${base}store: { url: "mysql://db/cm" }\n`), ['store.url']);
   });
 
+  it('limits: the body size and the HTTP limits, each checked (docs/agent.md, "Limits")', () => {
+    const base = `auth: { tokens: [${TOKEN}] }\novsdb: { template: "tcp:{host_ip}:6640" }\n`;
+    assert.deepEqual(parseAgentConfig(base, {}).limits, { bodyBytes: 1_048_576, http: {} });
+    const c = parseAgentConfig(`${base}limits: { body_bytes: 65536, connections_per_address: 512, headers_timeout_ms: 2000 }\n`, {});
+    assert.deepEqual(c.limits, { bodyBytes: 65_536, http: { maxConnectionsPerAddress: 512, headersTimeout: 2000 } });
+    assert.deepEqual(problemsOf(`${base}limits: { body_bytes: 10, url_length: big, timeout: 1 }\n`), [
+      'limits.timeout: unknown field (allowed: body_bytes, request_timeout_ms, headers_timeout_ms, keep_alive_timeout_ms, connections_per_address, url_length, header_bytes, close_linger_ms)',
+      'limits.body_bytes: must be an integer from 1024 to 1073741824',
+      'limits.url_length: must be an integer from 1024 to 1048576',
+    ]);
+  });
+
   it('a sim section replaces cloud and ovsdb, keeps SLAs in memory by default, and is validated', () => {
     const config = parseAgentConfig(`auth: { tokens: [${TOKEN}] }\nsim: { scenario: thesis, ovsdb: real }\n`, {});
     assert.deepEqual(config.sim, { scenario: 'thesis', ovsdb: 'real' });

@@ -251,6 +251,8 @@ describe('cm-agent process SIGKILLed while applying 300 SLAs', { skip: real.skip
       const second = spawnAgent(configFile, env);
       agents.push(second);
       await untilServing(second, url, '/healthz');
+      // The API listens before the first inventory is read (issue 16): wait for it, which is where the old agent began listening.
+      await waitFor('the second agent serving from its first inventory', async () => (await api(url, 'GET', '/v1/hosts?limit=1')).status === 200, 30_000);
       const changes = [...CHANGED].map(async (i) => {
         const rate = rateOf(i, true);
         const r = await api(url, 'PUT', `/v1/servers/${servers[i]!.id}/sla`, { download: { min: MIN_RATE, max: rate }, upload: { max: rate / 2 } });

@@ -251,12 +251,12 @@ export function slaCommand(ctx: CliContext): Command {
     .command('list')
     .alias('ls')
     .description('every SLA: desired rates and what the switches apply (GET /v1/sla)')
-    .option('--state <states>', 'only these states, comma-separated: applied, pending, drifted, error')
+    .option('--state <states>', 'only these states, comma-separated: applied, pending, drifted, error, orphaned')
     .action(async (opts: { state?: string }, command: Command) => {
       const { body } = await ctx.agent(command).call<SlaStatus>('GET', '/v1/sla');
       const wanted = opts.state?.split(',').map((s) => s.trim());
-      const bad = wanted?.filter((s) => !['applied', 'pending', 'drifted', 'error'].includes(s)) ?? [];
-      if (bad.length > 0) throw usageError(`--state: unknown state ${bad.join(', ')} (applied, pending, drifted, error)`);
+      const bad = wanted?.filter((s) => !['applied', 'pending', 'drifted', 'error', 'orphaned'].includes(s)) ?? [];
+      if (bad.length > 0) throw usageError(`--state: unknown state ${bad.join(', ')} (applied, pending, drifted, error, orphaned)`);
       const data = wanted === undefined ? body : { ...body, items: body.items.filter((i) => wanted.includes(i.state)) };
       ctx.print(command, data, (style) => {
         const table = renderTable<SlaStatusItem>(
