@@ -4,6 +4,12 @@
 // variables, and prints a timing table. The cloud is left running for the next run
 // unless --down is given.
 //
+// Around the test files runs the leftover check (test/openstack-real/leftover-check.ts):
+// before the first file it notes what of ours is already on the hosts' switches and in the
+// cloud (and deletes an earlier run's orphaned QoS/Queue rows); after the last file, always,
+// whichever files ran or failed, it fails the stage when anything new of ours is left (rows
+// tagged cm-owner / cm-policing-owner, flows and meters of ours, servers, stacks, flavors).
+//
 //   node scripts/test-openstack.mjs [--down] [--no-up] [FILTER...]
 //
 // Environment: CM_OPENSTACK_DIR (the folder holding up.sh; default ../shared/openstack),
@@ -139,27 +145,41 @@ async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cm-real-'));
   const measured = path.join(tmp, 'timings.jsonl');
   appendFileSync(measured, '');
+  const env = {
+    ...process.env,
+    // Variables of another cloud must not leak into the clients' configuration.
+    ...Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('OS_')).map((k) => [k, undefined])),
+    ...cloudEnv,
+    CM_REAL_OPENSTACK: '1',
+    CM_REQUIRE_INTEGRATION: '1',
+    CM_REAL_OSR_DIR: osrDir,
+    CM_REAL_TIMINGS_FILE: measured,
+  };
+  const leftoverCheck = (mode) => runShown(process.execPath, ['--import', 'tsx', path.join('test', 'openstack-real', 'leftover-check.ts'), mode, path.join(tmp, 'leftovers-before.json')], { cwd: root, env });
   let failed = 0;
+  let leftovers;
   try {
+    console.log('\n== leftover check: before the stage');
+    const baselineStarted = Date.now();
+    const b = await leftoverCheck('baseline');
+    timings.push({ step: 'leftover check (before)', ms: Date.now() - baselineStarted, note: b.code === 0 ? '' : 'FAIL' });
+    if (b.code !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      fail('could not list what of ours is on the hosts and in the cloud before the stage (is the cloud up?)');
+    }
     for (const file of files) {
       console.log(`\n== ${file}`);
       const started = Date.now();
-      const r = await runShown(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', file], {
-        cwd: root,
-        env: {
-          ...process.env,
-          // Variables of another cloud must not leak into the clients' configuration.
-          ...Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('OS_')).map((k) => [k, undefined])),
-          ...cloudEnv,
-          CM_REAL_OPENSTACK: '1',
-          CM_REQUIRE_INTEGRATION: '1',
-          CM_REAL_OSR_DIR: osrDir,
-          CM_REAL_TIMINGS_FILE: measured,
-        },
-      });
+      const r = await runShown(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', file], { cwd: root, env });
       timings.push({ step: file, ms: Date.now() - started, note: r.code === 0 ? 'pass' : 'FAIL' });
       if (r.code !== 0) failed++;
     }
+    // Last, and always: every test must have removed what it made (issue 16).
+    console.log('\n== leftover check: after the stage');
+    const checkStarted = Date.now();
+    const c = await leftoverCheck('check');
+    timings.push({ step: 'leftover check (after)', ms: Date.now() - checkStarted, note: c.code === 0 ? 'pass' : 'FAIL' });
+    leftovers = c.code !== 0;
     for (const line of readFileSync(measured, 'utf8').split('\n').filter(Boolean)) {
       const m = JSON.parse(line);
       timings.push({ step: `  measured: ${m.what}`, ms: m.ms, note: m.note ?? '' });
@@ -175,8 +195,9 @@ async function main() {
     timings.push({ step: 'down.sh', ms: Date.now() - started, note: r.code === 0 ? '' : `exit ${String(r.code)}` });
   }
   printTimings();
-  if (failed > 0) {
-    console.error(`\ntest-openstack: ${String(failed)} of ${String(files.length)} file(s) failed`);
+  if (failed > 0 || leftovers) {
+    const what = [failed > 0 ? `${String(failed)} of ${String(files.length)} file(s) failed` : '', leftovers ? 'the stage left things of ours behind (leftover check, above)' : ''];
+    console.error(`\ntest-openstack: ${what.filter(Boolean).join('; ')}`);
     process.exit(1);
   }
 }

@@ -25,7 +25,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.ts';
-import { ownerCookie } from '../../src/agent/enforcement/openflow-meter.ts';
 import { PAIR_METER_ID_BASE, PAIR_METER_ID_LIMIT, pairCookie } from '../../src/agent/enforcement/pair-limiter.ts';
 import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
@@ -48,9 +47,9 @@ import {
   realSkip,
   record,
   removeLeftovers,
-  waitServerGone,
   type RealHost,
 } from './cloud.ts';
+import { cleanUpUnderAgent } from './leftovers.ts';
 
 const TOKEN = 'real-guarantees-token-0123456789abcdef';
 const OWNER = 'cm-agent-real-guarantees';
@@ -427,22 +426,24 @@ describe('guaranteed download rates across compute1/compute2 through the VLAN ne
       process.off('exit', unshapeSync);
       for (const signal of SIGNALS) process.off(signal, unshapeOnSignal);
     }
-    if (agent) {
-      // Nothing of ours stays on the switches: pair limiters, upload meters, HTB.
-      await agent.guarantees?.suspend().catch((error: unknown) => errors.push(`suspending the controller: ${(error as Error).message}`));
-      for (const g of [...senders, ...receivers]) await api('DELETE', `/v1/servers/${g.id}/sla`).catch(() => undefined);
-      await eventually('no upload-meter flow of ours on compute1', async () => {
-        const out = await ofctl('dump-flows', 'compute1', `cookie=0x${ownerCookie(OWNER).toString(16)}/0xffffffffffffffff`);
-        return out.split('\n').some((l) => l.includes('cookie=')) ? undefined : true;
-      }, 10_000, 200).catch((error: unknown) => errors.push((error as Error).message));
-      await agent.stop();
-    }
-    if (os) {
-      const ours = (await os.nova.listServers({ allTenants: true }).catch(() => [])).filter((s) => (s.name ?? '').startsWith(`${PREFIX}-${NAME}-`));
-      const ids = new Set([...senders, ...receivers].map((g) => g.id).concat(ours.map((s) => s.id)));
-      for (const id of ids) await os.nova.deleteServer(id).catch(() => undefined);
-      for (const id of ids) await waitServerGone(os, id).catch((error: unknown) => errors.push((error as Error).message));
-      await os.close();
+    // Nothing of ours stays on the switches (pair limiters, upload meters, HTB): the SLAs and the
+    // servers go while the agent still runs, which removes its rows and flows; then it stops (issue 16).
+    try {
+      await cleanUpUnderAgent({
+        os,
+        agent,
+        owner: OWNER,
+        first: async () => {
+          await agent?.guarantees?.suspend();
+        },
+        serverIds: [...senders, ...receivers].map((g) => g.id),
+        serverNamePrefix: `${PREFIX}-${NAME}-`,
+        deleteSla: (id) => api('DELETE', `/v1/servers/${id}/sla`),
+      });
+    } catch (error) {
+      errors.push((error as Error).message);
+    } finally {
+      await os?.close();
     }
     assert.deepEqual(errors, [], `clean-up: ${errors.join('; ')}`);
   });
