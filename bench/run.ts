@@ -40,6 +40,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'the dashboard in chromium: page weight and first paint vs /docs on the demo; the live SLA view with 4 000 VMs (events/s handled, ms per event)',
     load: () => import('./ui.ts'),
   },
+  'plan-limits': {
+    description: 'planning at the manager\'s default limits (200 units, 19 900 pairs; refusals): wall time and event-loop block, on this thread vs the worker',
+    load: () => import('./plan-limits.ts'),
+  },
   allocation: {
     description: 'guarantee allocation, one controller round (200 hosts x 20 VMs, hose + pipe): event-driven vs a reference water-fill',
     load: () => import('./allocation.ts'),

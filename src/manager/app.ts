@@ -11,17 +11,68 @@ import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
 import { createServiceApp, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
-import { StoreError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
+import { StoreConflictError, StoreError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
+import { parseServiceTypes } from '../topology/parse.ts';
 import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
-import { plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
+import { pendingSlaRemoval, plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
 import type { TopologyRequest } from './planner.ts';
 import { registerDashboard } from './dashboard.ts';
+import { DEFAULT_MANAGER_LIMITS, type ManagerLimits } from './config.ts';
+import { PlanRunnerError } from './plan-runner.ts';
+import { bracketDepth, type TopologyLimits } from '../topology/limits.ts';
 
+/** Bounds of the service catalog (`/services`). */
+export const CATALOG_LIMITS = Object.freeze({
+  /** Characters of a service type's name, each of A–Z a–z 0–9 . _ - */
+  nameLength: 64,
+  /** Bytes of one document as stored (JSON with 2-space indentation: what topology errors count lines in). */
+  documentBytes: 256 * 1024,
+  /** Entries added through the API (those of the config files not counted). */
+  entries: 256,
+});
+
+const SERVICE_TYPE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The file name topologies are parsed with for a catalog entry added through the API: errors name it. */
+export function catalogFileName(serviceType: string): string {
+  return `catalog/${serviceType}.json`;
+}
+
+/** One service type of the catalog. */
+export interface CatalogEntry {
+  serviceType: string;
+  /** `config`: from a file of `catalog.services` (read-only here); `api`: added through /services, kept in the store. */
+  source: 'config' | 'api';
+  /** The file name topology errors give it. */
+  file: string;
+  /** Its document (thesis JSON). */
+  document: unknown;
+  /** api: 1 when added, +1 per replacement that changed it; config: null. */
+  version: number | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+/**
+ * The service types topologies are parsed with: the files of `catalog.services` and the documents added
+ * through /services (kept in the manager store, shared by the managers on it). The routes validate a
+ * document before they hand it over; a write goes to the store first, then into the cached copy.
+ */
 export interface ServiceCatalog {
-  /** Service-type documents (thesis JSON) known to the manager, by service_type. */
+  /** Every document, config files first, as of the last refresh(): what a topology without `services` is parsed with. */
   list(): SourceFile[];
-  add(file: SourceFile): void;
+  /** Catches up with the store (another manager may have changed it): one small read when nothing changed. */
+  refresh(): Promise<void>;
+  /** By service type, as of the last refresh(). */
+  entries(): CatalogEntry[];
+  get(serviceType: string): CatalogEntry | undefined;
+  /** @throws StoreConflictError when it is stored already; StoreError CM_ERR_STORE_LIMIT when the catalog is full. */
+  create(serviceType: string, text: string): Promise<CatalogEntry>;
+  /** Adds or replaces; the same document again changes nothing. @throws StoreError CM_ERR_STORE_LIMIT (new and full). */
+  put(serviceType: string, text: string): Promise<{ entry: CatalogEntry; created: boolean }>;
+  /** false when there was none added through the API. */
+  delete(serviceType: string): Promise<boolean>;
 }
 
 export interface ManagerAppDeps {
@@ -29,13 +80,19 @@ export interface ManagerAppDeps {
   deployer: Deployer;
   catalog: ServiceCatalog;
   defaultStrategy: PlacementStrategy;
-  /** The project topologies are deployed into (the manager's cloud credentials). */
-  projectId: string;
+  /**
+   * The project topologies are deployed into (the manager's cloud credentials). Read on every use: the manager
+   * serves before it has reached Keystone and its store, and until it has, reading this throws a 503 not-ready
+   * ProblemError (a getter), so the routes that need it say so.
+   */
+  readonly projectId: string;
   auth: { tokens: readonly string[]; validate?: (token: string) => Promise<boolean>; publicMetrics?: boolean };
-  /** Readiness of what the manager depends on (agent, OpenStack); a reason per failure. */
+  /** Readiness of what the manager depends on (agent, Keystone, store); a reason per failure. */
   ready(): Promise<string[]>;
   logger?: false | { level: string };
   https?: HttpsOptions;
+  /** What one request may ask for (default: DEFAULT_MANAGER_LIMITS). */
+  limits?: ManagerLimits;
   /** The dashboard at /ui and the routes it reads (hosts, live SLAs); absent: neither. */
   dashboard?: { uiDir: string | undefined; slaIntervalMs?: number };
 }
@@ -45,8 +102,8 @@ const Doc = Type.Union([Type.String(), Type.Object({}, { additionalProperties: t
 const TopologyBody = Type.Object(
   {
     topology: Type.Union([Type.String({ description: 'The topology file as text (JSON or YAML); line numbers in errors refer to it' }), Type.Object({}, { additionalProperties: true })]),
-    topology_file: Type.Optional(Type.String({ description: 'Name shown in errors (default "topology")' })),
-    services: Type.Optional(Type.Array(Doc, { description: 'Thesis service-type documents; default: the manager catalog' })),
+    topology_file: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Name shown in errors (default "topology")' })),
+    services: Type.Optional(Type.Array(Doc, { maxItems: 1000, description: 'Thesis service-type documents; default: the manager catalog (at most limits.service_types)' })),
     strategy: Type.Optional(Type.Union(STRATEGIES.map((s) => Type.Literal(s)))),
   },
   { $id: 'TopologyRequest', additionalProperties: false },
@@ -54,15 +111,95 @@ const TopologyBody = Type.Object(
 
 const IdParams = Type.Object({ id: Type.String() });
 
+// ---- the service catalog's schemas (OpenAPI components; v1 of their shapes: fields are only ever added)
+
+const described = (description: string) => Type.Optional(Type.Unknown({ description }));
+/** Loose on purpose: the topology parser checks it (422 invalid-service-type with field and line), not the schema (a bare 400). */
+const ServiceTypeDocument = Type.Object(
+  {
+    service_type: described('Its name: 1–64 characters of A–Z a–z 0–9 . _ - (required)'),
+    version: described('Free text, e.g. "1"'),
+    image: described('Glance image name (required)'),
+    flavor: described('Nova flavor name (required)'),
+    key: described('Nova key pair'),
+    size: described('{min, def, max}: units of a service instance (required)'),
+    networks: described('[{name, private_net, private_subnet, public_net?, security_groups?}] (required)'),
+    requirements: described('[{name, parameter: private_ip|public_ip, source, obj_name}]: values taken from other service instances'),
+    policies: described('list, kept as given'),
+    user_data: described('Lines of the boot script (a string or a list of strings)'),
+    configuration: described('mapping, kept as given'),
+  },
+  {
+    $id: 'ServiceTypeDocument',
+    additionalProperties: true,
+    description: `A thesis service-type document (src/topology/fixtures/thesis/*Service.json); at most ${String(CATALOG_LIMITS.documentBytes)} bytes as stored (JSON, 2-space indentation)`,
+  },
+);
+const CatalogEntrySchema = Type.Object(
+  {
+    service_type: Type.String(),
+    source: Type.Union([Type.Literal('config'), Type.Literal('api')], { description: 'config: from a file of catalog.services, read-only here; api: added through /services' }),
+    file: Type.String({ description: 'The name topology errors give this document' }),
+    version: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: '1 when added, +1 per replacement that changed it; null for config entries' }),
+    created_at: Type.Union([Type.String(), Type.Null()]),
+    updated_at: Type.Union([Type.String(), Type.Null()]),
+    document: Type.Ref('ServiceTypeDocument'),
+    links: Type.Object({ self: Type.String() }),
+  },
+  { $id: 'CatalogEntry', description: 'A service type of the manager catalog' },
+);
+const TypeParams = Type.Object({ type: Type.String({ description: 'The service type' }) });
+const problemRef = (description: string) => ({ ...Type.Ref('Problem'), description });
+const catalogProblems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, problemRef('Problem details (application/problem+json)')]));
+
+function catalogEntryView(e: CatalogEntry): Record<string, unknown> {
+  return {
+    service_type: e.serviceType,
+    source: e.source,
+    file: e.file,
+    version: e.version,
+    created_at: e.createdAt,
+    updated_at: e.updatedAt,
+    document: e.document,
+    links: { self: `/services/${encodeURIComponent(e.serviceType)}` },
+  };
+}
+
+/** `networks[0].name` → `/body/networks/0/name` (RFC 6901); the whole document for `(root)`, `(document)`, `(syntax)`. */
+function bodyPointer(path: string): string {
+  if (path.startsWith('(')) return '/body';
+  const steps = path.match(/[^.[\]]+/g) ?? [];
+  return `/body/${steps.map((step) => step.replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`;
+}
+
+function serviceTypeProblem(error: TopologyError): ProblemError {
+  return new ProblemError(422, 'invalid-service-type', `${String(error.issues.length)} problem(s) in the service-type document:\n${error.message}`, {
+    errors: error.issues.map((i) => ({ pointer: bodyPointer(i.path), message: `${i.line === null ? '' : `line ${String(i.line)}, column ${String(i.column ?? 1)}: `}${i.message}` })),
+    extensions: { issues: error.issues },
+  });
+}
+
+function serviceTypeNameProblem(pointer: string, value: unknown): ProblemError {
+  const rule = `1 to ${String(CATALOG_LIMITS.nameLength)} characters of A-Z a-z 0-9 . _ - (the limit is ${String(CATALOG_LIMITS.nameLength)} characters)`;
+  const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 60)}…` : value) : 'not a string';
+  return new ProblemError(422, 'invalid-service-type', `The service type must be ${rule}; got ${shown}`, { errors: [{ pointer, message: `must be ${rule}` }] });
+}
+
 function fileOf(doc: unknown, name: string): SourceFile {
   return { name, text: typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2) };
 }
 
-/** A file with a top-level `services:` is the single-file YAML format; otherwise the thesis's topology document. */
-function formatOf(file: SourceFile): 'yaml' | 'thesis' {
+/**
+ * A file with a top-level `services:` is the single-file YAML format; otherwise the thesis's topology document.
+ * Only the top-level keys are looked at (no alias is expanded), and a text the parser must not see (too large,
+ * nested too deep: 10 000 brackets abort the process inside the YAML parser) is left to the topology parser to
+ * refuse with the limit it breaks.
+ */
+function formatOf(file: SourceFile, limits: Readonly<TopologyLimits>): 'yaml' | 'thesis' {
+  if (Buffer.byteLength(file.text, 'utf8') > limits.documentBytes || bracketDepth(file.text, limits.depth) > limits.depth) return 'thesis';
   try {
-    const parsed: unknown = YAML.parse(file.text);
-    return typeof parsed === 'object' && parsed !== null && 'services' in parsed ? 'yaml' : 'thesis';
+    const contents = YAML.parseDocument(file.text).contents;
+    return YAML.isMap(contents) && contents.items.some((p) => YAML.isScalar(p.key) && p.key.value === 'services') ? 'yaml' : 'thesis';
   } catch {
     return 'thesis';
   }
@@ -99,6 +236,8 @@ export function demandViews(demands: readonly TrafficDemand[], plan: StoredPlan 
 
 export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[], demands?: readonly TrafficDemand[]): Record<string, unknown> {
   const plan = t.plan as StoredPlan | null;
+  // DELETING with the stack gone and SLAs the agent has not removed yet (see docs/manager.md, Deployment).
+  const removal = pendingSlaRemoval(t);
   return {
     id: t.id,
     name: t.name,
@@ -116,6 +255,7 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
     })),
     stack: { name: t.stackName, id: t.stackId },
     error: t.error,
+    pending: removal ? { sla_removal: { servers: removal.servers, reason: removal.reason } } : null,
     attempts: t.attempts,
     created_at: t.createdAt,
     updated_at: t.updatedAt,
@@ -126,10 +266,31 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
 }
 
 function topologyProblem(error: TopologyError): ProblemError {
-  return new ProblemError(422, 'invalid-topology', `${String(error.issues.length)} problem(s) in the topology documents:\n${error.message}`, {
+  // A document over a limit is refused as such, so a client can tell "too big" from "wrong".
+  const overLimit = error.issues.some((i) => i.message.includes('(limits.'));
+  return new ProblemError(422, overLimit ? 'limit-exceeded' : 'invalid-topology', `${String(error.issues.length)} problem(s) in the topology documents:\n${error.message}`, {
     errors: error.issues.map((i) => ({ pointer: `${i.file}${i.line === null ? '' : `:${String(i.line)}:${String(i.column ?? 1)}`} ${i.path}`, message: i.message })),
     extensions: { issues: error.issues },
   });
+}
+
+/** A plan that cost too much is the request's problem (422); a busy or stopping planner is the service's (503). */
+function planRunnerProblem(error: PlanRunnerError, limits: ManagerLimits): ProblemError {
+  switch (error.code) {
+    case 'CM_ERR_PLAN_TIMEOUT':
+      return new ProblemError(422, 'limit-exceeded', `${error.message}: the topology costs too much to plan; the limit is ${String(limits.planTimeoutMs)} ms (limits.plan_timeout_ms)`, {
+        errors: [{ pointer: '/body/topology', message: `planning took longer than ${String(limits.planTimeoutMs)} ms (limits.plan_timeout_ms)` }],
+      });
+    case 'CM_ERR_PLAN_MEMORY':
+      return new ProblemError(422, 'limit-exceeded', `${error.message}: the topology needs too much memory to plan (limits.plan_heap_mb)`, {
+        errors: [{ pointer: '/body/topology', message: `planning needed more than ${String(limits.planHeapMb)} MiB (limits.plan_heap_mb)` }],
+      });
+    case 'CM_ERR_PLAN_BUSY':
+    case 'CM_ERR_PLAN_CLOSED':
+      return new ProblemError(503, 'not-ready', `Cannot plan now: ${error.message}`, { headers: { 'retry-after': '1' } });
+    case 'CM_ERR_PLAN_FAILED':
+      return new ProblemError(500, 'internal', error.message);
+  }
 }
 
 const SLUG = /[^a-z0-9-]+/g;
@@ -140,6 +301,7 @@ function sameRequest(a: TopologyRequest, b: TopologyRequest): boolean {
 }
 
 export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp> {
+  const limits = deps.limits ?? DEFAULT_MANAGER_LIMITS;
   const registry = new Registry();
   const planDuration = new Histogram({
     name: 'cm_manager_plan_duration_seconds',
@@ -170,7 +332,9 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     labelNames: ['state'] as const,
     registers: [registry],
     async collect(this: Gauge<'state'>) {
-      for (const [state, n] of Object.entries(await deps.store.countByState())) this.set({ state }, n);
+      // The store may not be open yet (the manager serves before it is): no sample then, rather than no metrics at all.
+      const counts = await deps.store.countByState().catch(() => undefined);
+      for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
     },
   });
 
@@ -189,16 +353,22 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       // The dashboard's page and assets hold no cloud data; what it shows comes from the API with the token.
       open: ['/healthz', '/readyz', ...(deps.dashboard ? ['/ui', '/ui/', '/ui/*'] : [])],
     },
-    schemas: [TopologyBody],
+    schemas: [TopologyBody, ServiceTypeDocument, CatalogEntrySchema],
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.https ? { https: deps.https } : {}),
-    bodyLimit: 4 * 1024 * 1024,
+    bodyLimit: limits.bodyBytes,
+    limits: limits.http,
     metrics: { registry, prefix: 'cm_manager', public: deps.auth.publicMetrics === true },
   });
 
   const requestOf = (body: { topology: unknown; topology_file?: string; services?: unknown[]; strategy?: PlacementStrategy }): TopologyRequest => {
     const topologyFile = fileOf(body.topology, body.topology_file ?? 'topology');
-    const format = body.services === undefined ? formatOf(topologyFile) : 'thesis';
+    if (body.services !== undefined && body.services.length > limits.topology.serviceTypes) {
+      throw new ProblemError(422, 'limit-exceeded', `${String(body.services.length)} service-type documents; the limit is ${String(limits.topology.serviceTypes)} (limits.service_types)`, {
+        errors: [{ pointer: '/body/services', message: `at most ${String(limits.topology.serviceTypes)} (limits.service_types)` }],
+      });
+    }
+    const format = body.services === undefined ? formatOf(topologyFile, limits.topology) : 'thesis';
     const services = format === 'yaml' ? [] : body.services === undefined ? deps.catalog.list() : body.services.map((s, i) => fileOf(s, `services[${String(i)}]`));
     return { format, files: [topologyFile, ...services], strategy: body.strategy ?? deps.defaultStrategy };
   };
@@ -217,6 +387,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       return planned;
     } catch (error) {
       if (error instanceof ProblemError) throw error;
+      if (error instanceof PlanRunnerError) throw planRunnerProblem(error, limits);
       if (error instanceof TopologyError) {
         refused.inc({ reason: 'invalid' });
         throw topologyProblem(error);
@@ -280,11 +451,30 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
 
   // ------------------------------------------------------------ ops
   app.get('/healthz', { schema: { tags: ['ops'], security: [], summary: 'The process is up' } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['ops'], security: [], summary: 'The store, the agent and OpenStack answer' } }, async (_request, reply) => {
+  app.get('/readyz', { schema: { tags: ['ops'], security: [], summary: 'Started (store open, project known), and the agent, Keystone and the store answer now' } }, async (_request, reply) => {
     const reasons = await deps.ready();
     if (reasons.length > 0) throw new ProblemError(503, 'not-ready', `not ready: ${reasons.join('; ')}`, { extensions: { reasons } });
     void reply.code(200);
     return { ready: true };
+  });
+
+  // The manager serves from the start, before its store is open and its project known (it keeps trying in the
+  // background); until then the routes that need them answer 503 not-ready instead of failing upstream. And the
+  // catalog is brought up to date before it is read: another manager on the same store may have changed it.
+  const CATALOG_READERS = new Set(['POST /v1/plans', 'POST /v1/topologies', 'POST /topologies']);
+  /** The project, or a 503 not-ready thrown by the getter until the manager has started. */
+  const startedProject = (): string => deps.projectId;
+  app.addHook('preHandler', async (request) => {
+    const route = request.routeOptions.url ?? '';
+    const services = route === '/services' || route.startsWith('/services/');
+    if (!services && route !== '/topologies' && !route.startsWith('/v1/')) return;
+    startedProject();
+    if (!services && !CATALOG_READERS.has(`${request.method} ${route}`)) return;
+    try {
+      await deps.catalog.refresh();
+    } catch (error) {
+      throw new ProblemError(503, 'not-ready', `The service catalog cannot be read from the store now: ${(error as Error).message}`);
+    }
   });
 
   // ------------------------------------------------------------ v1
@@ -383,18 +573,138 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       submit({ format: 'thesis', files: [fileOf(request.body, 'topology'), ...deps.catalog.list()], strategy: deps.defaultStrategy }, idempotencyKeyOf(request.headers['idempotency-key']), reply),
   );
 
+  // ------------------------------------------------------------ the service catalog (thesis EMM, and its REST completion)
+  /** The document checked as a topology would check it, plus the catalog's own bounds; its text as stored. */
+  const checkedServiceType = (body: Record<string, unknown>, pathType: string | undefined): { serviceType: string; text: string } => {
+    const text = JSON.stringify(body, null, 2);
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > CATALOG_LIMITS.documentBytes) {
+      const limit = String(CATALOG_LIMITS.documentBytes);
+      throw new ProblemError(413, 'payload-too-large', `The service-type document is ${String(bytes)} bytes as stored (JSON, 2-space indentation); the limit is ${limit} bytes (256 KiB)`, {
+        errors: [{ pointer: '/body', message: `at most ${limit} bytes` }],
+        extensions: { limit_bytes: CATALOG_LIMITS.documentBytes },
+      });
+    }
+    const declared = body.service_type;
+    const named = typeof declared === 'string' && SERVICE_TYPE_NAME.test(declared);
+    try {
+      parseServiceTypes([{ name: catalogFileName(named ? declared : (pathType ?? 'service')), text }], { limits: limits.topology });
+    } catch (error) {
+      if (error instanceof TopologyError) throw serviceTypeProblem(error);
+      throw error;
+    }
+    if (!named) throw serviceTypeNameProblem('/body/service_type', declared);
+    if (pathType !== undefined && declared !== pathType) {
+      throw new ProblemError(422, 'invalid-service-type', `The document's service_type is ${JSON.stringify(declared)}, the path names ${JSON.stringify(pathType)}`, {
+        errors: [{ pointer: '/body/service_type', message: `must be ${JSON.stringify(pathType)}, the type in the path` }],
+      });
+    }
+    return { serviceType: declared, text };
+  };
+  const readOnly = (e: CatalogEntry, pointer: string): ProblemError =>
+    new ProblemError(409, 'conflict', `Service type ${e.serviceType} comes from the manager's configuration (${e.file}, catalog.services): edit that file and restart the manager to change it`, {
+      errors: [{ pointer, message: 'read-only: defined in the configuration (catalog.services)' }],
+    });
+  const catalogWriteProblem = (error: unknown, serviceType: string, pointer: string): unknown => {
+    if (error instanceof StoreConflictError) {
+      return new ProblemError(409, 'conflict', `Service type ${serviceType} is already in the catalog; PUT /services/${serviceType} replaces it`, {
+        errors: [{ pointer, message: 'already in the catalog' }],
+      });
+    }
+    if (error instanceof StoreError && error.code === 'CM_ERR_STORE_LIMIT') {
+      return new ProblemError(422, 'limit-exceeded', `The catalog is full: ${error.message} (entries added through the API); delete one first`, {
+        errors: [{ pointer, message: `at most ${String(CATALOG_LIMITS.entries)} service types` }],
+        extensions: { limit_entries: CATALOG_LIMITS.entries },
+      });
+    }
+    return error;
+  };
+  const entryOr404 = (serviceType: string): CatalogEntry => {
+    const e = deps.catalog.get(serviceType);
+    if (!e) throw new ProblemError(404, 'not-found', `No service type ${JSON.stringify(serviceType.slice(0, 100))} in the catalog`);
+    return e;
+  };
+
   app.post(
     '/services',
-    { schema: { tags: ['thesis'], summary: 'Add a service type to the catalog (thesis format)', body: Type.Object({ service_type: Type.String() }, { additionalProperties: true }) } },
+    {
+      schema: {
+        tags: ['thesis'],
+        summary: 'Add a service type to the catalog (thesis EMM): 201 with the document',
+        description:
+          'Checked as a topology checks its service types: 422 invalid-service-type names each field (`/body/...`) and its line. 409 when the type is in the catalog already (PUT replaces it) or comes from the configuration; ' +
+          `413 above ${String(CATALOG_LIMITS.documentBytes)} bytes; 422 limit-exceeded when ${String(CATALOG_LIMITS.entries)} types were added already.`,
+        body: ServiceTypeDocument,
+        response: { 201: Type.Ref('ServiceTypeDocument'), ...catalogProblems(400, 401, 409, 413, 422, 503) },
+      },
+    },
     async (request, reply) => {
-      const body = request.body;
-      deps.catalog.add(fileOf(body, `service ${body.service_type}`));
-      void reply.code(201);
-      return body;
+      const { serviceType, text } = checkedServiceType(request.body, undefined);
+      const existing = deps.catalog.get(serviceType);
+      if (existing?.source === 'config') throw readOnly(existing, '/body/service_type');
+      try {
+        await deps.catalog.create(serviceType, text);
+      } catch (error) {
+        throw catalogWriteProblem(error, serviceType, '/body/service_type');
+      }
+      void reply.code(201).header('location', `/services/${encodeURIComponent(serviceType)}`);
+      return request.body;
     },
   );
-  app.get('/services', { schema: { tags: ['thesis'], summary: 'The service types of the catalog' } }, () =>
-    deps.catalog.list().map((f) => JSON.parse(f.text) as unknown),
+  app.get(
+    '/services',
+    { schema: { tags: ['thesis'], summary: 'The service types of the catalog, by name: those of the configuration (source config) and those added here (source api)', response: { 200: Type.Array(Type.Ref('CatalogEntry')), ...catalogProblems(401, 503) } } },
+    () => deps.catalog.entries().map(catalogEntryView),
+  );
+  app.get(
+    '/services/:type',
+    { schema: { tags: ['thesis'], summary: 'One service type of the catalog', params: TypeParams, response: { 200: Type.Ref('CatalogEntry'), ...catalogProblems(401, 404, 503) } } },
+    (request) => catalogEntryView(entryOr404(request.params.type)),
+  );
+  app.put(
+    '/services/:type',
+    {
+      schema: {
+        tags: ['thesis'],
+        summary: 'Add (201) or replace (200) a service type; the same document again changes nothing',
+        description: 'The body is the document, its service_type the one in the path. Types of the configuration are read-only (409).',
+        params: TypeParams,
+        body: ServiceTypeDocument,
+        response: { 200: Type.Ref('CatalogEntry'), 201: Type.Ref('CatalogEntry'), ...catalogProblems(400, 401, 409, 413, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const type = request.params.type;
+      if (!SERVICE_TYPE_NAME.test(type)) throw serviceTypeNameProblem('/params/type', type);
+      const { text } = checkedServiceType(request.body, type);
+      const existing = deps.catalog.get(type);
+      if (existing?.source === 'config') throw readOnly(existing, '/params/type');
+      let result: { entry: CatalogEntry; created: boolean };
+      try {
+        result = await deps.catalog.put(type, text);
+      } catch (error) {
+        throw catalogWriteProblem(error, type, '/params/type');
+      }
+      if (result.created) void reply.code(201).header('location', `/services/${encodeURIComponent(type)}`);
+      return catalogEntryView(result.entry);
+    },
+  );
+  app.delete(
+    '/services/:type',
+    {
+      schema: {
+        tags: ['thesis'],
+        summary: 'Remove a service type (204); topologies that used it keep their own copy',
+        params: TypeParams,
+        response: { 204: Type.Null({ description: 'Removed' }), ...catalogProblems(401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const e = entryOr404(request.params.type);
+      if (e.source === 'config') throw readOnly(e, '/params/type');
+      if (!(await deps.catalog.delete(e.serviceType))) throw new ProblemError(404, 'not-found', `No service type ${JSON.stringify(e.serviceType)} in the catalog`);
+      return reply.code(204).send(null);
+    },
   );
 
   if (deps.dashboard) {
@@ -402,7 +712,10 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       store: deps.store,
       agent: deps.deployer.agent,
       uplink: deps.deployer.uplink,
-      projectId: deps.projectId,
+      // Read on use: unknown (a 503) until the manager has started.
+      get projectId() {
+        return deps.projectId;
+      },
       uiDir: deps.dashboard.uiDir,
       ...(deps.dashboard.slaIntervalMs === undefined ? {} : { slaIntervalMs: deps.dashboard.slaIntervalMs }),
     });

@@ -21,11 +21,15 @@
  *   default: Wholesale
  * catalog: { services: [ services/MediaService.json ] }   # service types for POST /topologies
  * deploy: { availability_zone: nova, stack_timeout_s: 600, enforce_timeout_s: 120 }
+ * limits: { units: 200, body_bytes: 1048576, plan_timeout_ms: 10000 }   # docs/manager.md, "Limits"
  * ```
  */
 import { ConfigReader, isRecord, parseYamlRoot, type ConfigProblem } from '../config/reader.ts';
 import type { PlacementStrategy } from '../placement/types.ts';
 import { checkRate } from '../qos/rates.ts';
+import { HTTP_LIMIT_CONFIG_KEYS, readHttpLimits } from '../http/limits-config.ts';
+import type { HttpLimits } from '../http/service.ts';
+import { DEFAULT_TOPOLOGY_LIMITS, LIMIT_KEYS, type TopologyLimits } from '../topology/limits.ts';
 
 export interface ManagerConfig {
   listen: { host: string; port: number; tls?: { cert: string; key: string; clientCa?: string } };
@@ -50,7 +54,29 @@ export interface ManagerConfig {
     /** How long a manager's claim on an in-flight topology lasts without renewal. */
     leaseMs: number;
   };
+  limits: ManagerLimits;
 }
+
+/** What one request may ask for and cost (docs/manager.md, "Limits"). */
+export interface ManagerLimits {
+  topology: TopologyLimits;
+  /** Bytes of a request body (413 above). */
+  bodyBytes: number;
+  /** A plan taking longer is stopped and refused (its worker is replaced). */
+  planTimeoutMs: number;
+  /** Heap of the planning worker: a plan needing more is refused instead of taking the manager down. */
+  planHeapMb: number;
+  /** Slow and hostile clients (docs/operating.md, "HTTP limits"); those not given are the defaults. */
+  http: Partial<HttpLimits>;
+}
+
+export const DEFAULT_MANAGER_LIMITS: Readonly<ManagerLimits> = Object.freeze({
+  topology: DEFAULT_TOPOLOGY_LIMITS,
+  bodyBytes: 1024 * 1024,
+  planTimeoutMs: 10_000,
+  planHeapMb: 256,
+  http: {},
+});
 
 export class ManagerConfigError extends Error {
   readonly code = 'CM_ERR_MANAGER_CONFIG';
@@ -90,7 +116,7 @@ export function parseManagerConfig(
   if ('problem' in parsed) throw new ManagerConfigError(source, [parsed.problem]);
   const root = parsed.root;
   const r = new ConfigReader();
-  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'agent', 'store', 'placement', 'sla_classes', 'catalog', 'deploy'], '');
+  r.unknownKeys(root, ['listen', 'auth', 'cloud', 'agent', 'store', 'placement', 'sla_classes', 'catalog', 'deploy', 'limits'], '');
 
   const listen = r.section(root, 'listen', ['host', 'port', 'tls']);
   const host = r.string(env.CM_MANAGER_LISTEN_HOST ?? listen.host, 'listen.host', '127.0.0.1') ?? '127.0.0.1';
@@ -165,6 +191,18 @@ export function parseManagerConfig(
   }
 
   const deploy = r.section(root, 'deploy', ['availability_zone', 'stack_timeout_s', 'enforce_timeout_s', 'lease_ms']);
+
+  const limitKeys = Object.entries(LIMIT_KEYS) as [keyof TopologyLimits, string][];
+  const limitsSection = r.section(root, 'limits', [...limitKeys.map(([, k]) => k), 'body_bytes', 'plan_timeout_ms', 'plan_heap_mb', ...HTTP_LIMIT_CONFIG_KEYS]);
+  const topologyLimits = { ...DEFAULT_TOPOLOGY_LIMITS };
+  for (const [name, key] of limitKeys) topologyLimits[name] = r.integer(limitsSection[key], `limits.${key}`, DEFAULT_TOPOLOGY_LIMITS[name], 1, 1_000_000_000);
+  const limits: ManagerLimits = {
+    topology: topologyLimits,
+    bodyBytes: r.integer(limitsSection.body_bytes, 'limits.body_bytes', DEFAULT_MANAGER_LIMITS.bodyBytes, 1024, 1024 * 1024 * 1024),
+    planTimeoutMs: r.integer(limitsSection.plan_timeout_ms, 'limits.plan_timeout_ms', DEFAULT_MANAGER_LIMITS.planTimeoutMs, 100, 3_600_000),
+    planHeapMb: r.integer(limitsSection.plan_heap_mb, 'limits.plan_heap_mb', DEFAULT_MANAGER_LIMITS.planHeapMb, 32, 65_536),
+    http: readHttpLimits(r, limitsSection),
+  };
   const config: ManagerConfig = {
     listen: tls ? { host, port, tls } : { host, port },
     auth: keystone ? { tokens, keystone: { role: keystoneRole } } : { tokens },
@@ -180,6 +218,7 @@ export function parseManagerConfig(
       enforceTimeoutS: r.integer(deploy.enforce_timeout_s, 'deploy.enforce_timeout_s', 120, 1, 86_400),
       leaseMs: r.integer(deploy.lease_ms, 'deploy.lease_ms', 30_000, 1000, 3_600_000),
     },
+    limits,
   };
   if (r.problems.length > 0) throw new ManagerConfigError(source, r.problems);
   return config;

@@ -168,6 +168,8 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
       },
     },
     (request, reply) => {
+      // HEAD (which Fastify adds for every GET) gets the stream's headers and ends: there is no body to wait for.
+      if (request.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
       const topology = request.query.topology;
       // 4 000 VMs make 1.6 MB of JSON a second; gzip with a flush per event sends a tenth of it
       // (the keys repeat) for ~9 ms of CPU per watcher and sample. One deflate context per stream.

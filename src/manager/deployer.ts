@@ -7,10 +7,19 @@
  *                        │  no valid host: delete stack, re-plan with fresh capacity once
  *                        └→ FAILED (Heat's reasons per resource)
  *   any ─delete→ DELETING ─SLAs removed, stack deleted→ DELETED
+ *                    │  agent unreachable: the stack is deleted anyway, then
+ *                    └→ DELETING (error CM_ERR_SLA_REMOVAL_PENDING) ─agent back, SLAs removed→ DELETED
  *
  * Every step is idempotent: the stack is looked up by name before creating
  * (a crash between create and recording its id must not create a second
  * one), SLA PUTs and DELETEs are idempotent on the agent.
+ *
+ * Errors of OpenStack and the agent are judged by `classifyUpstream`
+ * (upstream.ts): a permanent one (400, 403, 404, 413, 422, …) fails the
+ * topology at once with the service's message; a transient one (connection,
+ * timeout, 5xx, 429, 409) re-runs the step after a capped exponential
+ * backoff, for at most `retryDeadlineMs` per step, then fails it with the
+ * last error.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -23,9 +32,11 @@ import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecor
 import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
 import { serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
 import type { SlaClassConfig, Topology } from '../topology/types.ts';
-import type { AgentSlaBody, AgentSlaStatusItem } from './agent-client.ts';
+import { AgentClientError, type AgentSlaBody, type AgentSlaStatusItem } from './agent-client.ts';
 import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
-import { parseRequest, planRequest, type PlannedTopology, type TopologyRequest } from './planner.ts';
+import { parseRequest, planRequest, type PlanInputs, type PlannedTopology, type TopologyRequest } from './planner.ts';
+import { backoffMs, boundLogFields, boundText, classifyUpstream, DeploymentFailure, type BackoffPolicy, type UpstreamVerdict } from './upstream.ts';
+import type { TopologyLimits } from '../topology/limits.ts';
 
 /** What the deployer needs of the agent (an `AgentClient` fits). */
 export interface AgentApi {
@@ -70,7 +81,43 @@ export interface DeployerOptions {
   claimIntervalMs?: number;
   /** First poll interval of Heat and the agent; doubles up to 2 s. @default 250 */
   pollMs?: number;
+  /**
+   * How long transient errors of OpenStack or the agent (connection, timeout, 5xx, 429, 409: see
+   * upstream.ts) are retried within one step, counted from its first such error; then the
+   * topology FAILs with the last one. @default stackTimeoutS × 1000
+   */
+  retryDeadlineMs?: number;
+  /** First wait before such a retry (and before retrying a pending SLA removal), doubled each time. @default pollMs */
+  retryBaseMs?: number;
+  /** Longest wait between retries. @default 30000 */
+  retryMaxMs?: number;
+  /** Gets every event with each string field bounded (upstream.ts `boundLogFields`). */
   logger?: (event: Record<string, unknown>) => void;
+  /** Runs the engine (a worker thread in the manager: PlanRunner); default: in this thread. */
+  planner?: (request: TopologyRequest, inputs: PlanInputs) => Promise<PlannedTopology>;
+  /** What a topology may ask for, applied when it is planned (default: DEFAULT_TOPOLOGY_LIMITS). */
+  topologyLimits?: Readonly<TopologyLimits>;
+}
+
+/** `error.code` of a DELETING topology whose stack is gone but whose SLAs the agent has not removed yet. */
+export const SLA_REMOVAL_PENDING = 'CM_ERR_SLA_REMOVAL_PENDING';
+
+/** `error.details` of a pending SLA removal. */
+export interface SlaRemovalPending {
+  /** Servers whose SLA is still to be removed from the agent. */
+  servers: string[];
+  /** The stack step is done (deleted, or there was none): a resumed DELETING only removes the SLAs. */
+  stack_deleted: true;
+  /** Why the agent did not remove them (bounded). */
+  reason: string;
+}
+
+/** The pending SLA removal recorded in a DELETING topology, if any. */
+export function pendingSlaRemoval(t: Pick<TopologyRecord, 'state' | 'error'>): SlaRemovalPending | undefined {
+  if (t.state !== 'DELETING' || t.error?.code !== SLA_REMOVAL_PENDING) return undefined;
+  const d = t.error.details as Partial<SlaRemovalPending> | undefined;
+  if (!Array.isArray(d?.servers) || !d.servers.every((x) => typeof x === 'string')) return undefined;
+  return { servers: d.servers, stack_deleted: true, reason: typeof d.reason === 'string' ? d.reason : '' };
 }
 
 /** One unit's row in the record (`units`), with what we learnt along the way; where the plan put it is in the plan. */
@@ -138,9 +185,15 @@ export class Deployer {
   private readonly transitionListeners: ((e: TransitionEvent) => void)[] = [];
   private readonly lifetime = new AbortController();
   private claimTimer: NodeJS.Timeout | undefined;
+  /** Topologies whose drive stopped on an error nobody judged (store, bug): not driven again before `notBefore`. */
+  private readonly driveFailures = new Map<string, { count: number; notBefore: number }>();
+  private readonly backoff: BackoffPolicy;
+  private readonly retryDeadlineMs: number;
 
   constructor(private readonly o: DeployerOptions) {
     this.ownerId = o.ownerId ?? `${os.hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
+    this.backoff = { baseMs: o.retryBaseMs ?? o.pollMs ?? 250, maxMs: o.retryMaxMs ?? 30_000 };
+    this.retryDeadlineMs = o.retryDeadlineMs ?? o.stackTimeoutS * 1000;
   }
 
   /** Starts claiming in-flight topologies (those of a crashed manager included). */
@@ -185,7 +238,8 @@ export class Deployer {
       this.o.cloud.nova.limits({}, signal ? { signal } : {}).catch(() => undefined),
       this.committed(excludeTopology),
     ]);
-    return planRequest(request, { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes });
+    const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
+    return this.o.planner ? this.o.planner(request, inputs) : planRequest(request, inputs);
   }
 
   /** Guaranteed uplink use of the topologies placed so far (not deleted, not failed). */
@@ -205,9 +259,18 @@ export class Deployer {
 
   private drive(id: string): void {
     if (this.running.has(id) || this.lifetime.signal.aborted) return;
+    // The claim loop comes back every 2 s: a drive that keeps failing must not restart at that pace.
+    const failed = this.driveFailures.get(id);
+    if (failed && Date.now() < failed.notBefore) return;
     const run = this.runTopology(id)
+      .then(() => {
+        this.driveFailures.delete(id);
+      })
       .catch((error: unknown) => {
-        this.log({ event: 'drive_failed', topology: id, error: errorText(error) });
+        const count = (this.driveFailures.get(id)?.count ?? 0) + 1;
+        const wait = backoffMs(count, this.backoff);
+        this.driveFailures.set(id, { count, notBefore: Date.now() + wait });
+        this.log({ event: 'drive_failed', topology: id, attempt: count, retry_in_ms: wait, error: errorText(error) });
       })
       .finally(() => {
         this.running.delete(id);
@@ -229,43 +292,105 @@ export class Deployer {
       if (!(await this.o.store.renewLease(id, this.ownerId, new Date(), this.o.leaseMs))) throw new LeaseLostError(`lease of ${id} lost`);
       renewedAt = Date.now();
     };
+    /** Whether an error ends the drive (true) or the topology is to be read again (false); anything else is rethrown. */
+    const ends = (error: unknown): boolean => {
+      if (error instanceof LeaseLostError) {
+        this.log({ event: 'lease_lost', topology: id });
+        return true;
+      }
+      // Someone else moved it (a DELETE while deploying): read it again and go on from there.
+      if (error instanceof StoreTransitionError) return false;
+      // An abort (stop()) ends the drive; the lease expires and a later claim resumes it.
+      if (signal.aborted) return true;
+      throw error;
+    };
+    // The transient upstream errors of the current step: since when, how many.
+    let streak: { state: TopologyState; since: number; attempts: number } | undefined;
     while (!signal.aborted) {
       const t = await this.o.store.getTopology(id);
       if (!t) return;
+      if (streak?.state !== t.state) streak = undefined;
+      let verdict: UpstreamVerdict | undefined;
       try {
-        switch (t.state) {
-          case 'PLANNED':
-            if (t.deployRequestedAt === null) return;
-            await this.transition(t, ['PLANNED'], 'DEPLOYING', 'deployment started', { attempts: t.attempts + 1 });
-            break;
-          case 'DEPLOYING':
-            await this.deploying(t, renew, signal);
-            break;
-          case 'DEPLOYED':
-            await this.deployed(t, signal);
-            break;
-          case 'ENFORCING':
-            await this.enforcing(t, renew, signal);
-            break;
-          case 'DELETING':
-            await this.deleting(t, renew, signal);
-            break;
-          case 'ACTIVE':
-          case 'FAILED':
-          case 'DELETED':
-            return;
-        }
+        if (!(await this.step(t, renew, signal))) return;
+        streak = undefined;
+        continue;
       } catch (error) {
-        if (error instanceof LeaseLostError) {
-          this.log({ event: 'lease_lost', topology: id });
-          return;
+        verdict = error instanceof LeaseLostError || error instanceof StoreTransitionError || this.lifetime.signal.aborted ? undefined : classifyUpstream(error);
+        if (verdict === undefined) {
+          if (ends(error)) return;
+          continue;
         }
-        // Someone else moved it (a DELETE while deploying): read it again and go on from there.
-        if (error instanceof StoreTransitionError) continue;
-        // An abort (stop()) ends the drive; the lease expires and a later claim resumes it.
-        if (this.lifetime.signal.aborted) return;
-        throw error;
       }
+      try {
+        if (verdict.kind === 'transient') {
+          streak ??= { state: t.state, since: Date.now(), attempts: 0 };
+          streak.attempts += 1;
+          const left = streak.since + this.retryDeadlineMs - Date.now();
+          if (left > 0) {
+            const wait = Math.min(backoffMs(streak.attempts, this.backoff), left);
+            this.log({ event: 'upstream_retry', topology: id, state: t.state, attempt: streak.attempts, retry_in_ms: wait, code: verdict.code, error: verdict.message });
+            await this.pause(id, t.state, wait, renew, signal);
+            continue;
+          }
+        }
+        await this.failUpstream(t, verdict, streak);
+      } catch (error) {
+        if (ends(error)) return;
+      }
+    }
+  }
+
+  /** Runs the step of the topology's state once; false when there is nothing (more) to do. */
+  private async step(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<boolean> {
+    switch (t.state) {
+      case 'PLANNED':
+        if (t.deployRequestedAt === null) return false;
+        await this.transition(t, ['PLANNED'], 'DEPLOYING', 'deployment started', { attempts: t.attempts + 1 });
+        return true;
+      case 'DEPLOYING':
+        await this.deploying(t, renew, signal);
+        return true;
+      case 'DEPLOYED':
+        await this.deployed(t, signal);
+        return true;
+      case 'ENFORCING':
+        await this.enforcing(t, renew, signal);
+        return true;
+      case 'DELETING':
+        await this.deleting(t, renew, signal);
+        return true;
+      case 'ACTIVE':
+      case 'FAILED':
+      case 'DELETED':
+        return false;
+    }
+  }
+
+  /** FAILED with what the service said: at once for a permanent error, at the step's deadline for a transient one. */
+  private async failUpstream(t: TopologyRecord, verdict: UpstreamVerdict, streak: { since: number; attempts: number } | undefined): Promise<void> {
+    const gaveUp = verdict.kind === 'transient' && streak !== undefined;
+    const message = gaveUp
+      ? `${t.state}: still failing after ${String(streak.attempts)} attempt(s) over ${String(Math.round((Date.now() - streak.since) / 1000))} s: ${verdict.message}`
+      : `${t.state}: ${verdict.message}`;
+    const details = { ...(typeof verdict.details === 'object' && verdict.details !== null ? verdict.details : {}), transient: verdict.kind === 'transient', ...(gaveUp ? { attempts: streak.attempts } : {}) };
+    this.log({ event: 'upstream_failed', topology: t.id, state: t.state, code: verdict.code, transient: verdict.kind === 'transient', error: verdict.message });
+    await this.fail(t, verdict.code, message, details);
+  }
+
+  /**
+   * Waits `ms` without losing the lease; returns early when the topology leaves
+   * `state` meanwhile (a DELETE during a backoff need not wait for it to end).
+   */
+  private async pause(id: string, state: TopologyState, ms: number, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const until = Date.now() + ms;
+    const slice = Math.max(10, Math.min(2000, this.o.leaseMs / 4));
+    for (;;) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await delay(Math.min(left, slice), undefined, { signal });
+      await renew();
+      if (Date.now() < until && (await this.o.store.getTopology(id))?.state !== state) return;
     }
   }
 
@@ -291,7 +416,7 @@ export class Deployer {
   }
 
   private topologyOf(t: TopologyRecord): Topology {
-    return parseRequest(t.request as TopologyRequest, this.o.classes);
+    return parseRequest(t.request as TopologyRequest, this.o.classes, this.o.topologyLimits);
   }
 
   /** The guaranteed traffic demands of a stored topology (its request parsed again); empty when it no longer parses. */
@@ -476,6 +601,9 @@ export class Deployer {
           break;
         } catch (error) {
           if (Date.now() > deadline || signal.aborted) throw error;
+          // A refused SLA (400, 422, …) will be refused again; a 404 is not: see below.
+          const verdict = classifyUpstream(error);
+          if (verdict?.kind === 'permanent' && verdict.status !== 404) throw error;
           // The agent may not know a server Nova has just booted; it re-reads the cloud, try again shortly.
           await delay(wait, undefined, { signal });
           wait = Math.min(wait * 2, 2000);
@@ -513,37 +641,113 @@ export class Deployer {
   // ------------------------------------------------------------- DELETING
 
   private async deleting(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
-    const serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
-    // The stack may hold servers whose ids never reached the record (a crash right after create).
+    const pending = pendingSlaRemoval(t);
+    let serverIds: string[];
     let stackId = t.stackId;
-    if (stackId === null) {
-      const found = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
-      if (found && !found.status.startsWith('DELETE')) stackId = found.id;
+    let removal: SlaRemoval;
+    if (pending) {
+      // Resumed after the stack was deleted: only the SLAs are left.
+      serverIds = pending.servers;
+      removal = await this.removeSlas(serverIds, signal);
+    } else {
+      serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
+      // The stack may hold servers whose ids never reached the record (a crash right after create).
+      if (stackId === null) {
+        const found = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
+        if (found && !found.status.startsWith('DELETE')) stackId = found.id;
+      }
+      if (stackId !== null) {
+        // Best effort (the record has the ids it learnt), but a transient error retries the step.
+        const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
+          if (classifyUpstream(error)?.kind === 'transient') throw error;
+          return [];
+        });
+        for (const r of resources) if (r.type === 'OS::Nova::Server' && r.physicalId && !serverIds.includes(r.physicalId)) serverIds.push(r.physicalId);
+      }
+      // The SLAs go first while the agent still sees the ports; an agent that cannot be reached does not keep the stack.
+      removal = await this.removeSlas(serverIds, signal);
+      if (stackId !== null) await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
     }
-    if (stackId !== null) {
-      const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
-      for (const r of resources) if (r.type === 'OS::Nova::Server' && r.physicalId && !serverIds.includes(r.physicalId)) serverIds.push(r.physicalId);
+    const stackText = pending ? 'stack deleted before' : stackId === null ? 'no stack' : `stack ${t.stackName} deleted`;
+    let record = t;
+    for (let attempt = 1; ; attempt++) {
+      if (removal.remaining.length === 0) {
+        const units = (record.units as UnitRecord[]).map((u) => ({ ...u, slaState: null }));
+        const retries = attempt - 1 + (pending ? 1 : 0);
+        await this.transition(record, ['DELETING'], 'DELETED', `SLAs of ${String(serverIds.length)} server(s) removed${retries > 0 ? ` (once the agent answered, retry ${String(retries)})` : ''}, ${stackText}`, {
+          units,
+          ...(record.error?.code === SLA_REMOVAL_PENDING ? { error: null } : {}),
+        });
+        return;
+      }
+      const recorded = pendingSlaRemoval(record);
+      if (!recorded || !sameMembers(recorded.servers, removal.remaining)) {
+        // What is left goes into the record (the API shows it) and the history.
+        const message = `${stackText}; SLA removal of ${String(removal.remaining.length)} server(s) pending: ${removal.reason}`;
+        const left = new Set(removal.remaining);
+        const units = (record.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId !== null && left.has(u.serverId) ? 'removal-pending' : null }));
+        const details: SlaRemovalPending = { servers: removal.remaining, stack_deleted: true, reason: removal.reason };
+        await this.transition(record, ['DELETING'], 'DELETING', message, { units, error: { code: SLA_REMOVAL_PENDING, message, details } }, details);
+      }
+      const wait = backoffMs(attempt, this.backoff);
+      this.log({ event: 'sla_removal_retry', topology: t.id, attempt, pending: removal.remaining.length, retry_in_ms: wait, error: removal.reason });
+      await this.pause(t.id, 'DELETING', wait, renew, signal);
+      const now = await this.o.store.getTopology(t.id);
+      if (now?.state !== 'DELETING') return;
+      record = now;
+      removal = await this.removeSlas(removal.remaining, signal);
     }
-    for (const id of serverIds) await this.o.agent.deleteSla(id, signal);
-    if (stackId !== null) await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
-    const units = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: null }));
-    await this.transition(t, ['DELETING'], 'DELETED', `SLAs of ${String(serverIds.length)} server(s) removed${stackId === null ? '' : `, stack ${t.stackName} deleted`}`, { units });
+  }
+
+  /** Removes the SLAs of `serverIds` from the agent; what it could not remove, and why. */
+  private async removeSlas(serverIds: readonly string[], signal: AbortSignal): Promise<SlaRemoval> {
+    const remaining: string[] = [];
+    let reason = '';
+    let reachable = true;
+    for (const id of serverIds) {
+      if (!reachable) {
+        remaining.push(id);
+        continue;
+      }
+      try {
+        // 404 (no such SLA, or no such server any more) is success in the agent client.
+        await this.o.agent.deleteSla(id, signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        remaining.push(id);
+        // An answer about this server leaves the others worth trying; no answer at all would only repeat the wait.
+        const answered = error instanceof AgentClientError && error.code !== 'CM_ERR_AGENT_UNREACHABLE';
+        if (!answered) reachable = false;
+        reason = `${answered ? 'agent error' : 'agent unreachable'} (${boundText(errorText(error), 500)})`;
+      }
+    }
+    return { remaining, reason };
   }
 
   private async deleteStackAndWait(name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.o.stackTimeoutS * 1000;
     let wait = this.o.pollMs ?? 250;
     let retried = false;
-    await this.o.cloud.heat.deleteStack(name, id, { signal });
+    /** false: the stack is not there (already deleted). */
+    const remove = async (): Promise<boolean> => {
+      try {
+        await this.o.cloud.heat.deleteStack(name, id, { signal });
+        return true;
+      } catch (error) {
+        if (classifyUpstream(error)?.status === 404) return false;
+        throw error;
+      }
+    };
+    if (!(await remove())) return;
     for (;;) {
       const stack = await this.o.cloud.heat.findStack(name, id, { signal });
       if (!stack || stack.status === 'DELETE_COMPLETE') return;
       if (stack.status === 'DELETE_FAILED') {
-        if (retried) throw new Error(`stack ${name} DELETE_FAILED: ${stack.statusReason ?? ''}`);
+        if (retried) throw new DeploymentFailure('CM_ERR_STACK_DELETE_FAILED', `stack ${name} DELETE_FAILED: ${stack.statusReason ?? 'no reason given'}`);
         retried = true;
-        await this.o.cloud.heat.deleteStack(name, id, { signal });
+        if (!(await remove())) return;
       }
-      if (Date.now() > deadline) throw new Error(`stack ${name} not deleted after ${String(this.o.stackTimeoutS)} s (${stack.status})`);
+      if (Date.now() > deadline) throw new DeploymentFailure('CM_ERR_STACK_DELETE_TIMEOUT', `stack ${name} not deleted after ${String(this.o.stackTimeoutS)} s (${stack.status})`);
       await delay(wait, undefined, { signal });
       wait = Math.min(wait * 2, 2000);
       await renew();
@@ -552,7 +756,7 @@ export class Deployer {
 
   private log(event: Record<string, unknown>): void {
     try {
-      this.o.logger?.({ component: 'manager', ...event });
+      this.o.logger?.(boundLogFields({ component: 'manager', ...event }));
     } catch {
       // logging must not break deployments
     }
@@ -561,4 +765,15 @@ export class Deployer {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+interface SlaRemoval {
+  /** Servers whose SLA is still on the agent (in the given order). */
+  remaining: string[];
+  /** Why, when any remain. */
+  reason: string;
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }

@@ -6,17 +6,23 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createOpenStack, loadCloudConfig, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
-import { openManagerStore, type ManagerStore } from '../store/index.ts';
-import { DEFAULT_SLA_CLASSES, parseSlaClassConfig } from '../topology/index.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ProblemError } from '../http/problem.ts';
+import { createOpenStack, joinUrl, loadCloudConfig, OpenStackApiError, processConfigIO, type CloudConfig, type OpenStack } from '../openstack/index.ts';
+import { openManagerStore, PendingManagerStore, StoreError, type ManagerStore, type StoredServiceType } from '../store/index.ts';
+import { DEFAULT_SLA_CLASSES, formatIssue, parseSlaClassConfig, TopologyError } from '../topology/index.ts';
+import type { TopologyLimits } from '../topology/limits.ts';
+import { parseServiceTypes } from '../topology/parse.ts';
 import type { SlaClassConfig, SourceFile } from '../topology/types.ts';
 import { AgentClient } from './agent-client.ts';
-import { buildManagerApp, type ServiceCatalog } from './app.ts';
+import { buildManagerApp, CATALOG_LIMITS, catalogFileName, type CatalogEntry, type ServiceCatalog } from './app.ts';
 import { keystoneTokenValidator } from '../http/keystone-auth.ts';
 import { readHttpsFiles, type ServiceApp } from '../http/service.ts';
 import { ManagerConfigError, parseManagerConfig, type ManagerConfig } from './config.ts';
 import { Deployer, type AgentApi } from './deployer.ts';
 import { dashboardDir } from './dashboard.ts';
+import { boundLogFields } from './upstream.ts';
+import { PlanRunner } from './plan-runner.ts';
 
 export interface RunningManager {
   readonly url: string;
@@ -40,31 +46,220 @@ export interface StartManagerOptions {
   slaIntervalMs?: number;
 }
 
-/** Service types given as files in the config, plus those POSTed to /services (kept in memory). */
+/**
+ * The service catalog: the files of `catalog.services` (checked when the manager starts, as a topology would
+ * check them: a bad one is a configuration error; read-only through the API) and the documents added through
+ * /services, kept in the manager store and cached here, reloaded when the store's catalog revision moves.
+ * A type in both is the configuration's (the stored one is kept, unused).
+ */
 export class FileCatalog implements ServiceCatalog {
-  private readonly files = new Map<string, SourceFile>();
+  private readonly configFiles: SourceFile[] = [];
+  private readonly configEntries = new Map<string, CatalogEntry>();
+  private stored = new Map<string, { entry: CatalogEntry; text: string }>();
+  private store: ManagerStore | undefined;
+  /** The store's catalog revision `stored` is at; undefined: reload. */
+  private revision: number | undefined;
+  /** Writes made through this catalog: a reload started before one must not overwrite what it wrote. */
+  private writes = 0;
+  private loading: { writes: number; done: Promise<void> } | undefined;
+  private readonly maxEntries: number;
 
-  constructor(files: readonly string[] = []) {
-    for (const f of files) {
-      let text: string;
+  /** @throws ManagerConfigError naming `catalog.services[i]` for a file that cannot be read or is not valid. */
+  constructor(files: readonly string[] = [], options: { limits?: Readonly<TopologyLimits>; maxEntries?: number } = {}) {
+    this.maxEntries = options.maxEntries ?? CATALOG_LIMITS.entries;
+    const problems: { field: string; message: string }[] = [];
+    files.forEach((f, i) => {
       try {
-        text = readFileSync(f, 'utf8');
+        this.configFiles.push({ name: path.basename(f), text: readFileSync(f, 'utf8'), catalog: true });
       } catch (error) {
-        throw new ManagerConfigError('catalog', [{ field: 'catalog.services', message: `cannot read ${f}: ${(error as Error).message}` }]);
+        problems.push({ field: `catalog.services[${String(i)}]`, message: `cannot read ${f}: ${(error as Error).message}` });
       }
-      this.files.set(`file:${path.resolve(f)}`, { name: path.basename(f), text });
+    });
+    if (problems.length > 0) throw new ManagerConfigError('catalog', problems);
+    try {
+      for (const t of parseServiceTypes(this.configFiles, options.limits ? { limits: options.limits } : {})) {
+        this.configEntries.set(t.serviceType, { serviceType: t.serviceType, source: 'config', file: t.file, document: t.document, version: null, createdAt: null, updatedAt: null });
+      }
+    } catch (error) {
+      if (!(error instanceof TopologyError)) throw error;
+      const fieldOf = (file: string): string => {
+        const i = this.configFiles.findIndex((c) => c.name === file);
+        return i < 0 ? 'catalog.services' : `catalog.services[${String(i)}]`;
+      };
+      throw new ManagerConfigError('catalog', error.issues.map((issue) => ({ field: fieldOf(issue.file), message: formatIssue(issue) })));
     }
   }
 
-  list(): SourceFile[] {
-    return [...this.files.values()];
+  /** Reads the entries added through the API from `store`, and keeps them there from now on. */
+  async attach(store: ManagerStore): Promise<void> {
+    this.store = store;
+    this.revision = undefined;
+    await this.refresh();
   }
 
-  add(file: SourceFile): void {
-    // A later POST of the same service type replaces the earlier one, as in the thesis's EMM.
-    const type = (JSON.parse(file.text) as { service_type?: string }).service_type ?? file.name;
-    this.files.set(`type:${type}`, file);
+  list(): SourceFile[] {
+    return [...this.configFiles, ...[...this.stored.values()].filter((s) => !this.configEntries.has(s.entry.serviceType)).map((s) => ({ name: s.entry.file, text: s.text, catalog: true }))];
   }
+
+  refresh(): Promise<void> {
+    const store = this.store;
+    if (!store) return Promise.resolve();
+    if (this.loading?.writes === this.writes) return this.loading.done;
+    const writes = this.writes;
+    const done = (async () => {
+      const revision = await store.serviceCatalogRevision();
+      if (revision === this.revision) return;
+      const snapshot = await store.listServiceTypes();
+      // A write since this started: its own entry is in the cache, and the next refresh reloads.
+      if (writes !== this.writes) return;
+      this.stored = new Map(snapshot.items.map((r) => [r.serviceType, { entry: entryOf(r), text: r.document }]));
+      this.revision = snapshot.revision;
+    })().finally(() => {
+      if (this.loading?.done === done) this.loading = undefined;
+    });
+    this.loading = { writes, done };
+    return done;
+  }
+
+  entries(): CatalogEntry[] {
+    const stored = [...this.stored.values()].map((s) => s.entry).filter((e) => !this.configEntries.has(e.serviceType));
+    return [...this.configEntries.values(), ...stored].sort((a, b) => (a.serviceType < b.serviceType ? -1 : a.serviceType > b.serviceType ? 1 : 0));
+  }
+
+  get(serviceType: string): CatalogEntry | undefined {
+    return this.configEntries.get(serviceType) ?? this.stored.get(serviceType)?.entry;
+  }
+
+  async create(serviceType: string, text: string): Promise<CatalogEntry> {
+    const record = await this.storeOrThrow().createServiceType(serviceType, text, { maxEntries: this.maxEntries });
+    return this.wrote(record);
+  }
+
+  async put(serviceType: string, text: string): Promise<{ entry: CatalogEntry; created: boolean }> {
+    const result = await this.storeOrThrow().putServiceType(serviceType, text, { maxEntries: this.maxEntries });
+    return { entry: this.wrote(result.serviceType), created: result.created };
+  }
+
+  async delete(serviceType: string): Promise<boolean> {
+    const deleted = await this.storeOrThrow().deleteServiceType(serviceType);
+    this.writes += 1;
+    this.revision = undefined;
+    this.stored.delete(serviceType);
+    return deleted;
+  }
+
+  private wrote(record: StoredServiceType): CatalogEntry {
+    this.writes += 1;
+    this.revision = undefined;
+    const entry = entryOf(record);
+    this.stored.set(record.serviceType, { entry, text: record.document });
+    return entry;
+  }
+
+  private storeOrThrow(): ManagerStore {
+    if (!this.store) throw new StoreError('CM_ERR_STORE_OPEN', 'the manager store is not open yet');
+    return this.store;
+  }
+}
+
+function entryOf(r: StoredServiceType): CatalogEntry {
+  let document: unknown;
+  try {
+    document = JSON.parse(r.document);
+  } catch {
+    document = r.document;
+  }
+  return { serviceType: r.serviceType, source: 'api', file: catalogFileName(r.serviceType), document, version: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt };
+}
+
+/** Capped exponential backoff of the start-up retries: 0.5 s, 1 s, 2 s, … then every 30 s. */
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+/** How long startManager waits for the first try of each dependency before it returns not ready (a hung server). */
+const FIRST_TRY_MS = 10_000;
+
+interface Attempts {
+  /** Settles with the first try's error; undefined when it succeeded. */
+  first: Promise<unknown>;
+  /** true once a try succeeded; false when `failed` gave up or `signal` stopped it. */
+  done: Promise<boolean>;
+}
+
+/** Runs `attempt` until it succeeds, `failed` gives up (false) or `signal` aborts, with capped exponential backoff. */
+function keepTrying(
+  attempt: () => Promise<void>,
+  o: { signal: AbortSignal; failed(error: unknown, retryInMs: number): boolean; succeeded(): void },
+): Attempts {
+  let settleFirst: (error: unknown) => void = () => undefined;
+  const first = new Promise<unknown>((resolve) => {
+    settleFirst = resolve;
+  });
+  const done = (async (): Promise<boolean> => {
+    for (let n = 0; ; n += 1) {
+      try {
+        await attempt();
+      } catch (error) {
+        const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(n, 16));
+        const again = !o.signal.aborted && o.failed(error, wait);
+        settleFirst(error);
+        if (!again) return false;
+        try {
+          await delay(wait, undefined, { signal: o.signal });
+        } catch {
+          return false;
+        }
+        continue;
+      }
+      o.succeeded();
+      settleFirst(undefined);
+      return true;
+    }
+  })();
+  return { first, done };
+}
+
+/**
+ * Whether Keystone answers now: the manager's own token validated (GET /v3/auth/tokens), a real request every
+ * time — the token itself is cached for hours, so asking for it proves nothing. One check at a time, its answer
+ * kept `cacheMs` so that probes do not hammer Keystone; a token Keystone no longer knows is dropped and the check
+ * made once more with a new one.
+ */
+function keystoneProbe(openstack: OpenStack, o: { timeoutMs: number; cacheMs: number } = { timeoutMs: 3000, cacheMs: 2000 }): () => Promise<void> {
+  let last: { at: number; result: Promise<void> } | undefined;
+  const validate = async (signal: AbortSignal, again: boolean): Promise<void> => {
+    const token = await openstack.keystone.getToken(signal);
+    try {
+      await openstack.http.request({
+        service: 'identity',
+        method: 'GET',
+        url: joinUrl(openstack.keystone.authUrl, '/auth/tokens'),
+        query: { nocatalog: '' },
+        headers: { 'x-auth-token': token, 'x-subject-token': token },
+        signal,
+        timeoutMs: o.timeoutMs,
+        retry: false,
+        okStatus: [200],
+      });
+    } catch (error) {
+      if (!(error instanceof OpenStackApiError) || (error.status !== 404 && error.status !== 401)) throw error;
+      openstack.keystone.invalidate(token);
+      if (!again) throw error;
+      await validate(signal, false);
+    }
+  };
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at >= o.cacheMs) {
+      const result = validate(AbortSignal.timeout(o.timeoutMs), true);
+      result.catch(() => undefined);
+      last = { at: now, result };
+    }
+    return last.result;
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function slaClassesOf(config: ManagerConfig): SlaClassConfig {
@@ -77,10 +272,11 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
     loadCloudConfig(processConfigIO(), config.cloud.name === undefined ? {} : { cloud: config.cloud.name });
   const log = options.log !== false;
   const logEvent = (event: Record<string, unknown>): void => {
-    if (log) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'manager', level: 'info', ...event })}\n`);
+    // Every string field bounded (2 KiB, marked where cut): a 3.5 MiB topology name must not become a log line.
+    if (log) process.stdout.write(`${JSON.stringify(boundLogFields({ time: new Date().toISOString(), component: 'manager', level: 'info', ...event }))}\n`);
   };
   const classes = slaClassesOf(config);
-  const catalog = new FileCatalog(config.catalog.services);
+  const catalog = new FileCatalog(config.catalog.services, { limits: config.limits.topology });
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.reverse()) {
@@ -105,12 +301,22 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       stops.push(() => client.close());
       agent = client;
     }
-    const store = await openManagerStore({ url: config.store.url });
+    // The manager serves before its store and Keystone answer (both are tried again in the background, see
+    // below); until they have, /readyz and the routes that need them say 503 not-ready with the reason.
+    const store = new PendingManagerStore(config.store.url);
     stops.push(() => store.close());
-    const token = await openstack.keystone.tokenInfo();
-    if (token.projectId === undefined) throw new Error('the OpenStack credentials are not scoped to a project; topologies need one');
-    const projectId = token.projectId;
+    const waiting = new Map<'store' | 'keystone', string>([
+      ['store', 'not open yet'],
+      ['keystone', 'the project of the credentials is not known yet'],
+    ]);
+    const reasonsWaiting = (): string[] => [...waiting].map(([what, why]) => `${what}: ${why}`);
+    let projectId: string | undefined;
+    let started = false;
+    const keystoneUp = keystoneProbe(openstack);
 
+    // Plans run in a worker thread, with a deadline and a heap bound (limits.plan_timeout_ms, limits.plan_heap_mb).
+    const planner = new PlanRunner({ timeoutMs: config.limits.planTimeoutMs, heapMb: config.limits.planHeapMb });
+    stops.push(() => planner.close());
     const deployer = new Deployer({
       store,
       agent,
@@ -124,6 +330,8 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
       ...(options.claimIntervalMs === undefined ? {} : { claimIntervalMs: options.claimIntervalMs }),
       logger: logEvent,
+      planner: (request, inputs) => planner.plan(request, inputs),
+      topologyLimits: config.limits.topology,
     });
     const theAgent = agent;
     const tls = config.listen.tls;
@@ -132,14 +340,26 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       deployer,
       catalog,
       defaultStrategy: config.placement.strategy,
-      projectId,
+      limits: config.limits,
+      get projectId(): string {
+        if (!started || projectId === undefined) {
+          const reasons = reasonsWaiting();
+          throw new ProblemError(503, 'not-ready', `not ready: ${reasons.join('; ')} (retrying)`, { extensions: { reasons }, headers: { 'retry-after': '5' } });
+        }
+        return projectId;
+      },
       auth: { tokens: config.auth.tokens, ...(config.auth.keystone ? { validate: keystoneTokenValidator(openstack, { role: config.auth.keystone.role }) } : {}) },
+      // docs/manager.md, "Readiness": what is still awaited since the start, else a real request to each.
       ready: async () => {
-        const reasons: string[] = [];
-        await theAgent.hosts(AbortSignal.timeout(5000)).catch((error: unknown) => reasons.push(`agent: ${(error as Error).message}`));
-        await openstack.keystone.tokenInfo(AbortSignal.timeout(5000)).catch((error: unknown) => reasons.push(`keystone: ${(error as Error).message}`));
-        await store.getTopology('00000000-0000-4000-8000-000000000000').catch((error: unknown) => reasons.push(`store: ${(error as Error).message}`));
-        return reasons;
+        const failed = (what: string) => (error: unknown) => `${what}: ${messageOf(error)}`;
+        const keystone = waiting.get('keystone');
+        const storeWaits = waiting.get('store');
+        const reasons = await Promise.all([
+          theAgent.hosts(AbortSignal.timeout(5000)).then(() => undefined, failed('agent')),
+          keystone === undefined ? keystoneUp().then(() => undefined, failed('keystone')) : `keystone: ${keystone}`,
+          storeWaits === undefined ? store.getTopology('00000000-0000-4000-8000-000000000000').then(() => undefined, failed('store')) : `store: ${storeWaits}`,
+        ]);
+        return reasons.filter((r) => r !== undefined);
       },
       // A dashboard that cannot be built (a checkout without esbuild, an unwritable temp folder) must not keep the API down.
       dashboard: {
@@ -155,11 +375,80 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
     // The deployer stops before the app and the store close (stops run in reverse).
     stops.push(() => deployer.stop());
     await app.listen({ host: config.listen.host, port: config.listen.port });
-    deployer.start();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.listen.port;
     const url = `${tls ? 'https' : 'http'}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${String(port)}`;
-    logEvent({ event: 'manager_started', url, store: store.dialect, owner: deployer.ownerId });
+
+    // The store and the project, each tried until it works (0.5 s, 1 s, 2 s … every 30 s); topologies are served
+    // and driven once both are there.
+    let returned = false;
+    const startIfReady = (): void => {
+      if (started || waiting.size > 0) return;
+      started = true;
+      deployer.start();
+      if (returned) logEvent({ event: 'manager_ready', url });
+    };
+    const stopping = new AbortController();
+    const storeAttempts = keepTrying(
+      async () => {
+        if (!store.isOpen) await store.attach(await openManagerStore({ url: config.store.url }));
+        await catalog.attach(store);
+      },
+      {
+        signal: stopping.signal,
+        failed: (error, retryInMs) => {
+          // A newer schema does not go away by waiting.
+          const fatal = error instanceof StoreError && error.code === 'CM_ERR_STORE_SCHEMA';
+          store.notOpen(messageOf(error));
+          waiting.set('store', messageOf(error));
+          logEvent({ level: fatal ? 'error' : 'warn', event: 'store_unavailable', error: messageOf(error), ...(fatal ? {} : { retry_in_ms: retryInMs }) });
+          return !fatal;
+        },
+        succeeded: () => {
+          waiting.delete('store');
+          startIfReady();
+        },
+      },
+    );
+    const projectAttempts = keepTrying(
+      async () => {
+        const token = await openstack.keystone.tokenInfo(AbortSignal.any([stopping.signal, AbortSignal.timeout(FIRST_TRY_MS)]));
+        if (token.projectId === undefined) throw new ManagerConfigError('cloud', [{ field: 'cloud', message: 'the OpenStack credentials are not scoped to a project; topologies need one' }]);
+        projectId = token.projectId;
+      },
+      {
+        signal: stopping.signal,
+        failed: (error, retryInMs) => {
+          const fatal = error instanceof ManagerConfigError;
+          waiting.set('keystone', messageOf(error));
+          logEvent({ level: fatal ? 'error' : 'warn', event: 'keystone_unavailable', error: messageOf(error), ...(fatal ? {} : { retry_in_ms: retryInMs }) });
+          return !fatal;
+        },
+        succeeded: () => {
+          waiting.delete('keystone');
+          startIfReady();
+        },
+      },
+    );
+    // Runs first on stop (stops run in reverse): no more tries, and none left running when the store closes.
+    stops.push(async () => {
+      stopping.abort();
+      await Promise.allSettled([storeAttempts.done, projectAttempts.done]);
+    });
+    const [storeError, projectError] = await Promise.race([
+      Promise.all([storeAttempts.first, projectAttempts.first]),
+      delay(FIRST_TRY_MS, [undefined, undefined] as const, { ref: false }),
+    ]);
+    // Only configuration problems end the start: a SQLite file that cannot be opened is one (unlike a
+    // PostgreSQL server that is not up yet), as are credentials without a project and a schema newer than this code.
+    if (storeError !== undefined && store.dialect === 'sqlite' && !(storeError instanceof StoreError && storeError.code === 'CM_ERR_STORE_SCHEMA')) {
+      throw new ManagerConfigError('store', [{ field: 'store.url', message: messageOf(storeError) }]);
+    }
+    if (storeError instanceof StoreError && storeError.code === 'CM_ERR_STORE_SCHEMA') throw storeError;
+    if (projectError instanceof ManagerConfigError) throw projectError;
+    returned = true;
+    const ready = waiting.size === 0;
+    logEvent({ ...(ready ? {} : { level: 'warn', waiting: reasonsWaiting() }), event: 'manager_started', url, store: store.dialect, owner: deployer.ownerId, ready });
     return { url, app, store, deployer, stop: stopAll };
   } catch (error) {
     await stopAll();

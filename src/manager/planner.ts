@@ -10,6 +10,7 @@ import type { AbsoluteLimits, Flavor as NovaFlavor } from '../openstack/index.ts
 import { placeTopology } from '../placement/index.ts';
 import type { Flavor, PlacementPlan, PlacementStrategy, PlacementUnit, TenantQuota, TrafficDemand } from '../placement/types.ts';
 import { parseThesisTopology, parseTopologyYaml, placementUnits, trafficDemands } from '../topology/index.ts';
+import type { TopologyLimits } from '../topology/limits.ts';
 import type { SlaClassConfig, SourceFile, Topology } from '../topology/types.ts';
 import { hostStates, type UplinkConfig } from './cloud-view.ts';
 
@@ -21,10 +22,11 @@ export interface TopologyRequest {
   strategy: PlacementStrategy;
 }
 
-export function parseRequest(request: TopologyRequest, classes: SlaClassConfig): Topology {
+export function parseRequest(request: TopologyRequest, classes: SlaClassConfig, limits?: Readonly<TopologyLimits>): Topology {
   const [first, ...rest] = request.files;
   if (!first) throw new Error('a topology request without files');
-  return request.format === 'yaml' ? parseTopologyYaml(first, { slaClasses: classes }) : parseThesisTopology(first, rest, { slaClasses: classes });
+  const options = { slaClasses: classes, ...(limits ? { limits } : {}) };
+  return request.format === 'yaml' ? parseTopologyYaml(first, options) : parseThesisTopology(first, rest, options);
 }
 
 export function flavorMap(flavors: readonly NovaFlavor[]): Map<string, Flavor> {
@@ -52,6 +54,8 @@ export interface PlanInputs {
   /** Guaranteed bit/s of already placed topologies across each host's uplink. */
   committed: ReadonlyMap<string, number>;
   classes: SlaClassConfig;
+  /** What the documents may ask for (default: DEFAULT_TOPOLOGY_LIMITS). */
+  topologyLimits?: Readonly<TopologyLimits>;
 }
 
 export interface PlannedTopology {
@@ -63,7 +67,7 @@ export interface PlannedTopology {
 
 /** Pure given its inputs. Throws TopologyError for documents that do not parse or name unknown flavors. */
 export function planRequest(request: TopologyRequest, inputs: PlanInputs): PlannedTopology {
-  const topology = parseRequest(request, inputs.classes);
+  const topology = parseRequest(request, inputs.classes, inputs.topologyLimits);
   const units = placementUnits(topology, flavorMap(inputs.flavors));
   const demands = trafficDemands(topology);
   const plan = placeTopology({

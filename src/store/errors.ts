@@ -17,6 +17,8 @@ export type StoreErrorCode =
   | 'CM_ERR_STORE_TRANSITION'
   /** No record with that id. */
   | 'CM_ERR_STORE_NOT_FOUND'
+  /** A bound of the store was reached (the service catalog's number of entries); nothing was written. */
+  | 'CM_ERR_STORE_LIMIT'
   /** The database failed underneath (connection lost, disk full, …); see `cause`. */
   | 'CM_ERR_STORE_BACKEND';
 

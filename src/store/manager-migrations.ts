@@ -59,6 +59,22 @@ export interface TopologyEventsTable {
   details: NullableJsonColumn;
 }
 
+/** The service types added through the manager's API (`/services`); those of the config files are not stored. */
+export interface ServiceTypesTable {
+  service_type: string;
+  /** The document as given, as JSON text: TEXT on both dialects, so it comes back byte for byte (JSONB would reorder keys and move the line numbers errors name). */
+  document: string;
+  version: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** One row (id 1): +1 on every change of `service_types`, so a manager can tell with one read that its copy is current. */
+export interface ServiceCatalogRevisionTable {
+  id: number;
+  revision: number;
+}
+
 export interface ManagerMigrationsTable {
   id: number;
   name: string;
@@ -68,6 +84,8 @@ export interface ManagerMigrationsTable {
 export interface ManagerDatabase {
   topologies: TopologiesTable;
   topology_events: TopologyEventsTable;
+  service_types: ServiceTypesTable;
+  service_catalog_revision: ServiceCatalogRevisionTable;
   cm_manager_migrations: ManagerMigrationsTable;
 }
 
@@ -154,6 +172,28 @@ export const MANAGER_MIGRATIONS: readonly ManagerMigration[] = [
           details     ${t.json},
           PRIMARY KEY (topology_id, seq)
         ) ${t.strict}`.execute(trx);
+    },
+  },
+  {
+    id: 2,
+    name: 'the service catalog: service types added through the API, and its revision',
+    async up(trx, dialect) {
+      const t = typesFor(dialect);
+      await sql`
+        CREATE TABLE service_types (
+          service_type TEXT      NOT NULL PRIMARY KEY CHECK (length(service_type) BETWEEN 1 AND 256),
+          document     TEXT      NOT NULL,
+          version      INTEGER   NOT NULL CHECK (version >= 1),
+          created_at   ${t.ts}   NOT NULL,
+          updated_at   ${t.ts}   NOT NULL
+        ) ${t.strict}`.execute(trx);
+      // Writers lock this row first (PostgreSQL: FOR UPDATE), so the entry limit holds across managers too.
+      await sql`
+        CREATE TABLE service_catalog_revision (
+          id       INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+          revision INTEGER NOT NULL CHECK (revision >= 0)
+        ) ${t.strict}`.execute(trx);
+      await sql`INSERT INTO service_catalog_revision (id, revision) VALUES (1, 0)`.execute(trx);
     },
   },
 ];

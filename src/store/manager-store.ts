@@ -1,7 +1,9 @@
 /**
  * The Connectivity Manager's persistent state: topologies, the history of
- * their state transitions, and the leases that let a manager resume the work
- * of one that crashed. SQLite (better-sqlite3) by default, PostgreSQL when
+ * their state transitions, the leases that let a manager resume the work
+ * of one that crashed, and the service types added to its catalog through
+ * the API (with a revision counter, so managers sharing the database notice
+ * each other's changes with one small read). SQLite (better-sqlite3) by default, PostgreSQL when
  * the URL says so; both through Kysely, with the schema in
  * manager-migrations.ts.
  *
@@ -32,6 +34,7 @@ import {
   type ManagerDatabase,
   type ManagerDialect,
   type ManagerMigration,
+  type ServiceTypesTable,
   type TopologiesTable,
   type TopologyEventsTable,
 } from './manager-migrations.ts';
@@ -188,6 +191,37 @@ export interface TopologyEvent {
   details: unknown;
 }
 
+/** A service type of the catalog added through the manager's API. */
+export interface StoredServiceType {
+  serviceType: string;
+  /** The document's JSON text, exactly as written. */
+  document: string;
+  /** 1 when added, +1 on every replacement with a different document. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ServiceCatalogSnapshot {
+  /** The catalog revision the items are at least as new as (read before them). */
+  revision: number;
+  /** By service type. */
+  items: StoredServiceType[];
+}
+
+export interface PutServiceTypeResult {
+  serviceType: StoredServiceType;
+  /** true when there was none of that name. */
+  created: boolean;
+  /** false when the stored document was already this one: nothing was written. */
+  changed: boolean;
+}
+
+export interface ServiceTypeWriteOptions {
+  /** Refuse to add an entry when this many are stored (CM_ERR_STORE_LIMIT); replacing one is always allowed. */
+  maxEntries?: number;
+}
+
 export interface ClaimOptions {
   /** Claim at most this many. @default unlimited */
   limit?: number;
@@ -231,6 +265,23 @@ export interface ManagerStore {
   renewLease(id: string, ownerId: string, now: Date, leaseMs: number): Promise<boolean>;
   /** Drops the lease if `ownerId` holds it; false otherwise. */
   releaseLease(id: string, ownerId: string): Promise<boolean>;
+  /** The service catalog's revision: +1 on every add, replacement and delete. One small read. */
+  serviceCatalogRevision(): Promise<number>;
+  /** Every stored service type, by name, with the revision read just before them. */
+  listServiceTypes(): Promise<ServiceCatalogSnapshot>;
+  getServiceType(serviceType: string): Promise<StoredServiceType | undefined>;
+  /**
+   * Adds a service type.
+   * @throws StoreConflictError when one of that name is stored; StoreError CM_ERR_STORE_LIMIT when `maxEntries` are.
+   */
+  createServiceType(serviceType: string, document: string, options?: ServiceTypeWriteOptions): Promise<StoredServiceType>;
+  /**
+   * Adds or replaces a service type; the same document again writes nothing (idempotent).
+   * @throws StoreError CM_ERR_STORE_LIMIT when it is new and `maxEntries` are stored.
+   */
+  putServiceType(serviceType: string, document: string, options?: ServiceTypeWriteOptions): Promise<PutServiceTypeResult>;
+  /** false when there was none of that name. */
+  deleteServiceType(serviceType: string): Promise<boolean>;
   /** Waits for calls in flight, then closes. Idempotent. */
   close(): Promise<void>;
 }
@@ -325,6 +376,7 @@ function isUniqueViolation(error: unknown): boolean {
 
 type Row = Selectable<TopologiesTable>;
 type EventRow = Selectable<TopologyEventsTable>;
+type ServiceTypeRow = Selectable<ServiceTypesTable>;
 type Db = Kysely<ManagerDatabase>;
 type Eb = ExpressionBuilder<ManagerDatabase, 'topologies'>;
 
@@ -644,6 +696,88 @@ class KyselyManagerStore implements ManagerStore {
     });
   }
 
+  serviceCatalogRevision(): Promise<number> {
+    return this.run(() => this.revisionOf(this.db));
+  }
+
+  listServiceTypes(): Promise<ServiceCatalogSnapshot> {
+    return this.run(async () => {
+      // Revision first: a change between the two reads makes the items newer than it, never older,
+      // so a cache keyed by the revision reloads once more instead of missing the change.
+      const revision = await this.revisionOf(this.db);
+      const rows = await this.db.selectFrom('service_types').selectAll().orderBy('service_type').execute();
+      return { revision, items: rows.map((r) => decodeServiceType(r)) };
+    });
+  }
+
+  getServiceType(serviceType: string): Promise<StoredServiceType | undefined> {
+    return this.run(async () => {
+      checkText(serviceType, 'serviceType');
+      const row = await this.db.selectFrom('service_types').selectAll().where('service_type', '=', serviceType).executeTakeFirst();
+      return row ? decodeServiceType(row) : undefined;
+    });
+  }
+
+  createServiceType(serviceType: string, document: string, options: ServiceTypeWriteOptions = {}): Promise<StoredServiceType> {
+    return this.run(async () => {
+      checkServiceTypeWrite(serviceType, document, options);
+      return this.catalogTx(async (trx) => {
+        const existing = await trx.selectFrom('service_types').select('version').where('service_type', '=', serviceType).executeTakeFirst();
+        if (existing) throw new StoreConflictError(`service type ${JSON.stringify(serviceType)} is already stored (version ${String(existing.version)})`);
+        await this.checkRoom(trx, options);
+        const at = this.now().toISOString();
+        const row = await trx
+          .insertInto('service_types')
+          .values({ service_type: serviceType, document, version: 1, created_at: at, updated_at: at })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await this.bumpRevision(trx);
+        return decodeServiceType(row);
+      });
+    });
+  }
+
+  putServiceType(serviceType: string, document: string, options: ServiceTypeWriteOptions = {}): Promise<PutServiceTypeResult> {
+    return this.run(async () => {
+      checkServiceTypeWrite(serviceType, document, options);
+      return this.catalogTx(async (trx) => {
+        const existing = await trx.selectFrom('service_types').selectAll().where('service_type', '=', serviceType).executeTakeFirst();
+        if (existing?.document === document) return { serviceType: decodeServiceType(existing), created: false, changed: false };
+        const at = this.now().toISOString();
+        let row: ServiceTypeRow;
+        if (existing) {
+          row = await trx
+            .updateTable('service_types')
+            .set({ document, version: existing.version + 1, updated_at: at })
+            .where('service_type', '=', serviceType)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+        } else {
+          await this.checkRoom(trx, options);
+          row = await trx
+            .insertInto('service_types')
+            .values({ service_type: serviceType, document, version: 1, created_at: at, updated_at: at })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+        }
+        await this.bumpRevision(trx);
+        return { serviceType: decodeServiceType(row), created: !existing, changed: true };
+      });
+    });
+  }
+
+  deleteServiceType(serviceType: string): Promise<boolean> {
+    return this.run(async () => {
+      checkText(serviceType, 'serviceType');
+      return this.catalogTx(async (trx) => {
+        const result = await trx.deleteFrom('service_types').where('service_type', '=', serviceType).executeTakeFirst();
+        if (result.numDeletedRows === 0n) return false;
+        await this.bumpRevision(trx);
+        return true;
+      });
+    });
+  }
+
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
@@ -662,6 +796,36 @@ class KyselyManagerStore implements ManagerStore {
 
   private tx<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
     return this.dialect === 'sqlite' ? immediateTransaction(this.db, fn) : this.db.transaction().execute(fn);
+  }
+
+  /** A write of the catalog: every one takes the revision row first, so writers (of any manager) go one at a time. */
+  private catalogTx<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
+    return this.tx(async (trx) => {
+      // SQLite's BEGIN IMMEDIATE already excludes other writers; PostgreSQL needs the row lock.
+      if (this.dialect === 'postgres') await trx.selectFrom('service_catalog_revision').select('revision').where('id', '=', 1).forUpdate().execute();
+      return fn(trx);
+    });
+  }
+
+  private async revisionOf(db: Db): Promise<number> {
+    const row = await db.selectFrom('service_catalog_revision').select('revision').where('id', '=', 1).executeTakeFirst();
+    return row?.revision ?? 0;
+  }
+
+  private async bumpRevision(trx: Db): Promise<void> {
+    await trx
+      .updateTable('service_catalog_revision')
+      .set((eb) => ({ revision: eb('revision', '+', 1) }))
+      .where('id', '=', 1)
+      .execute();
+  }
+
+  private async checkRoom(trx: Db, options: ServiceTypeWriteOptions): Promise<void> {
+    const max = options.maxEntries;
+    if (max === undefined) return;
+    const row = await trx.selectFrom('service_types').select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst();
+    const n = Number(row?.n ?? 0);
+    if (n >= max) throw new StoreError('CM_ERR_STORE_LIMIT', `the service catalog holds ${String(n)} service types; the limit is ${String(max)}`);
   }
 
   private async findByKey(trx: Db, projectId: string, key: string): Promise<Topology | undefined> {
@@ -779,6 +943,108 @@ class KyselyManagerStore implements ManagerStore {
   }
 }
 
+// ---- a store that opens later ------------------------------------------------------
+
+/**
+ * A ManagerStore to hand out before the database answers (a manager starting while PostgreSQL is down):
+ * every call rejects with CM_ERR_STORE_OPEN saying why, until `attach` gives it the store
+ * `openManagerStore` opened, which serves every call from then on. Retrying is the caller's: a failed
+ * `openManagerStore` closes whatever it opened, so it may simply be called again.
+ */
+export class PendingManagerStore implements ManagerStore {
+  readonly dialect: ManagerDialect;
+  private inner: ManagerStore | undefined;
+  private reason = 'not opened yet';
+  private closed = false;
+
+  /** @throws StoreError CM_ERR_STORE_OPEN when the URL is not one of a manager store. */
+  constructor(url: string) {
+    this.dialect = parseStoreUrl(url, 'manager store').dialect;
+  }
+
+  get isOpen(): boolean {
+    return this.inner !== undefined;
+  }
+
+  /** Why it is not open yet: the message of the calls' errors until it is. */
+  notOpen(reason: string): void {
+    this.reason = reason;
+  }
+
+  /** Serves every call from `store` from now on; after close(), closes `store` instead. */
+  async attach(store: ManagerStore): Promise<void> {
+    if (this.closed) {
+      await store.close();
+      return;
+    }
+    if (this.inner) throw new Error('PendingManagerStore: a store is attached already');
+    this.inner = store;
+  }
+
+  migrate(): Promise<number[]> {
+    return this.use((s) => s.migrate());
+  }
+  createTopology(rec: NewTopology): Promise<CreateResult> {
+    return this.use((s) => s.createTopology(rec));
+  }
+  getTopology(id: string): Promise<Topology | undefined> {
+    return this.use((s) => s.getTopology(id));
+  }
+  listTopologies(options?: ListTopologiesOptions): Promise<TopologyPage> {
+    return this.use((s) => s.listTopologies(options));
+  }
+  countByState(): Promise<Record<TopologyState, number>> {
+    return this.use((s) => s.countByState());
+  }
+  updateTopology(id: string, patch: TopologyPatch, options: { expectedVersion: number }): Promise<Topology> {
+    return this.use((s) => s.updateTopology(id, patch, options));
+  }
+  transition(id: string, request: TransitionRequest): Promise<Topology> {
+    return this.use((s) => s.transition(id, request));
+  }
+  events(id: string): Promise<TopologyEvent[]> {
+    return this.use((s) => s.events(id));
+  }
+  claimResumable(ownerId: string, now: Date, leaseMs: number, options?: ClaimOptions): Promise<Topology[]> {
+    return this.use((s) => s.claimResumable(ownerId, now, leaseMs, options));
+  }
+  renewLease(id: string, ownerId: string, now: Date, leaseMs: number): Promise<boolean> {
+    return this.use((s) => s.renewLease(id, ownerId, now, leaseMs));
+  }
+  releaseLease(id: string, ownerId: string): Promise<boolean> {
+    return this.use((s) => s.releaseLease(id, ownerId));
+  }
+  serviceCatalogRevision(): Promise<number> {
+    return this.use((s) => s.serviceCatalogRevision());
+  }
+  listServiceTypes(): Promise<ServiceCatalogSnapshot> {
+    return this.use((s) => s.listServiceTypes());
+  }
+  getServiceType(serviceType: string): Promise<StoredServiceType | undefined> {
+    return this.use((s) => s.getServiceType(serviceType));
+  }
+  createServiceType(serviceType: string, document: string, options?: ServiceTypeWriteOptions): Promise<StoredServiceType> {
+    return this.use((s) => s.createServiceType(serviceType, document, options));
+  }
+  putServiceType(serviceType: string, document: string, options?: ServiceTypeWriteOptions): Promise<PutServiceTypeResult> {
+    return this.use((s) => s.putServiceType(serviceType, document, options));
+  }
+  deleteServiceType(serviceType: string): Promise<boolean> {
+    return this.use((s) => s.deleteServiceType(serviceType));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inner?.close();
+  }
+
+  private use<T>(fn: (store: ManagerStore) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('CM_ERR_STORE_CLOSED', 'the manager store is closed'));
+    if (!this.inner) return Promise.reject(new StoreError('CM_ERR_STORE_OPEN', `the manager store is not open: ${this.reason}`));
+    return fn(this.inner);
+  }
+}
+
 // ---- validation and encoding ---------------------------------------------------
 
 function normaliseId(id: string): string | undefined {
@@ -889,6 +1155,19 @@ function decodeUnits(value: unknown, where: string): TopologyUnit[] {
       slaState: text('sla_state'),
     };
   });
+}
+
+function checkServiceTypeWrite(serviceType: string, document: string, options: ServiceTypeWriteOptions): void {
+  checkText(serviceType, 'serviceType');
+  checkText(document, 'document');
+  const max = options.maxEntries;
+  if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
+    throw new StoreError('CM_ERR_STORE_INVALID', `maxEntries must be a non-negative integer, got ${String(max)}`);
+  }
+}
+
+function decodeServiceType(row: ServiceTypeRow): StoredServiceType {
+  return { serviceType: row.service_type, document: row.document, version: row.version, createdAt: isoOf(row.created_at), updatedAt: isoOf(row.updated_at) };
 }
 
 function encodeErrorValue(error: TopologyError | null): string | null {

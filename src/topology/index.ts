@@ -15,3 +15,4 @@ export {
   type StackCreateBody,
 } from './heat-template.ts';
 export { formatIssue, TopologyError, type TopologyIssue } from './source.ts';
+export { DEFAULT_TOPOLOGY_LIMITS, LIMIT_KEYS, limitText, type TopologyLimits } from './limits.ts';

@@ -4,6 +4,7 @@
  * reported at once, each with file:line:column and the field path.
  */
 import { checkRate } from '../qos/rates.ts';
+import { DEFAULT_TOPOLOGY_LIMITS, limitText, type TopologyLimits } from './limits.ts';
 import { DEFAULT_SLA_CLASSES, readSlaClassConfig, slaClassName } from './sla-classes.ts';
 import {
   asInt,
@@ -26,6 +27,15 @@ import type { NetworkSpec, Requirement, RequirementParameter, ServiceInstance, S
 export interface ParseOptions {
   /** Classes in force before the file's own `sla_classes:` (default: the thesis's Gold/Wholesale). */
   slaClasses?: SlaClassConfig;
+  /** How much the documents may ask for (default: DEFAULT_TOPOLOGY_LIMITS). */
+  limits?: Readonly<TopologyLimits>;
+}
+
+/** A name within the name-length limit (names become VM, stack and resource names). */
+function checkNameLength(f: Field, name: string | undefined, issues: Issues): string | undefined {
+  if (name === undefined || name.length <= f.at.limits.nameLength) return name;
+  issues.add(f.at, f.path, `is ${String(name.length)} characters long; ${limitText('nameLength', f.at.limits)}`);
+  return undefined;
 }
 
 const OVERRIDE_KEYS = ['flavor', 'image', 'key', 'size', 'networks', 'requirements', 'policies', 'user_data', 'configuration'] as const;
@@ -73,6 +83,14 @@ function readSize(f: Field, issues: Issues): Sourced<SizeSpec> | undefined {
   const def = asInt(child(f, 'def'), issues, 0);
   const max = asInt(child(f, 'max'), issues, 1);
   if (min === undefined || def === undefined || max === undefined) return undefined;
+  if (def > f.at.limits.units) {
+    issues.add(f.at, [...f.path, 'def'], `${String(def)} units are more than one topology may have; ${limitText('units', f.at.limits)}`);
+    return undefined;
+  }
+  if (max > f.at.limits.units) {
+    issues.add(f.at, [...f.path, 'max'], `${String(max)} units are more than one topology may have; ${limitText('units', f.at.limits)}`);
+    return undefined;
+  }
   if (!(min <= def && def <= max)) {
     issues.add(f.at, f.path, `must satisfy min <= def <= max, got min ${String(min)}, def ${String(def)}, max ${String(max)}`);
     return undefined;
@@ -149,6 +167,17 @@ function readRequirements(f: Field, issues: Issues): Sourced<Requirement>[] | un
 }
 
 function readUserData(f: Field, issues: Issues): string[] | undefined {
+  const lines = readUserDataLines(f, issues);
+  if (lines === undefined) return undefined;
+  const bytes = lines.reduce((n, line) => n + Buffer.byteLength(line, 'utf8') + 1, 0);
+  if (bytes > f.at.limits.userDataBytes) {
+    issues.add(f.at, f.path, `is ${String(bytes)} bytes; ${limitText('userDataBytes', f.at.limits)}`);
+    return undefined;
+  }
+  return lines;
+}
+
+function readUserDataLines(f: Field, issues: Issues): string[] | undefined {
   if (typeof f.value === 'string') {
     const lines = f.value.split(/\r?\n/);
     if (lines.at(-1) === '') lines.pop();
@@ -220,7 +249,7 @@ function readServiceType(f: Field, issues: Issues): ServiceTypeRead | undefined 
   const o = asObj(f, issues);
   if (!o) return undefined;
   checkKeys(f, o, SERVICE_KEYS, issues);
-  const serviceType = asString(child(f, 'service_type'), issues, { required: true });
+  const serviceType = checkNameLength(child(f, 'service_type'), asString(child(f, 'service_type'), issues, { required: true }), issues);
   const version = o.version === undefined ? null : (asString(child(f, 'version'), issues) ?? null);
   for (const k of ['image', 'flavor', 'size', 'networks'] as const) if (o[k] === undefined) issues.add(f.at, [...f.path, k], 'is required');
   const common = readCommon(f, o, issues);
@@ -228,12 +257,32 @@ function readServiceType(f: Field, issues: Issues): ServiceTypeRead | undefined 
   return { ...common, serviceType, version, field: f };
 }
 
+/** Parses service-type files and reads them; those of the catalog are not counted against limits.service_types. */
+function readServiceTypeFiles(services: readonly SourceFile[], issues: Issues, limits: Readonly<TopologyLimits>): Map<string, ServiceTypeRead> {
+  const fields: Field[] = [];
+  const fromCatalog = new Set<Field>();
+  for (const s of services) {
+    const d = Located.parse(s, issues.list, limits);
+    if (d.value === undefined) continue;
+    const f: Field = { at: d, path: [], value: d.value };
+    fields.push(f);
+    if (s.catalog === true) fromCatalog.add(f);
+  }
+  return readServiceTypes(fields, issues, fromCatalog);
+}
+
 /** Service types from several files, each holding one service type or a list of them. */
-function readServiceTypes(fields: Field[], issues: Issues): Map<string, ServiceTypeRead> {
+function readServiceTypes(fields: Field[], issues: Issues, fromCatalog: ReadonlySet<Field> = new Set()): Map<string, ServiceTypeRead> {
   const out = new Map<string, ServiceTypeRead>();
+  let seen = 0;
   for (const f of fields) {
     const items: Field[] = Array.isArray(f.value) ? (f.value as unknown[]).map((_, i) => child(f, i)) : [f];
     for (const item of items) {
+      if (!fromCatalog.has(f)) seen += 1;
+      if (seen > item.at.limits.serviceTypes) {
+        issues.add(item.at, item.path, `is service type number ${String(seen)}; ${limitText('serviceTypes', item.at.limits)}`);
+        return out;
+      }
       const st = readServiceType(item, issues);
       if (!st) continue;
       const prev = out.get(st.serviceType);
@@ -256,8 +305,13 @@ interface InstanceRead {
 }
 
 function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>, trafficField: Field | undefined, classes: SlaClassConfig, issues: Issues): Topology {
-  const list = asList(siField, issues) ?? [];
+  const limits = siField.at.limits;
+  let list = asList(siField, issues) ?? [];
   if (Array.isArray(siField.value) && list.length === 0) issues.add(siField.at, siField.path, 'needs at least one service instance');
+  if (list.length > limits.serviceInstances) {
+    issues.add(siField.at, siField.path, `has ${String(list.length)} service instances; ${limitText('serviceInstances', limits)}`);
+    list = [];
+  }
   const instances: InstanceRead[] = [];
   const names = new Map<string, Field>();
   for (let i = 0; i < list.length; i += 1) {
@@ -265,7 +319,7 @@ function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>
     const o = asObj(f, issues);
     if (!o) continue;
     checkKeys(f, o, INSTANCE_KEYS, issues);
-    const siName = asString(child(f, 'name'), issues, { required: true });
+    const siName = checkNameLength(child(f, 'name'), asString(child(f, 'name'), issues, { required: true }), issues);
     const typeName = asString(child(f, 'service_type'), issues, { required: true });
     const override = o.sla_class === undefined ? null : (asString(child(f, 'sla_class'), issues) ?? null);
     const own = readCommon(f, o, issues);
@@ -339,6 +393,16 @@ function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>
 
   const units: Unit[] = [];
   const unitIds = new Map<string, string>();
+  // Counted before a single unit is made: `def: 1000000000` must cost nothing but this sum.
+  let total = 0;
+  for (const x of instances) {
+    total += x.si.size.def;
+    if (total > limits.units) {
+      issues.add(x.field.at, child(x.field, 'name').path, `brings the topology to ${String(total)} units or more; ${limitText('units', limits)}`);
+      instances.length = 0;
+      break;
+    }
+  }
   for (const x of instances) {
     for (let i = 1; i <= x.si.size.def; i += 1) {
       const id = `${x.si.name}-${String(i)}`;
@@ -351,7 +415,11 @@ function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>
 
   const traffic: TrafficSpec[] = [];
   if (trafficField) {
-    const tl = asList(trafficField, issues) ?? [];
+    let tl = asList(trafficField, issues) ?? [];
+    if (tl.length > limits.trafficEntries) {
+      issues.add(trafficField.at, trafficField.path, `has ${String(tl.length)} entries; ${limitText('trafficEntries', limits)}`);
+      tl = [];
+    }
     for (let i = 0; i < tl.length; i += 1) {
       const f = child(trafficField, i);
       const o = asObj(f, issues);
@@ -384,6 +452,14 @@ function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>
     }
   }
 
+  // Demands are unit pairs: a service instance talking to itself or to another is a product of unit counts,
+  // so they are counted here, before trafficDemands() would make them one by one.
+  const pairs = demandPairs(instances, traffic, trafficField !== undefined);
+  if (pairs > limits.demands) {
+    const where = trafficField ?? siField;
+    issues.add(where.at, where.path, `would guarantee ${String(pairs)} pairs of units; ${limitText('demands', limits)}`);
+  }
+
   return {
     name,
     serviceInstances: instances.map((x) => x.si),
@@ -394,12 +470,43 @@ function build(name: string, siField: Field, types: Map<string, ServiceTypeRead>
   };
 }
 
+/** How many unit pairs the traffic (declared, or derived from requirements) guarantees at most. */
+function demandPairs(instances: readonly InstanceRead[], traffic: readonly TrafficSpec[], declared: boolean): number {
+  const count = new Map(instances.map((x) => [x.si.name, x.si.size.def]));
+  const pairsOf = (a: string, b: string): number => {
+    const na = count.get(a) ?? 1;
+    const nb = count.get(b) ?? 1;
+    return a === b ? (na * (na - 1)) / 2 : na * nb;
+  };
+  let pairs = 0;
+  const seen = new Set<string>();
+  if (declared) {
+    // Entries on the same two ends add up their rates, not their pairs.
+    for (const t of traffic) {
+      const key = [...t.between].sort().join('\u0000');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      pairs += pairsOf(t.between[0], t.between[1]);
+    }
+    return pairs;
+  }
+  for (const x of instances) {
+    for (const r of x.requirements) {
+      const key = [x.si.name, r.value.source].sort().join('\u0000');
+      if (seen.has(key) || !count.has(r.value.source)) continue;
+      seen.add(key);
+      pairs += pairsOf(x.si.name, r.value.source);
+    }
+  }
+  return pairs;
+}
+
 function rootOf(at: Located, issues: Issues, allowed: readonly string[]): { field: Field; name: string | undefined } | undefined {
   const field: Field = { at, path: [], value: at.value };
   const o = asObj(field, issues);
   if (!o) return undefined;
   checkKeys(field, o, allowed, issues);
-  const name = asString(child(field, 'name'), issues, { required: true });
+  const name = checkNameLength(child(field, 'name'), asString(child(field, 'name'), issues, { required: true }), issues);
   if (o.service_instances === undefined) issues.add(at, ['service_instances'], 'is required');
   return { field, name };
 }
@@ -410,12 +517,9 @@ function rootOf(at: Located, issues: Issues, allowed: readonly string[]): { fiel
  */
 export function parseThesisTopology(topology: SourceFile, services: readonly SourceFile[], options: ParseOptions = {}): Topology {
   const issues = new Issues();
-  const top = Located.parse(topology, issues.list);
-  const serviceDocs = services.map((s) => Located.parse(s, issues.list));
-  const types = readServiceTypes(
-    serviceDocs.filter((d) => d.value !== undefined).map((d) => ({ at: d, path: [], value: d.value })),
-    issues,
-  );
+  const limits = options.limits ?? DEFAULT_TOPOLOGY_LIMITS;
+  const top = Located.parse(topology, issues.list, limits);
+  const types = readServiceTypeFiles(services, issues, limits);
   let result: Topology | undefined;
   if (top.value !== undefined) {
     const root = rootOf(top, issues, THESIS_TOPOLOGY_KEYS);
@@ -428,6 +532,30 @@ export function parseThesisTopology(topology: SourceFile, services: readonly Sou
   return result;
 }
 
+/** A service type read from its document: what a catalog lists of it. */
+export interface ServiceTypeSummary {
+  serviceType: string;
+  version: string | null;
+  /** The file it is in. */
+  file: string;
+  /** Its document (the element, when its file holds a list). */
+  document: unknown;
+}
+
+/**
+ * Service-type documents on their own, checked exactly as parseThesisTopology
+ * checks them (the manager's catalog refuses what a topology would): each file
+ * one service type or a list of them, names unique across the files.
+ * @throws TopologyError with every problem, each with file:line:column and field.
+ */
+export function parseServiceTypes(services: readonly SourceFile[], options: ParseOptions = {}): ServiceTypeSummary[] {
+  const issues = new Issues();
+  const limits = options.limits ?? DEFAULT_TOPOLOGY_LIMITS;
+  const types = readServiceTypeFiles(services, issues, limits);
+  issues.throwIfAny();
+  return [...types.values()].map((t) => ({ serviceType: t.serviceType, version: t.version, file: t.field.at.file, document: t.field.value }));
+}
+
 /**
  * One YAML (or JSON) file: `name`, `services` (service types),
  * `service_instances`, optional `traffic` and `sla_classes` (overrides on top
@@ -435,7 +563,7 @@ export function parseThesisTopology(topology: SourceFile, services: readonly Sou
  */
 export function parseTopologyYaml(file: SourceFile, options: ParseOptions = {}): Topology {
   const issues = new Issues();
-  const at = Located.parse(file, issues.list);
+  const at = Located.parse(file, issues.list, options.limits ?? DEFAULT_TOPOLOGY_LIMITS);
   let result: Topology | undefined;
   if (at.value !== undefined) {
     const root = rootOf(at, issues, YAML_KEYS);

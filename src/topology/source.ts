@@ -3,7 +3,8 @@
  * parseDocument (JSON is YAML's flow syntax), so one code path gives
  * line:column for JSON and YAML alike.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { bracketDepth, DEFAULT_TOPOLOGY_LIMITS, limitText, type TopologyLimits } from './limits.ts';
 import type { SourceFile } from './types.ts';
 
 export type Path = readonly (string | number)[];
@@ -45,10 +46,23 @@ export class Located {
     private readonly doc: Document | null,
     private readonly lines: LineCounter | null,
     readonly value: unknown,
+    /** The bounds the readers apply to this file's values (string lengths). */
+    readonly limits: Readonly<TopologyLimits> = DEFAULT_TOPOLOGY_LIMITS,
   ) {}
 
-  /** Parses text; syntax errors go to `issues`, and the value is then undefined. */
-  static parse(source: SourceFile, issues: TopologyIssue[]): Located {
+  /**
+   * Parses text; syntax errors go to `issues`, and the value is then undefined.
+   * What could make parsing itself expensive (size, nesting, aliases) is
+   * refused first, as a problem of the whole document.
+   */
+  static parse(source: SourceFile, issues: TopologyIssue[], limits: Readonly<TopologyLimits> = DEFAULT_TOPOLOGY_LIMITS): Located {
+    const refuse = (message: string): Located => {
+      issues.push({ file: source.name, line: null, column: null, path: '(document)', message });
+      return new Located(source.name, null, null, undefined, limits);
+    };
+    const bytes = Buffer.byteLength(source.text, 'utf8');
+    if (bytes > limits.documentBytes) return refuse(`is ${String(bytes)} bytes; ${limitText('documentBytes', limits)}`);
+    if (bracketDepth(source.text, limits.depth) > limits.depth) return refuse(`nests brackets more than ${String(limits.depth)} deep; ${limitText('depth', limits)}`);
     const lines = new LineCounter();
     const doc = parseDocument(source.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     if (doc.errors.length > 0) {
@@ -56,14 +70,25 @@ export class Located {
         const pos = lines.linePos(e.pos[0]);
         issues.push({ file: source.name, line: pos.line, column: pos.col, path: '(syntax)', message: e.message.split('\n')[0] ?? e.message });
       }
-      return new Located(source.name, doc, lines, undefined);
+      return new Located(source.name, doc, lines, undefined, limits);
     }
-    return new Located(source.name, doc, lines, doc.toJS({ maxAliasCount: 100 }));
+    const shape = documentShape(doc, limits);
+    if (shape.aliases > limits.yamlAliases) return refuse(`uses ${String(shape.aliases)} YAML aliases; ${limitText('yamlAliases', limits)}`);
+    if (shape.depth > limits.depth) return refuse(`nests mappings and lists more than ${String(limits.depth)} deep; ${limitText('depth', limits)}`);
+    let value: unknown;
+    try {
+      // Aliases of aliases still multiply: the parser's own guard stops an expansion past its budget.
+      value = doc.toJS({ maxAliasCount: limits.yamlAliases });
+    } catch (error) {
+      if (!(error instanceof ReferenceError)) throw error;
+      return refuse(`YAML aliases expand too much (${error.message}); ${limitText('yamlAliases', limits)}`);
+    }
+    return new Located(source.name, doc, lines, value, limits);
   }
 
   /** A value that came from code, not a file: issues carry the file name only. */
-  static fromValue(file: string, value: unknown): Located {
-    return new Located(file, null, null, value);
+  static fromValue(file: string, value: unknown, limits: Readonly<TopologyLimits> = DEFAULT_TOPOLOGY_LIMITS): Located {
+    return new Located(file, null, null, value, limits);
   }
 
   /**
@@ -102,6 +127,26 @@ function rangeOf(node: unknown): readonly number[] | undefined {
   return Array.isArray(r) ? (r as number[]) : undefined;
 }
 
+/** Aliases and nesting depth of a parsed document, walked without recursion on our side. */
+function documentShape(doc: Document, limits: Readonly<TopologyLimits>): { aliases: number; depth: number } {
+  let aliases = 0;
+  let depth = 0;
+  visit(doc, {
+    Alias() {
+      aliases += 1;
+      return aliases > limits.yamlAliases ? visit.BREAK : undefined;
+    },
+    Node(_key, node, path) {
+      if (isAlias(node) || isScalar(node)) return undefined;
+      // The path holds the document, then a pair and a collection per level.
+      const level = path.filter((p) => !isPair(p)).length;
+      if (level > depth) depth = level;
+      return depth > limits.depth ? visit.BREAK : undefined;
+    },
+  });
+  return { aliases, depth };
+}
+
 /** Collects problems with their positions. */
 export class Issues {
   readonly list: TopologyIssue[] = [];
@@ -130,7 +175,9 @@ export function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (isObj(v)) return 'a mapping';
-  return `a ${typeof v} (${JSON.stringify(v)})`;
+  const text = JSON.stringify(v);
+  // A message quotes what it refuses, but not a megabyte of it.
+  return `a ${typeof v} (${text.length > 80 ? `${text.slice(0, 60)}… (${String(text.length)} characters)` : text})`;
 }
 
 /** A field in a mapping. */
@@ -160,6 +207,10 @@ export function asList(f: Field, issues: Issues): unknown[] | undefined {
 export function asString(f: Field, issues: Issues, opts: { required?: boolean } = {}): string | undefined {
   if (f.value === undefined) {
     if (opts.required === true) issues.add(f.at, f.path, 'is required');
+    return undefined;
+  }
+  if (typeof f.value === 'string' && f.value.length > f.at.limits.stringLength) {
+    issues.add(f.at, f.path, `is ${String(f.value.length)} characters long; ${limitText('stringLength', f.at.limits)}`);
     return undefined;
   }
   if (typeof f.value === 'string' && f.value.trim() !== '') return f.value;

@@ -111,4 +111,10 @@ export interface Topology {
 export interface SourceFile {
   name: string;
   text: string;
+  /**
+   * A document of the operator's catalog rather than of the request: not counted against
+   * limits.service_types (the catalog has its own bound), so a catalog larger than what one
+   * request may bring does not refuse every topology parsed with it.
+   */
+  catalog?: boolean;
 }

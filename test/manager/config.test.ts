@@ -57,7 +57,7 @@ deploy: { stack_timeout_s: 1 }
 extra: 1
 `),
       [
-        'extra: unknown field (allowed: listen, auth, cloud, agent, store, placement, sla_classes, catalog, deploy)',
+        'extra: unknown field (allowed: listen, auth, cloud, agent, store, placement, sla_classes, catalog, deploy, limits)',
         'listen.port: must be an integer from 0 to 65535',
         'auth.tokens[0]: must be a string of at least 16 characters',
         'agent.url: must be an http:// or https:// URL',
@@ -82,6 +82,29 @@ extra: 1
     assert.deepEqual(problemsOf(`auth: { keystone: yes-please }\nagent: { url: "http://a", token: ${TOKEN} }`), [
       'auth.keystone: must be true or false',
       'auth.tokens: at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)',
+    ]);
+  });
+
+  it('limits: defaults an operator would pick, each overridable, each checked', () => {
+    const base = `auth: { tokens: [${TOKEN}] }\nagent: { url: "http://a:8091", token: ${TOKEN} }`;
+    const d = parseManagerConfig(base, {});
+    assert.deepEqual([d.limits.topology.units, d.limits.topology.demands, d.limits.bodyBytes, d.limits.planTimeoutMs], [200, 20_000, 1_048_576, 10_000]);
+    const c = parseManagerConfig(`${base}\nlimits: { units: 500, yaml_aliases: 10, body_bytes: 2097152, plan_timeout_ms: 30000 }`, {});
+    assert.deepEqual([c.limits.topology.units, c.limits.topology.yamlAliases, c.limits.topology.serviceInstances, c.limits.bodyBytes, c.limits.planTimeoutMs], [500, 10, 50, 2_097_152, 30_000]);
+    assert.deepEqual(problemsOf(`${base}\nlimits: { units: 0, plan_timeout_ms: fast, unit: 3 }`), [
+      'limits.unit: unknown field (allowed: document_bytes, units, service_instances, service_types, traffic_entries, demands, name_length, string_length, user_data_bytes, yaml_aliases, depth, body_bytes, plan_timeout_ms, plan_heap_mb, request_timeout_ms, headers_timeout_ms, keep_alive_timeout_ms, connections_per_address, url_length, header_bytes, close_linger_ms)',
+      'limits.units: must be an integer from 1 to 1000000000',
+      'limits.plan_timeout_ms: must be an integer from 100 to 3600000',
+    ]);
+    // The HTTP limits (docs/operating.md): only those given are set; the service fills in the rest.
+    assert.deepEqual(d.limits.http, {});
+    const h = parseManagerConfig(`${base}
+limits: { connections_per_address: 0, request_timeout_ms: 5000, url_length: 4096 }`, {});
+    assert.deepEqual(h.limits.http, { maxConnectionsPerAddress: 0, requestTimeout: 5000, maxUrlLength: 4096 });
+    assert.deepEqual(problemsOf(`${base}
+limits: { header_bytes: 100, close_linger_ms: -1 }`), [
+      'limits.header_bytes: must be an integer from 4096 to 1048576',
+      'limits.close_linger_ms: must be an integer from 0 to 60000',
     ]);
   });
 

@@ -15,6 +15,7 @@ import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import type { V1Host, V1HostGuarantees, V1Hosts } from '../../src/agent/hosts-view.ts';
 import type { AgentSlaStatusItem } from '../../src/manager/agent-client.ts';
 import { buildManagerApp } from '../../src/manager/app.ts';
+import { FileCatalog } from '../../src/manager/main.ts';
 import { Deployer, type AgentApi, type CloudApi, type StoredPlan, type UnitRecord } from '../../src/manager/deployer.ts';
 import type { TopologyRequest } from '../../src/manager/planner.ts';
 import type { SlaRow, SlaSample } from '../../src/manager/sla-feed.ts';
@@ -186,7 +187,7 @@ async function manager(uiDir: string | undefined): Promise<Manager> {
   const app = await buildManagerApp({
     store,
     deployer,
-    catalog: { list: () => [], add: () => undefined },
+    catalog: new FileCatalog(),
     defaultStrategy: 'traffic-aware',
     projectId: PROJECT,
     auth: { tokens: [TOKEN] },
@@ -413,6 +414,20 @@ describe('manager dashboard routes', () => {
       await dispatcher.destroy();
     }
   }
+
+  it('HEAD /v1/sla/stream answers with the headers and ends (it used to hold the socket open with no answer)', async () => {
+    if (!m.app.server.listening) await m.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = m.app.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const dispatcher = new UndiciAgent();
+    try {
+      const response = await undiciFetch(`http://127.0.0.1:${String(address.port)}/v1/sla/stream`, { method: 'HEAD', headers: AUTH, dispatcher, signal: AbortSignal.timeout(5_000) });
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    } finally {
+      await dispatcher.destroy();
+    }
+  });
 
   for (const encoding of ['gzip', 'identity'] as const) {
     it(`GET /v1/sla/stream (${encoding}) streams \`event: sla\` with the rows of GET /v1/sla, and stops polling when the reader leaves`, async () => {

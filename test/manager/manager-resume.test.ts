@@ -125,7 +125,7 @@ describe('cm-manager killed mid-deployment', { skip: real.skip }, () => {
       assert.equal(servers.length, 5);
       assert.ok(servers.every((s) => s.status === 'ACTIVE'));
       const sla = (await (await fetch(`${agent.url}/v1/sla`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json()) as { summary: Record<string, number> };
-      assert.deepEqual(sla.summary, { applied: 5, pending: 0, drifted: 0, error: 0 });
+      assert.deepEqual(sla.summary, { applied: 5, pending: 0, drifted: 0, error: 0, orphaned: 0 });
       assert.ok(
         active.events.some((e) => e.state === 'DEPLOYED'),
         'the resumed manager recorded the stack completion',

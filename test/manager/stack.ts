@@ -13,9 +13,9 @@ export const AGENT_TOKEN = 'agent-token-0123456789abcdef';
 export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
 
 /** The agent on `sim` (in-memory SLA store). */
-export function startSimAgent(sim: SimCloud, owner = 'cm-agent'): Promise<RunningAgent> {
+export function startSimAgent(sim: SimCloud, owner = 'cm-agent', yaml = ''): Promise<RunningAgent> {
   return startAgent(
-    parseAgentConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${AGENT_TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: ${owner}`, {}),
+    parseAgentConfig(`listen: { host: 127.0.0.1, port: 0 }\nauth: { tokens: [${AGENT_TOKEN}] }\nstore: { path: ":memory:" }\novsdb: { template: "unix:/unused/{host}" }\nowner: ${owner}\n${yaml}`, {}),
     simAgentOptions(sim, { log: false }),
   );
 }

@@ -16,6 +16,7 @@ import {
   StoreError,
   StoreTransitionError,
   TOPOLOGY_STATES,
+  PendingManagerStore,
   openManagerStore,
   type ManagerStore,
   type NewTopology,
@@ -580,6 +581,94 @@ for (const backend of backends) {
       }
     });
 
+    // ---- the service catalog ------------------------------------------------------
+
+    const DOC = '{\n  "service_type": "Broker"\n}';
+
+    it('keeps service types: create, get, list by name, put (the same document: nothing written), delete; every change moves the revision', () =>
+      withStore(async (store) => {
+        assert.equal(await store.serviceCatalogRevision(), 0);
+        assert.deepEqual(await store.listServiceTypes(), { revision: 0, items: [] });
+        const created = await store.createServiceType('Broker', DOC);
+        assert.deepEqual({ ...created, createdAt: 'x', updatedAt: 'x' }, { serviceType: 'Broker', document: DOC, version: 1, createdAt: 'x', updatedAt: 'x' });
+        assert.equal(created.createdAt, created.updatedAt);
+        assert.equal(await store.serviceCatalogRevision(), 1);
+        await assert.rejects(store.createServiceType('Broker', DOC), (e: unknown) => e instanceof StoreConflictError);
+        assert.equal(await store.serviceCatalogRevision(), 1, 'a refused write moves nothing');
+        assert.deepEqual(await store.getServiceType('Broker'), created);
+        assert.equal(await store.getServiceType('broker'), undefined, 'names are case-sensitive');
+
+        const same = await store.putServiceType('Broker', DOC);
+        assert.deepEqual(same, { serviceType: created, created: false, changed: false });
+        assert.equal(await store.serviceCatalogRevision(), 1);
+        const replaced = await store.putServiceType('Broker', `${DOC}\n`);
+        assert.equal(replaced.created, false);
+        assert.equal(replaced.changed, true);
+        assert.equal(replaced.serviceType.version, 2);
+        assert.equal(replaced.serviceType.createdAt, created.createdAt);
+        assert.ok(replaced.serviceType.updatedAt > created.updatedAt);
+        const added = await store.putServiceType('Controller', '{}');
+        assert.equal(added.created, true);
+        assert.equal(added.serviceType.version, 1);
+
+        const listed = await store.listServiceTypes();
+        assert.equal(listed.revision, 3);
+        assert.deepEqual(listed.items.map((t) => [t.serviceType, t.version, t.document]), [['Broker', 2, `${DOC}\n`], ['Controller', 1, '{}']]);
+        assert.equal(await store.deleteServiceType('Controller'), true);
+        assert.equal(await store.deleteServiceType('Controller'), false);
+        assert.equal(await store.serviceCatalogRevision(), 4);
+        await assert.rejects(store.createServiceType('', DOC), isStoreError('CM_ERR_STORE_INVALID'));
+        await assert.rejects(store.putServiceType('X', ''), isStoreError('CM_ERR_STORE_INVALID'));
+      }));
+
+    it('refuses a new service type beyond maxEntries with CM_ERR_STORE_LIMIT; replacing one is not adding one', () =>
+      withStore(async (store) => {
+        await store.createServiceType('A', '{}', { maxEntries: 2 });
+        await store.putServiceType('B', '{}', { maxEntries: 2 });
+        await assert.rejects(store.createServiceType('C', '{}', { maxEntries: 2 }), isStoreError('CM_ERR_STORE_LIMIT'));
+        await assert.rejects(store.putServiceType('C', '{}', { maxEntries: 2 }), isStoreError('CM_ERR_STORE_LIMIT'));
+        assert.equal((await store.putServiceType('B', '[]', { maxEntries: 2 })).serviceType.version, 2);
+        assert.deepEqual((await store.listServiceTypes()).items.map((t) => t.serviceType), ['A', 'B']);
+      }));
+
+    it('keeps the catalog across close and reopen, and a database of the first schema gains it on upgrade', persistentOnly, async () => {
+      const url = await backend.fresh();
+      const old = await openManagerStore({ url, migrations: MANAGER_MIGRATIONS.slice(0, 1) });
+      const { topology } = await old.createTopology(newTopology());
+      await old.close();
+      const first = await openManagerStore({ url });
+      assert.deepEqual((await first.getTopology(topology.id))?.id, topology.id);
+      const stored = await first.createServiceType('Broker', DOC);
+      await first.close();
+      const second = await openManagerStore({ url });
+      try {
+        assert.deepEqual(await second.listServiceTypes(), { revision: 1, items: [stored] });
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('a PendingManagerStore refuses with CM_ERR_STORE_OPEN (saying why) until a store is attached, then serves from it', async () => {
+      const url = await backend.fresh();
+      const pending = new PendingManagerStore(url);
+      assert.equal(pending.dialect, backend.name === 'PostgreSQL' ? 'postgres' : 'sqlite');
+      assert.equal(pending.isOpen, false);
+      pending.notOpen('connect ECONNREFUSED');
+      await assert.rejects(pending.listServiceTypes(), (e: unknown) => isStoreError('CM_ERR_STORE_OPEN')(e) && /connect ECONNREFUSED/.test((e as Error).message));
+      await assert.rejects(pending.getTopology('00000000-0000-4000-8000-000000000000'), isStoreError('CM_ERR_STORE_OPEN'));
+      await pending.attach(await openManagerStore({ url }));
+      assert.equal(pending.isOpen, true);
+      const { topology } = await pending.createTopology(newTopology());
+      assert.equal((await pending.getTopology(topology.id))?.id, topology.id);
+      await pending.close();
+      await assert.rejects(pending.getTopology(topology.id), isStoreError('CM_ERR_STORE_CLOSED'));
+      // A store opened after close() (a retry that was already under way) is closed, not served.
+      const late = await openManagerStore({ url });
+      await pending.attach(late);
+      await assert.rejects(late.getTopology(topology.id), isStoreError('CM_ERR_STORE_CLOSED'));
+      assert.throws(() => new PendingManagerStore('mysql://x/y'), isStoreError('CM_ERR_STORE_OPEN'));
+    });
+
     // ---- races between connections ----------------------------------------------
 
     const racing = { skip: backend.multiConnection ? false : 'needs two connections to one database' };
@@ -668,6 +757,20 @@ for (const backend of backends) {
         assert.equal(Number(r1.created) + Number(r2.created), 1);
         assert.equal(r1.topology.id, r2.topology.id);
         assert.equal((await s1.listTopologies()).items.length, 1);
+      }));
+
+    it('concurrent catalog writes from two connections: the entry limit holds, one create of a name wins, every change counted once', racing, () =>
+      withTwoStores(async (s1, s2) => {
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? s1 : s2).createServiceType(`T${String(i)}`, '{}', { maxEntries: 4 })),
+        );
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 4);
+        assert.ok(results.every((r) => r.status === 'fulfilled' || isStoreError('CM_ERR_STORE_LIMIT')(r.reason)));
+        const same = await Promise.allSettled([s1.createServiceType('Same', '{}'), s2.createServiceType('Same', '{}')]);
+        assert.equal(same.filter((r) => r.status === 'fulfilled').length, 1);
+        assert.ok(same.some((r) => r.status === 'rejected' && r.reason instanceof StoreConflictError));
+        assert.equal((await s2.listServiceTypes()).items.length, 5);
+        assert.equal(await s1.serviceCatalogRevision(), 5);
       }));
   });
 }
