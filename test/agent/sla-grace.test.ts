@@ -13,6 +13,7 @@ import type { OpenStack } from '../../src/openstack/index.ts';
 import { TAG_OWNER } from '../../src/ovsdb/vswitch/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { closeSwitches, connect, openSwitches, type HostSwitch } from './inventory-helpers.ts';
+import { callApi } from '../harness/service-process.ts';
 
 const TOKEN = 'sla-grace-token-0123456789';
 const OWNER = 'cm-agent-sla-grace';
@@ -40,21 +41,7 @@ describe('stored SLAs of servers deleted from the cloud', () => {
   let switches: Map<string, HostSwitch>;
   const events: Record<string, unknown>[] = [];
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> => {
-    const response = await fetch(`${agent.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? (JSON.parse(text) as unknown) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, json, text };
-  };
+  const api = (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> => callApi(agent.url, TOKEN, method, path, body);
 
   /** /v1/sla and the gauge read together; they must agree state by state. */
   const slaAndGauge = async (): Promise<{ sla: SlaList; gauge: Record<string, number>; removed: number | undefined; metrics: string }> => {

@@ -18,7 +18,7 @@ import { ManagerConfigError } from '../../src/manager/config.ts';
 import type { RunningManager } from '../../src/manager/main.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { postgresAvailable, startPostgres, type PostgresHandle } from '../harness/postgres.ts';
-import { managerApi, startSimAgent, startSimManager, startStack, until, type Stack } from './stack.ts';
+import { deployThenDelete, managerApi, startSimAgent, startSimManager, startStack, until, type Stack } from './stack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis');
 const SERVICE_FILES = ['ControllerService.json', 'BrokerService.json', 'MediaService.json'];
@@ -61,14 +61,7 @@ async function postThesisServices(api: Api): Promise<void> {
 }
 
 /** Submits the thesis topology through the EMM route, waits for it, and deletes it again. */
-async function thesisTopologyRuns(api: Api): Promise<void> {
-  const r = await api<{ id: string; state: string }>('POST', '/topologies', TOPOLOGY);
-  assert.equal(r.status, 202, JSON.stringify(r.json));
-  await until('thesis topology ACTIVE', async () => (await api<{ state: string }>('GET', `/v1/topologies/${r.json.id}`)).json.state, (s) => s === 'ACTIVE' || s === 'FAILED');
-  assert.equal((await api<{ state: string }>('GET', `/v1/topologies/${r.json.id}`)).json.state, 'ACTIVE');
-  assert.equal((await api('DELETE', `/v1/topologies/${r.json.id}`)).status, 202);
-  await until('thesis topology DELETED', async () => (await api<{ state: string }>('GET', `/v1/topologies/${r.json.id}`)).json.state, (s) => s === 'DELETED');
-}
+const thesisTopologyRuns = (api: Api): Promise<void> => deployThenDelete(api, '/topologies', TOPOLOGY);
 
 describe('the service catalog: validation, duplicates, list/get/put/delete, bounds', () => {
   let stack: Stack;

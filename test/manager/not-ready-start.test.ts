@@ -20,7 +20,7 @@ import type { CloudConfig } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
 import { freePort } from '../harness/net.ts';
 import { postgresAvailable, startPostgres, type PostgresHandle } from '../harness/postgres.ts';
-import { AGENT_TOKEN, MANAGER_TOKEN, managerApi, startStack, until, type Stack } from './stack.ts';
+import { AGENT_TOKEN, deployThenDelete, MANAGER_TOKEN, managerApi, startStack, until, type Stack } from './stack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../src/topology/fixtures/thesis');
 const THESIS_YAML = { topology_file: 'thesis.yaml', topology: readFileSync(path.join(FIXTURES, 'thesis.yaml'), 'utf8') };
@@ -146,12 +146,7 @@ describe('a manager started while Keystone and the agent are unreachable', () =>
     const m = manager;
     await until('readyz 200', () => readyz(m.url), (r) => r.status === 200, 45_000);
 
-    const created = await api<{ id: string }>('POST', '/v1/topologies', THESIS_YAML);
-    assert.equal(created.status, 202, JSON.stringify(created.json));
-    await until('ACTIVE', async () => (await api<{ state: string }>('GET', `/v1/topologies/${created.json.id}`)).json.state, (s) => s === 'ACTIVE' || s === 'FAILED');
-    assert.equal((await api<{ state: string }>('GET', `/v1/topologies/${created.json.id}`)).json.state, 'ACTIVE');
-    assert.equal((await api('DELETE', `/v1/topologies/${created.json.id}`)).status, 202);
-    await until('DELETED', async () => (await api<{ state: string }>('GET', `/v1/topologies/${created.json.id}`)).json.state, (s) => s === 'DELETED');
+    await deployThenDelete(api, '/v1/topologies', THESIS_YAML);
   });
 });
 

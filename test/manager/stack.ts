@@ -3,6 +3,7 @@
  * agent on it (in-process, real HTTP) and the manager talking to both, plus a
  * small JSON client of the manager's API.
  */
+import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { simAgentOptions, simCloudConfig, startAgent, type RunningAgent } from '../../src/agent/main.ts';
 import { parseManagerConfig } from '../../src/manager/config.ts';
@@ -79,6 +80,16 @@ export async function startStack(o: { sim?: SimCloudOptions; manager?: Record<st
     await close();
     throw error;
   }
+}
+
+/** Submits a topology (`POST path`), checks that it becomes ACTIVE, deletes it and waits until it is DELETED. */
+export async function deployThenDelete(api: ReturnType<typeof managerApi>, p: string, body: unknown): Promise<void> {
+  const created = await api<{ id: string }>('POST', p, body);
+  assert.equal(created.status, 202, JSON.stringify(created.json));
+  const stateOf = async (): Promise<string> => (await api<{ state: string }>('GET', `/v1/topologies/${created.json.id}`)).json.state;
+  assert.equal(await until(`${p} ACTIVE`, stateOf, (s) => s === 'ACTIVE' || s === 'FAILED'), 'ACTIVE');
+  assert.equal((await api('DELETE', `/v1/topologies/${created.json.id}`)).status, 202);
+  await until(`${p} DELETED`, stateOf, (s) => s === 'DELETED');
 }
 
 /** Polls `read` until `done` holds; the last value in the timeout message. */
