@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { Type, type TSchema } from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
-import { createServiceApp, type HttpLimits, type HttpsOptions } from '../http/service.ts';
+import { createServiceApp, type CallerIdentity, type HttpLimits, type HttpsOptions } from '../http/service.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
 import type { SlaStore, StoredSla } from '../store/index.ts';
@@ -113,7 +113,7 @@ export interface AgentAppDeps {
     /** Serve /metrics without a token. @default false */
     publicMetrics?: boolean;
     /** Validates a bearer token that is not in `tokens` (e.g. with Keystone); a rejection answers 503. */
-    validate?: (token: string) => Promise<boolean>;
+    validate?: (token: string) => Promise<boolean | CallerIdentity>;
   };
   /** pino options; `false` disables logging. @default { level: 'info' } */
   logger?: LoggerOptions | false;

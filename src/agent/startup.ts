@@ -78,6 +78,39 @@ export function isCredentialsRefusal(error: unknown): boolean {
   return error instanceof OpenStackApiError && (error.status === 401 || error.status === 403);
 }
 
+/**
+ * The agent's credentials lack the role it needs: it reads every host, server and port of the cloud
+ * (os-services, hypervisors, servers of all projects, port bindings, Placement providers), which
+ * the default policies allow the admin role only. No retry cures that: a configuration problem.
+ */
+export class MissingRoleError extends Error {
+  readonly code = 'CM_ERR_AGENT_NOT_ADMIN';
+  constructor(
+    message: string,
+    /** The policy rule the service named, when it did. */
+    readonly policy: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'MissingRoleError';
+  }
+}
+
+/**
+ * A policy refusal of a cloud read (a 403 from Nova, Neutron or Placement, or an admin-only field
+ * missing from an answer) as a {@link MissingRoleError} naming the role and the policy; undefined
+ * for anything else (Keystone's 401/403 stay retried: see {@link isCredentialsRefusal}).
+ */
+export function missingRoleOf(error: unknown): MissingRoleError | undefined {
+  if (error instanceof MissingRoleError) return error;
+  const hint = "the agent reads every host, server and port of the cloud, which the default policies allow the admin role only: give the agent's user the admin role (openstack role add --user <user> --project <project> admin)";
+  if (error instanceof OpenStackPermissionError) return new MissingRoleError(`the agent's credentials lack the admin role: ${error.message}; ${hint}`, undefined, { cause: error });
+  if (!(error instanceof OpenStackApiError) || error.status !== 403 || error.service === 'identity') return undefined;
+  const policy = /[Pp]olicy do(?:es)?(?:n't| not) allow ([\w:.-]+)/.exec(error.message)?.[1];
+  const what = `${error.service} refused ${error.method} ${new URL(error.url, 'http://x').pathname} (403${policy === undefined ? '' : `, policy ${policy}`})`;
+  return new MissingRoleError(`the agent's credentials lack the admin role: ${what}; ${hint}`, policy, { cause: error });
+}
+
 /** Whether the process should exit with 2 (a configuration problem) for this error, rather than 1. */
 export function isConfigurationProblem(error: unknown): boolean {
   return permanentFailure(error)?.configuration === true;
@@ -85,7 +118,7 @@ export function isConfigurationProblem(error: unknown): boolean {
 
 /** Errors no retry can cure: the process should end (with exit code 2 when `configuration`). */
 export function permanentFailure(error: unknown): { configuration: boolean } | undefined {
-  if (error instanceof AgentConfigError || error instanceof OpenStackConfigError) return { configuration: true };
+  if (error instanceof AgentConfigError || error instanceof OpenStackConfigError || error instanceof MissingRoleError) return { configuration: true };
   // A database written by a newer agent: retrying changes nothing, and writing to it would be worse.
   if (error instanceof StoreError && error.code === 'CM_ERR_STORE_SCHEMA') return { configuration: false };
   return undefined;
@@ -176,6 +209,8 @@ export class StartupTracker {
       } catch (error) {
         signal.throwIfAborted();
         if (permanentFailure(error)) throw error;
+        const role = missingRoleOf(error);
+        if (role) throw role;
         const dependency = typeof dependencyOf === 'string' ? dependencyOf : dependencyOf(error);
         // A step that failed on one dependency and then on another: only the latest is current.
         for (const other of blamed) if (other !== dependency) this.#failing.delete(other);

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { joinUrl, OpenStackApiError, parseTokenResponse, type OpenStack } from '../openstack/index.ts';
+import type { CallerIdentity } from './service.ts';
 
 export interface KeystoneValidatorOptions {
   /** The role a token must carry. @default "admin" */
@@ -26,14 +27,14 @@ export interface KeystoneValidatorOptions {
  * token's expires_at, refusals for `negativeTtlMs`. Concurrent checks of one
  * token share one request. Keystone failures other than 404 reject (→ 503).
  */
-export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keystone'>, options: KeystoneValidatorOptions = {}): (token: string) => Promise<boolean> {
+export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keystone'>, options: KeystoneValidatorOptions = {}): (token: string) => Promise<CallerIdentity | false> {
   const role = options.role ?? 'admin';
   const negativeTtlMs = options.negativeTtlMs ?? 30_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { ok: boolean; until: number }>();
-  const pending = new Map<string, Promise<boolean>>();
-  const remember = (key: string, ok: boolean, until: number): boolean => {
+  const cache = new Map<string, { ok: CallerIdentity | false; until: number }>();
+  const pending = new Map<string, Promise<CallerIdentity | false>>();
+  const remember = (key: string, ok: CallerIdentity | false, until: number): CallerIdentity | false => {
     if (cache.size >= maxEntries) {
       const t = now();
       for (const [k, v] of cache) if (v.until <= t) cache.delete(k);
@@ -46,7 +47,7 @@ export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keys
     cache.set(key, { ok, until });
     return ok;
   };
-  const check = async (token: string, key: string): Promise<boolean> => {
+  const check = async (token: string, key: string): Promise<CallerIdentity | false> => {
     let body: unknown;
     try {
       const res = await openstack.http.request({
@@ -65,14 +66,15 @@ export function keystoneTokenValidator(openstack: Pick<OpenStack, 'http' | 'keys
     }
     const info = parseTokenResponse(body, token);
     const expires = info.expiresAt.getTime();
-    if (expires <= now() || !info.roles.includes(role)) return remember(key, false, Math.min(expires, now() + negativeTtlMs));
-    return remember(key, true, expires);
+    // A token without a project scope (unscoped, domain-scoped) names no project to act for.
+    if (expires <= now() || !info.roles.includes(role) || info.projectId === undefined) return remember(key, false, Math.min(expires, now() + negativeTtlMs));
+    return remember(key, { userId: info.userId, projectId: info.projectId, ...(info.projectName === undefined ? {} : { projectName: info.projectName }), roles: info.roles }, expires);
   };
   return (token) => {
     const key = createHash('sha256').update(token, 'utf8').digest('hex');
     const hit = cache.get(key);
     if (hit && hit.until > now()) return Promise.resolve(hit.ok);
-    let p = pending.get(key);
+    let p: Promise<CallerIdentity | false> | undefined = pending.get(key);
     if (!p) {
       p = check(token, key).finally(() => pending.delete(key));
       pending.set(key, p);

@@ -19,6 +19,7 @@ export type ProblemKind =
   | 'validation'
   | 'invalid-json'
   | 'unauthorized'
+  | 'forbidden'
   | 'not-found'
   | 'unknown-server'
   | 'inventory-unavailable'
@@ -44,6 +45,7 @@ const TITLES: Record<ProblemKind, string> = {
   validation: 'The request is not valid',
   'invalid-json': 'The body is not valid JSON',
   unauthorized: 'Authentication required',
+  forbidden: 'Not allowed for this caller',
   'not-found': 'Not found',
   'unknown-server': 'Unknown server',
   'inventory-unavailable': 'The cloud inventory is not available yet',

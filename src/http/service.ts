@@ -72,6 +72,24 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
   closeLingerTimeout: 2_000,
 });
 
+/** Who a validated token belongs to (a Keystone token's user, project and roles). */
+export interface CallerIdentity {
+  userId: string;
+  projectId: string;
+  projectName?: string;
+  roles: readonly string[];
+}
+
+const identities = new WeakMap<IncomingMessage, CallerIdentity>();
+
+/**
+ * The identity the validator gave for this request's token; undefined for one of the configured
+ * static tokens (an operator's: the service decides what it may do) and for open routes.
+ */
+export function callerIdentity(request: { raw: IncomingMessage }): CallerIdentity | undefined {
+  return identities.get(request.raw);
+}
+
 export interface ServiceAppOptions {
   /** OpenAPI title, e.g. `Connectivity Manager Agent`. */
   title: string;
@@ -81,8 +99,11 @@ export interface ServiceAppOptions {
   tags: { name: string; description: string }[];
   auth: {
     tokens: readonly string[];
-    /** Accepts bearer tokens not in `tokens` (e.g. Keystone validation); false = 401, a throw = 503. */
-    validate?: (token: string) => Promise<boolean>;
+    /**
+     * Accepts bearer tokens not in `tokens` (e.g. Keystone validation); false = 401, a throw = 503,
+     * an identity = accepted as that caller ({@link callerIdentity}).
+     */
+    validate?: (token: string) => Promise<boolean | CallerIdentity>;
     /** Routes served without a token (besides /docs, and /metrics when public). */
     open: readonly string[];
   };
@@ -427,7 +448,8 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
     if (token !== undefined && !tokenMatches(token, tokens) && validate) {
       validate(token).then(
         (ok) => {
-          done(ok ? undefined : refuse());
+          if (typeof ok === 'object') identities.set(request.raw, ok);
+          done(ok === false ? refuse() : undefined);
         },
         (error: unknown) => {
           request.log.warn({ err: error }, 'token validation failed');

@@ -4,12 +4,12 @@
  * and the thesis's `POST /topologies`. Built on the shared service base
  * (auth, request ids, problem+json, OpenAPI at /docs).
  */
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Type } from 'typebox';
 import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
-import { createServiceApp, type HttpsOptions, type ServiceApp } from '../http/service.ts';
+import { callerIdentity, createServiceApp, type CallerIdentity, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
 import { StoreConflictError, StoreError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { parseServiceTypes } from '../topology/parse.ts';
@@ -75,6 +75,12 @@ export interface ServiceCatalog {
   delete(serviceType: string): Promise<boolean>;
 }
 
+/** Who is asking: the project its topologies belong to, and whether it sees every project's. */
+export interface Caller {
+  projectId: string;
+  admin: boolean;
+}
+
 export interface ManagerAppDeps {
   store: ManagerStore;
   deployer: Deployer;
@@ -86,7 +92,15 @@ export interface ManagerAppDeps {
    * ProblemError (a getter), so the routes that need it say so.
    */
   readonly projectId: string;
-  auth: { tokens: readonly string[]; validate?: (token: string) => Promise<boolean>; publicMetrics?: boolean };
+  auth: {
+    tokens: readonly string[];
+    validate?: (token: string) => Promise<boolean | CallerIdentity>;
+    publicMetrics?: boolean;
+    /** A Keystone token with this role sees and deletes every project's topologies. @default "admin" */
+    adminRole?: string;
+    /** The project topologies submitted with a static token belong to. @default the manager's project */
+    staticProject?: string;
+  };
   /** Readiness of what the manager depends on (agent, Keystone, store); a reason per failure. */
   ready(): Promise<string[]>;
   logger?: false | { level: string };
@@ -241,6 +255,7 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
   return {
     id: t.id,
     name: t.name,
+    project_id: t.projectId,
     state: t.state,
     strategy: t.strategy,
     placement: plan ? { ...planView(plan.placement), planned_at: plan.plannedAt } : null,
@@ -373,10 +388,10 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     return { format, files: [topologyFile, ...services], strategy: body.strategy ?? deps.defaultStrategy };
   };
 
-  const plan = async (request: TopologyRequest) => {
+  const plan = async (request: TopologyRequest, projectId: string) => {
     const end = planDuration.startTimer();
     try {
-      const planned = await deps.deployer.plan(request);
+      const planned = await deps.deployer.plan(request, undefined, undefined, projectId);
       if (planned.topology.units.length === 0) {
         refused.inc({ reason: 'invalid' });
         // `def: 0` everywhere would deploy an empty stack and call it ACTIVE.
@@ -398,8 +413,8 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     }
   };
 
-  const submit = async (request: TopologyRequest, idempotencyKey: string | undefined, reply: FastifyReply) => {
-    const planned = await plan(request);
+  const submit = async (request: TopologyRequest, idempotencyKey: string | undefined, reply: FastifyReply, caller: Caller) => {
+    const planned = await plan(request, caller.projectId);
     if (!planned.plan.feasible) {
       refused.inc({ reason: 'infeasible' });
       throw new ProblemError(422, 'infeasible', `${planned.topology.name} cannot be placed: ${planned.plan.explanation.summary}; nothing was created`, {
@@ -412,7 +427,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     const { topology, created } = await deps.store.createTopology({
       id,
       name: planned.topology.name,
-      projectId: deps.projectId,
+      projectId: caller.projectId,
       strategy: request.strategy,
       request,
       plan: stored,
@@ -464,6 +479,16 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
   const CATALOG_READERS = new Set(['POST /v1/plans', 'POST /v1/topologies', 'POST /topologies']);
   /** The project, or a 503 not-ready thrown by the getter until the manager has started. */
   const startedProject = (): string => deps.projectId;
+  const adminRole = deps.auth.adminRole ?? 'admin';
+  /**
+   * Whose request this is: a Keystone token acts for its project (an operator when it carries the
+   * admin role); a static token is the operator's, for the configured project.
+   */
+  const callerOf = (request: FastifyRequest): Caller => {
+    const identity = callerIdentity(request);
+    if (identity) return { projectId: identity.projectId, admin: identity.roles.includes(adminRole) };
+    return { projectId: deps.auth.staticProject ?? startedProject(), admin: true };
+  };
   app.addHook('preHandler', async (request) => {
     const route = request.routeOptions.url ?? '';
     const services = route === '/services' || route.startsWith('/services/');
@@ -482,7 +507,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     '/v1/plans',
     { schema: { tags: ['v1'], summary: 'Plan a topology without deploying it (dry run): placement and its reasons', body: TopologyBody } },
     async (request) => {
-      const planned = await plan(requestOf(request.body));
+      const planned = await plan(requestOf(request.body), callerOf(request).projectId);
       return {
         topology: planned.topology.name,
         units: planned.units.map((u) => ({ name: u.id, service_instance: u.serviceInstance, flavor: u.flavor.name, sla_class: u.sla.className, min_bps: u.sla.minBps, max_bps: u.sla.maxBps })),
@@ -502,7 +527,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
         body: TopologyBody,
       },
     },
-    async (request, reply) => submit(requestOf(request.body), idempotencyKeyOf(request.headers['idempotency-key']), reply),
+    async (request, reply) => submit(requestOf(request.body), idempotencyKeyOf(request.headers['idempotency-key']), reply, callerOf(request)),
   );
 
   app.get(
@@ -515,10 +540,12 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       if (bad.length > 0) throw new ProblemError(400, 'validation', `unknown state ${bad.join(', ')}`, { errors: [{ pointer: '/query/state', message: `one of ${TOPOLOGY_STATES.join(', ')}` }] });
       const limit = q.limit === undefined ? 100 : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ProblemError(400, 'validation', 'limit must be an integer from 1 to 1000', { errors: [{ pointer: '/query/limit', message: 'from 1 to 1000' }] });
+      const caller = callerOf(request);
       let page;
       try {
         page = await deps.store.listTopologies({
-          projectId: deps.projectId,
+          // An operator sees every project's topologies; anyone else those of the token's project.
+          ...(caller.admin ? {} : { projectId: caller.projectId }),
           ...(states ? { states: states as TopologyRecord['state'][] } : {}),
           limit,
           cursor: q.cursor ?? null,
@@ -533,19 +560,20 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     },
   );
 
-  const getOr404 = async (id: string): Promise<TopologyRecord> => {
+  /** Another project's topology is a 404 like one that does not exist: its existence is not the caller's to know. */
+  const getOr404 = async (id: string, caller: Caller): Promise<TopologyRecord> => {
     const t = await deps.store.getTopology(id);
-    if (!t || t.projectId !== deps.projectId) throw new ProblemError(404, 'not-found', `No topology ${id}`);
+    if (!t || (!caller.admin && t.projectId !== caller.projectId)) throw new ProblemError(404, 'not-found', `No topology ${id}`);
     return t;
   };
 
   app.get('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'A topology: state, placement with reasons, units, guaranteed demands, history', params: IdParams } }, async (request) => {
-    const t = await getOr404(request.params.id);
+    const t = await getOr404(request.params.id, callerOf(request));
     return topologyView(t, await deps.store.events(t.id), deps.deployer.demandsOf(t));
   });
 
   app.delete('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'Delete the stack and the SLAs (202; idempotent)', params: IdParams } }, async (request, reply) => {
-    const t = await getOr404(request.params.id);
+    const t = await getOr404(request.params.id, callerOf(request));
     let current = t;
     if (t.state !== 'DELETING' && t.state !== 'DELETED') {
       current = await deps.store.transition(t.id, {
@@ -570,7 +598,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       },
     },
     async (request, reply) =>
-      submit({ format: 'thesis', files: [fileOf(request.body, 'topology'), ...deps.catalog.list()], strategy: deps.defaultStrategy }, idempotencyKeyOf(request.headers['idempotency-key']), reply),
+      submit({ format: 'thesis', files: [fileOf(request.body, 'topology'), ...deps.catalog.list()], strategy: deps.defaultStrategy }, idempotencyKeyOf(request.headers['idempotency-key']), reply, callerOf(request)),
   );
 
   // ------------------------------------------------------------ the service catalog (thesis EMM, and its REST completion)
@@ -715,6 +743,9 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       // Read on use: unknown (a 503) until the manager has started.
       get projectId() {
         return deps.projectId;
+      },
+      requireOperator: (request) => {
+        if (!callerOf(request).admin) throw new ProblemError(403, 'forbidden', `Hosts and every project's SLAs are an operator's view: a token with the ${adminRole} role, or a static token`);
       },
       uiDir: deps.dashboard.uiDir,
       ...(deps.dashboard.slaIntervalMs === undefined ? {} : { slaIntervalMs: deps.dashboard.slaIntervalMs }),

@@ -5,6 +5,8 @@
  * ```yaml
  * listen: { host: 127.0.0.1, port: 8092 }
  * auth: { tokens: [ "long-random-secret" ] }        # CM_MANAGER_TOKENS=a,b
+ *   # keystone: true, keystone_role: member, admin_role: admin   # Keystone tokens act for their project
+ *   # project: <id>                               # CM_MANAGER_PROJECT: static tokens' project (default: the manager's)
  *   # keystone: true, keystone_role: member → other bearer tokens are validated with the cloud's Keystone
  * cloud: { name: mycloud }                          # clouds.yaml entry; omitted: OS_* variables
  * agent: { url: "http://10.0.0.5:8091", token: "…" } # CM_MANAGER_AGENT_URL / CM_MANAGER_AGENT_TOKEN
@@ -34,7 +36,11 @@ import { DEFAULT_TOPOLOGY_LIMITS, LIMIT_KEYS, type TopologyLimits } from '../top
 export interface ManagerConfig {
   listen: { host: string; port: number; tls?: { cert: string; key: string; clientCa?: string } };
   /** `keystone`: bearer tokens not in `tokens` are validated with Keystone and must carry `keystoneRole`. */
-  auth: { tokens: string[]; keystone?: { role: string } };
+  /**
+   * `keystone.role`: the role a Keystone token needs at all; `keystone.adminRole`: the role that sees every
+   * project's topologies. `project`: the project (id) topologies submitted with a static token belong to.
+   */
+  auth: { tokens: string[]; keystone?: { role: string; adminRole: string }; project?: string };
   cloud: { name?: string };
   /**
    * `urls`: the agent's replicas (they share one store), tried in order when one cannot be reached; `url` is the first.
@@ -123,10 +129,13 @@ export function parseManagerConfig(
   const port = r.integer(env.CM_MANAGER_LISTEN_PORT ?? listen.port, 'listen.port', 8092, 0, 65535);
   const tls = r.listenTls(listen.tls, 'listen.tls');
 
-  const auth = r.section(root, 'auth', ['tokens', 'keystone', 'keystone_role']);
+  const auth = r.section(root, 'auth', ['tokens', 'keystone', 'keystone_role', 'admin_role', 'project']);
   const tokens = r.bearerTokens(env.CM_MANAGER_TOKENS ?? auth.tokens, 'auth.tokens');
   const keystone = r.boolean(auth.keystone, 'auth.keystone');
   const keystoneRole = r.string(auth.keystone_role, 'auth.keystone_role', 'member') ?? 'member';
+  const adminRole = r.string(auth.admin_role, 'auth.admin_role', 'admin') ?? 'admin';
+  const staticProject = r.string(env.CM_MANAGER_PROJECT ?? auth.project, 'auth.project');
+  if (staticProject !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(staticProject)) r.problems.push({ field: 'auth.project', message: 'must be a project id (1-64 characters of A-Z a-z 0-9 _ -)' });
   if (tokens.length === 0 && !keystone && !r.problems.some((p) => p.field.startsWith('auth.tokens'))) {
     r.problems.push({ field: 'auth.tokens', message: 'at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)' });
   }
@@ -205,7 +214,7 @@ export function parseManagerConfig(
   };
   const config: ManagerConfig = {
     listen: tls ? { host, port, tls } : { host, port },
-    auth: keystone ? { tokens, keystone: { role: keystoneRole } } : { tokens },
+    auth: { tokens, ...(keystone ? { keystone: { role: keystoneRole, adminRole } } : {}), ...(staticProject === undefined ? {} : { project: staticProject }) },
     cloud: cloudName === undefined ? {} : { name: cloudName },
     agent: { url: agentUrls[0] ?? '', urls: agentUrls, token: agentToken ?? '', ...(agentTls ? { tls: agentTls } : {}) },
     store: { url: storeUrl },

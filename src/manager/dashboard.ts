@@ -11,6 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import fastifyStatic from '@fastify/static';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { V1Host, V1Resource } from '../agent/hosts-view.ts';
 import { ProblemError } from '../http/problem.ts';
@@ -24,7 +25,13 @@ export interface DashboardDeps {
   store: ManagerStore;
   agent: AgentApi;
   uplink: UplinkConfig;
+  /** Throws until the manager has started (a 503 not-ready getter); the dashboard shows every project's topologies. */
   projectId: string;
+  /**
+   * Throws a 403 for a caller that is not an operator: hosts and every project's SLAs are the
+   * cloud's, not one project's. Absent: every authenticated caller is one (static tokens only).
+   */
+  requireOperator?: (request: FastifyRequest) => void;
   /** The built page (index.html and its assets); undefined: `/ui` answers 404 with how to build it. */
   uiDir: string | undefined;
   /** @default 1000 */
@@ -34,11 +41,12 @@ export interface DashboardDeps {
 /** Topologies that hold (or are about to hold) servers and uplink guarantees. */
 const LIVE_STATES = ['PLANNED', 'DEPLOYING', 'DEPLOYED', 'ENFORCING', 'ACTIVE', 'DELETING'] as const;
 
-async function allTopologies(store: ManagerStore, projectId: string): Promise<TopologyRecord[]> {
+/** The live topologies of every project. */
+async function allTopologies(store: ManagerStore): Promise<TopologyRecord[]> {
   const out: TopologyRecord[] = [];
   let cursor: string | null = null;
   do {
-    const page = await store.listTopologies({ projectId, states: [...LIVE_STATES], limit: 1000, cursor });
+    const page = await store.listTopologies({ states: [...LIVE_STATES], limit: 1000, cursor });
     out.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor !== null);
@@ -85,9 +93,15 @@ export function hostRow(h: V1Host, uplink: UplinkConfig, committed: { bps: numbe
 }
 
 export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): Promise<SlaFeed> {
+  /** Reading the project first: a 503 not-ready until the manager has started. */
+  const started = (): string => deps.projectId;
+  const liveTopologies = (): Promise<TopologyRecord[]> => {
+    started();
+    return allTopologies(deps.store);
+  };
   const feed = new SlaFeed({
     slaStatus: (signal) => deps.agent.slaStatus(signal),
-    units: async () => unitsByServer(await allTopologies(deps.store, deps.projectId)),
+    units: async () => unitsByServer(await liveTopologies()),
     ...(deps.slaIntervalMs === undefined ? {} : { intervalMs: deps.slaIntervalMs }),
   });
   // Open event streams end before the server closes: it waits for every connection, and a watching browser never ends its own.
@@ -99,6 +113,18 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
   app.addHook('onClose', () => {
     feed.stop();
   });
+  const operatorOnly = new Set(['/v1/hosts', '/v1/sla', '/v1/sla/stream']);
+  const requireOperator = deps.requireOperator;
+  if (requireOperator) {
+    app.addHook('preHandler', (request, _reply, done) => {
+      try {
+        if (operatorOnly.has(request.routeOptions.url ?? '')) requireOperator(request);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+  }
 
   const TopologyQuery = Type.Object({ topology: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'only the SLAs of this topology (its id)' })) });
   const filter = (sample: SlaSample, topology: string | undefined): SlaSample => (topology === undefined ? sample : { ...sample, rows: sample.rows.filter((r) => r.topology_id === topology) });
@@ -124,7 +150,7 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
         throw new ProblemError(502, 'upstream', `Could not read the hosts from the CM Agent: ${(error as Error).message}`);
       }
       const committed = new Map<string, { bps: number; topologies: string[] }>();
-      for (const t of await allTopologies(deps.store, deps.projectId)) {
+      for (const t of await liveTopologies()) {
         const p = (t.plan as StoredPlan | null)?.placement;
         if (!p?.feasible || t.state === 'DELETING') continue;
         for (const host of p.hosts) {

@@ -231,11 +231,20 @@ export class Deployer {
   }
 
   /** Plans with the cloud as it is now. */
-  async plan(request: TopologyRequest, signal?: AbortSignal, excludeTopology?: string): Promise<PlannedTopology> {
+  /**
+   * Plans against the cloud as it is now. `projectId`: the project the topology belongs to, whose
+   * quota bounds it (read with the manager's admin credentials, Nova's `GET /limits?tenant_id=`);
+   * absent: the manager's own project.
+   */
+  async plan(request: TopologyRequest, signal?: AbortSignal, excludeTopology?: string, projectId?: string): Promise<PlannedTopology> {
     const [hosts, flavors, limits, committed] = await Promise.all([
       this.o.agent.hosts(signal, { fresh: true }),
       this.o.cloud.nova.listFlavors({}, signal ? { signal } : {}),
-      this.o.cloud.nova.limits({}, signal ? { signal } : {}).catch(() => undefined),
+      // Without the quota the plan still bounds capacity by the hosts; the failure is logged, not hidden.
+      this.o.cloud.nova.limits(projectId === undefined ? {} : { tenantId: projectId }, signal ? { signal } : {}).catch((error: unknown) => {
+        this.log({ event: 'quota_unknown', level: 'warn', project: projectId ?? null, error: (error as Error).message });
+        return undefined;
+      }),
       this.committed(excludeTopology),
     ]);
     const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
@@ -479,7 +488,14 @@ export class Deployer {
       return;
     }
     // CREATE_FAILED (or a stack that vanished)
-    const resources = stack.status === 'GONE' ? [] : await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
+    // The stack's own reason is still there when its resources cannot be listed; the listing's failure is logged.
+    const resources =
+      stack.status === 'GONE'
+        ? []
+        : await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
+            this.log({ event: 'stack_resources_unknown', level: 'warn', topology: t.id, stack: t.stackName, error: (error as Error).message });
+            return [];
+          });
     const failures = resources
       .filter((r) => r.status.endsWith('_FAILED'))
       .map((r) => ({ resource: r.name, status: r.status, reason: r.statusReason ?? '' }));
@@ -504,7 +520,7 @@ export class Deployer {
     const request = t.request as TopologyRequest;
     const stored = t.plan as StoredPlan | null;
     // Capacity is re-read just before creating: the plan may be minutes old (or from before a crash).
-    const planned = await this.plan(request, signal, t.id);
+    const planned = await this.plan(request, signal, t.id, t.projectId);
     if (!planned.plan.feasible) {
       await this.fail(t, 'CM_ERR_INFEASIBLE', `no longer placeable: ${planned.plan.explanation.summary}`, { reasons: planned.plan.reasons });
       return;

@@ -348,7 +348,11 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
         }
         return projectId;
       },
-      auth: { tokens: config.auth.tokens, ...(config.auth.keystone ? { validate: keystoneTokenValidator(openstack, { role: config.auth.keystone.role }) } : {}) },
+      auth: {
+        tokens: config.auth.tokens,
+        ...(config.auth.keystone ? { validate: keystoneTokenValidator(openstack, { role: config.auth.keystone.role }), adminRole: config.auth.keystone.adminRole } : {}),
+        ...(config.auth.project === undefined ? {} : { staticProject: config.auth.project }),
+      },
       // docs/manager.md, "Readiness": what is still awaited since the start, else a real request to each.
       ready: async () => {
         const failed = (what: string) => (error: unknown) => `${what}: ${messageOf(error)}`;
@@ -414,6 +418,19 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       async () => {
         const token = await openstack.keystone.tokenInfo(AbortSignal.any([stopping.signal, AbortSignal.timeout(FIRST_TRY_MS)]));
         if (token.projectId === undefined) throw new ManagerConfigError('cloud', [{ field: 'cloud', message: 'the OpenStack credentials are not scoped to a project; topologies need one' }]);
+        // Pinning a server to a host (every strategy but `nova`) is admin-only in Nova's default policy: without the
+        // role every deployment would fail minutes later at servers:create. Not ready instead, and checked again
+        // with a new token (a role granted meanwhile only shows in one).
+        if (config.placement.strategy !== 'nova' && !token.roles.includes('admin')) {
+          openstack.keystone.invalidate(token.token);
+          const user = token.userName ?? token.userId;
+          const project = token.projectName ?? token.projectId;
+          throw new Error(
+            `the manager's credentials (user ${user}, project ${project}, roles ${token.roles.join(', ') || 'none'}) lack the admin role that pinning servers to hosts needs ` +
+              `(Nova policy os_compute_api:servers:create:forced_host); grant it (openstack role add --user ${user} --project ${project} admin) ` +
+              `or set placement.strategy: nova, which leaves hosts to Nova's scheduler`,
+          );
+        }
         projectId = token.projectId;
       },
       {

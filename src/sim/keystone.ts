@@ -10,6 +10,25 @@ import { hexId, type SimProject, type SimState, type SimUser } from './state.ts'
 const TOKEN_LIFETIME_MS = 3600_000;
 const KEYSTONE_TIME = (d: Date): string => d.toISOString().replace('Z', '000Z');
 
+/**
+ * The default roles' implications as `keystone-manage bootstrap` creates them (Queens and later):
+ * admin implies member, member implies reader. A token lists its effective roles, implied ones
+ * included — checked against the real Zed Keystone: admin's project token lists
+ * reader, heat_stack_owner, admin, member.
+ */
+const IMPLIED_ROLES: Readonly<Record<string, readonly string[]>> = { admin: ['member'], member: ['reader'] };
+
+export function effectiveRoles(assigned: readonly string[]): string[] {
+  const out = new Set<string>();
+  const visit = (role: string): void => {
+    if (out.has(role)) return;
+    out.add(role);
+    for (const implied of IMPLIED_ROLES[role] ?? []) visit(implied);
+  };
+  for (const role of assigned) visit(role);
+  return [...out];
+}
+
 export class TokenStore {
   private readonly tokens = new Map<string, AuthContext>();
 
@@ -21,7 +40,7 @@ export class TokenStore {
       userName: user.name,
       projectId: project.id,
       projectName: project.name,
-      roles,
+      roles: effectiveRoles(roles),
       isAdmin: roles.includes('admin'),
       issuedAt,
       expiresAt: new Date(issuedAt.getTime() + TOKEN_LIFETIME_MS),

@@ -70,7 +70,7 @@ describe('keystoneTokenValidator cache', () => {
         return {
           status: 200,
           headers: { 'x-subject-token': token },
-          body: { token: { expires_at: a.expiresAt, user: { id: 'u1' }, roles: a.roles.map((name) => ({ id: name, name })) } },
+          body: { token: { expires_at: a.expiresAt, user: { id: 'u1' }, project: { id: 'p1', name: 'demo', domain: { id: 'default' } }, roles: a.roles.map((name) => ({ id: name, name })) } },
         };
       },
     };
@@ -83,10 +83,12 @@ describe('keystoneTokenValidator cache', () => {
     const f = fake((token) => (token === 'good' ? { roles: ['admin'], expiresAt } : token === 'member' ? { roles: ['member'], expiresAt } : undefined));
     const validate = keystoneTokenValidator(f.os, { now: () => t, negativeTtlMs: 10_000 });
 
-    assert.deepEqual(await Promise.all([validate('good'), validate('good'), validate('good')]), [true, true, true]);
+    // Accepted: the caller's identity (its project scopes what it sees in the manager).
+    const good = { userId: 'u1', projectId: 'p1', projectName: 'demo', roles: ['admin'] };
+    assert.deepEqual(await Promise.all([validate('good'), validate('good'), validate('good')]), [good, good, good]);
     assert.equal(f.calls(), 1, 'single flight');
     t += 59_000;
-    assert.equal(await validate('good'), true);
+    assert.deepEqual(await validate('good'), good);
     assert.equal(f.calls(), 1, 'cached until expires_at');
     t += 2000;
     assert.equal(await validate('good'), false, 'expired');

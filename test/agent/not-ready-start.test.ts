@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import { isConfigurationProblem, MissingRoleError } from '../../src/agent/startup.ts';
 import type { CloudConfig } from '../../src/openstack/index.ts';
 import { startSimCloud, type ScenarioObject, type SimCloud } from '../../src/sim/index.ts';
 import { freePort } from '../harness/net.ts';
@@ -173,6 +174,37 @@ describe('agent started while its dependencies are unreachable', () => {
     assert.equal(retry.level, 'error');
     assert.equal(retry.dependency, 'keystone');
     assert.equal((await fetch(`${agent.url}/healthz`)).status, 200, 'still up: no exit');
+  });
+
+  it('member-only credentials end the start-up with a configuration problem naming the admin role and the policy (issue 17)', async () => {
+    const withMember: ScenarioObject = { ...scenario, projects: [...scenario.projects, { name: 'demo', quotas: { instances: 1, cores: 1, ram: 64 }, users: [{ name: 'demo', password: PASSWORD, roles: ['member'] }] }] };
+    const sim = await startSimCloud({ scenario: withMember, bootDelayMs: 10 });
+    cleanups.push(() => sim.close());
+    const port = Number(new URL(sim.authUrl).port);
+    const member = cloudAt(port);
+    member.auth = { ...member.auth, username: 'demo', projectName: 'demo' };
+    const events: Record<string, unknown>[] = [];
+    const agent = await startAgent(agentConfig(), {
+      cloud: member,
+      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
+      log: false,
+      events: (e) => events.push(e),
+      waitReady: false,
+      startupRetry: { initialMs: 100, maxMs: 400 },
+    });
+    cleanups.push(() => agent.stop());
+    const error = await agent.ready.then(
+      () => assert.fail('started with member-only credentials'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof MissingRoleError, String(error));
+    // The first of the reads made together to be refused: Placement's providers or Nova's services.
+    assert.ok(error.policy === 'placement:resource_providers:list' || error.policy === 'os_compute_api:os-services:list', error.policy);
+    assert.match(error.message, /lack the admin role: (placement|compute) refused GET \/\S+ \(403, policy (placement|os_compute_api):\S+\); .*openstack role add --user <user> --project <project> admin/);
+    assert.ok(isConfigurationProblem(error), 'exit code 2');
+    const failed = events.find((e) => e.event === 'startup_failed');
+    assert.equal(failed?.configuration, true);
+    assert.equal(events.filter((e) => e.event === 'dependency_unavailable').length, 0, 'not retried');
   });
 
   it('as a process: up and not ready while Keystone is unreachable (no exit 2); configuration problems still exit 2', async () => {

@@ -77,8 +77,12 @@ extra: 1
 
   it('auth.keystone replaces the need for static tokens and is validated', () => {
     const c = parseManagerConfig(`auth: { keystone: true }\nagent: { url: "http://a:8091", token: ${TOKEN} }`, {});
-    assert.deepEqual(c.auth, { tokens: [], keystone: { role: 'member' } });
-    assert.deepEqual(parseManagerConfig(`auth: { keystone: true, keystone_role: admin, tokens: [${TOKEN}] }\nagent: { url: "http://a", token: ${TOKEN} }`, {}).auth.keystone, { role: 'admin' });
+    assert.deepEqual(c.auth, { tokens: [], keystone: { role: 'member', adminRole: 'admin' } });
+    assert.deepEqual(parseManagerConfig(`auth: { keystone: true, keystone_role: admin, admin_role: cloud-admin, tokens: [${TOKEN}] }\nagent: { url: "http://a", token: ${TOKEN} }`, {}).auth.keystone, { role: 'admin', adminRole: 'cloud-admin' });
+    // Static tokens' project (issue 17): from the file or CM_MANAGER_PROJECT, checked.
+    assert.equal(parseManagerConfig(`auth: { tokens: [${TOKEN}], project: 0a1b2c }\nagent: { url: "http://a", token: ${TOKEN} }`, {}).auth.project, '0a1b2c');
+    assert.equal(parseManagerConfig(`auth: { tokens: [${TOKEN}] }\nagent: { url: "http://a", token: ${TOKEN} }`, { CM_MANAGER_PROJECT: 'p-9' }).auth.project, 'p-9');
+    assert.deepEqual(problemsOf(`auth: { tokens: [${TOKEN}], project: "a b" }\nagent: { url: "http://a", token: ${TOKEN} }`), ['auth.project: must be a project id (1-64 characters of A-Z a-z 0-9 _ -)']);
     assert.deepEqual(problemsOf(`auth: { keystone: yes-please }\nagent: { url: "http://a", token: ${TOKEN} }`), [
       'auth.keystone: must be true or false',
       'auth.tokens: at least one bearer token is required (or set CM_MANAGER_TOKENS, or auth.keystone: true)',

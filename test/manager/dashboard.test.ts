@@ -240,7 +240,8 @@ describe('manager dashboard routes', () => {
       units: Object.keys(SPLIT).map((u) => unit(u, SPLIT_SERVER[u]!, u.startsWith('MediaServer') ? 'Gold' : 'Wholesale')),
     });
     singleId = await addTopology(m.store, { name: 'single', state: 'DEPLOYING', plan: feasible({ 'Only-1': 'compute1' }, { compute1: 30_000_000 }), units: [unit('Only-1', SINGLE_SERVER, 'Silver')] });
-    // None of these commits anything: being deleted, failed, infeasible, or another project's.
+    // None of the first three commits anything (deleted, failed, infeasible); another project's does: an uplink
+    // is shared by every project's servers (issue 17: the hosts view is the operator's, over all projects).
     await addTopology(m.store, { name: 'leaving', state: 'DELETING', plan: feasible({ 'X-1': 'compute1' }, { compute1: 1_000_000_000 }) });
     await addTopology(m.store, { name: 'broken', state: 'FAILED', plan: feasible({ 'X-1': 'compute2' }, { compute2: 1_000_000_000 }) });
     unplannedId = await addTopology(m.store, { name: 'unplaceable', state: 'PLANNED', plan: INFEASIBLE });
@@ -364,9 +365,9 @@ describe('manager dashboard routes', () => {
     const c1 = by.get('compute1')!;
     const c2 = by.get('compute2')!;
     const c3 = by.get('compute3')!;
-    // split 200 Mbit/s + single 30 Mbit/s; the DELETING, FAILED, infeasible and foreign topologies add nothing.
-    assert.equal(c1.committed_bps, 230_000_000);
-    assert.deepEqual(c1.topologies, ['split', 'single']);
+    // split 200 Mbit/s + single 30 Mbit/s + foreign 1 Gbit/s; the DELETING, FAILED and infeasible topologies add nothing.
+    assert.equal(c1.committed_bps, 1_230_000_000);
+    assert.deepEqual(c1.topologies, ['split', 'single', 'foreign']);
     assert.equal(c2.committed_bps, 200_000_000);
     assert.deepEqual(c2.topologies, ['split']);
     assert.equal(c3.committed_bps, 0);

@@ -272,3 +272,43 @@ describe('deployer: DELETE while the agent is down', () => {
     }
   });
 });
+
+describe('deployer: OpenStack errors are not swallowed (issue 17)', () => {
+  it("a quota that cannot be read is logged (quota_unknown) with the caller's project, and the plan is still made", async () => {
+    const sim = await startSimCloud();
+    const agent = await startSimAgent(sim);
+    const openstack = createOpenStack(simCloudConfig(sim));
+    const agentClient = new AgentClient({ url: agent.url, token: AGENT_TOKEN });
+    const store = await openManagerStore({ url: 'sqlite::memory:' });
+    const logs: Record<string, unknown>[] = [];
+    const projects: (string | undefined)[] = [];
+    const cloud: CloudApi = {
+      nova: {
+        listFlavors: (q, o) => openstack.nova.listFlavors(q, o),
+        getServer: (id, o) => openstack.nova.getServer(id, o),
+        limits: (q) => {
+          projects.push(q?.tenantId);
+          return Promise.reject(apiError({ service: 'compute', status: 403, serviceCode: 'Forbidden', message: 'Policy does not allow os_compute_api:limits:other_project to be performed.', requestId: 'req-403', method: 'GET', url: 'http://nova.example/limits' }));
+        },
+      },
+      heat: openstack.heat,
+    };
+    const deployer = new Deployer({ store, agent: agentClient, cloud, classes: DEFAULT_SLA_CLASSES, uplink: { defaultBps: 1e9, hosts: {} }, availabilityZone: 'nova', stackTimeoutS: 60, enforceTimeoutS: 30, leaseMs: 30_000, logger: (e) => logs.push(e) });
+    try {
+      const planned = await deployer.plan({ format: 'yaml', files: [{ name: 'thesis.yaml', text: THESIS_YAML }], strategy: 'traffic-aware' }, undefined, undefined, 'project-of-the-caller');
+      assert.equal(planned.plan.feasible, true);
+      assert.deepEqual(projects, ['project-of-the-caller'], "the caller's project's quota is what is read");
+      const logged = logs.find((e) => e.event === 'quota_unknown');
+      assert.ok(logged, JSON.stringify(logs));
+      assert.equal(logged.project, 'project-of-the-caller');
+      assert.match(String(logged.error), /os_compute_api:limits:other_project/);
+    } finally {
+      await deployer.stop();
+      await store.close();
+      await agentClient.close();
+      await openstack.close();
+      await agent.stop();
+      await sim.close();
+    }
+  });
+});

@@ -21,8 +21,8 @@ export function startSimAgent(sim: SimCloud, owner = 'cm-agent', yaml = ''): Pro
   );
 }
 
-/** A manager on `sim` through `agent`; `yaml` adds configuration lines (auth, store, placement, deploy…). */
-export function startSimManager(sim: SimCloud, agent: RunningAgent, yaml: Record<string, string> = {}, options: Omit<StartManagerOptions, 'cloud'> = {}): Promise<RunningManager> {
+/** A manager on `sim` through `agent`; `yaml` adds configuration lines (auth, store, placement, deploy…); `options.cloud` other credentials. */
+export function startSimManager(sim: SimCloud, agent: RunningAgent, yaml: Record<string, string> = {}, options: Partial<StartManagerOptions> = {}): Promise<RunningManager> {
   const sections: Record<string, string> = {
     listen: '{ host: 127.0.0.1, port: 0 }',
     auth: `{ tokens: [${MANAGER_TOKEN}] }`,
