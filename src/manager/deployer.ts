@@ -93,6 +93,11 @@ export interface DeployerOptions {
   retryMaxMs?: number;
   /** Gets every event with each string field bounded (upstream.ts `boundLogFields`). */
   logger?: (event: Record<string, unknown>) => void;
+  /**
+   * The cloud acting in a topology's project (its stack and servers live there); default: `cloud`
+   * for every project. The manager's ProjectClouds gives a token scoped to the caller's project.
+   */
+  cloudFor?: (projectId: string, signal: AbortSignal) => Promise<CloudApi>;
   /** Runs the engine (a worker thread in the manager: PlanRunner); default: in this thread. */
   planner?: (request: TopologyRequest, inputs: PlanInputs) => Promise<PlannedTopology>;
   /** What a topology may ask for, applied when it is planned (default: DEFAULT_TOPOLOGY_LIMITS). */
@@ -452,24 +457,30 @@ export class Deployer {
 
   // ------------------------------------------------------------- DEPLOYING
 
+  /** The clients acting in the topology's project. */
+  private async cloudOf(t: TopologyRecord, signal: AbortSignal): Promise<CloudApi> {
+    return this.o.cloudFor ? this.o.cloudFor(t.projectId, signal) : this.o.cloud;
+  }
+
   private async deploying(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const cloud = await this.cloudOf(t, signal);
     let stackId = t.stackId;
     if (stackId === null) {
       // A crash between Heat's 201 and recording the id leaves a stack of our name: adopt it.
-      const existing = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
+      const existing = await cloud.heat.findStack(t.stackName, undefined, { signal });
       if (existing && !existing.status.startsWith('DELETE')) {
         stackId = existing.id;
         await this.o.store.updateTopology(t.id, { stackId }, { expectedVersion: t.version });
         this.log({ event: 'stack_adopted', topology: t.id, stack: stackId });
         return;
       }
-      await this.createStack(t, signal);
+      await this.createStack(t, cloud, signal);
       return;
     }
-    const stack = await this.waitForStack(t, stackId, renew, signal);
+    const stack = await this.waitForStack(t, cloud, stackId, renew, signal);
     if (!stack) return; // moved on (deleted) while waiting
     if (stack.status === 'CREATE_COMPLETE') {
-      const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal });
+      const resources = await cloud.heat.listResources(t.stackName, stackId, { signal });
       const topology = this.topologyOf(t);
       const byName = new Map(resources.map((r) => [r.name, r]));
       const units: UnitRecord[] = topology.units.map((u) => {
@@ -492,7 +503,7 @@ export class Deployer {
     const resources =
       stack.status === 'GONE'
         ? []
-        : await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
+        : await cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
             this.log({ event: 'stack_resources_unknown', level: 'warn', topology: t.id, stack: t.stackName, error: (error as Error).message });
             return [];
           });
@@ -502,7 +513,7 @@ export class Deployer {
     const noValidHost = failures.some((f) => NO_VALID_HOST.test(f.reason)) || NO_VALID_HOST.test(stack.statusReason ?? '');
     if (noValidHost && t.attempts < 2) {
       // The cloud changed between planning and creating: drop this stack and plan once more with what is free now.
-      await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
+      await this.deleteStackAndWait(cloud, t.stackName, stackId, renew, signal);
       await this.transition(
         t,
         ['DEPLOYING'],
@@ -516,7 +527,7 @@ export class Deployer {
     await this.fail(t, noValidHost ? 'CM_ERR_NO_VALID_HOST' : 'CM_ERR_STACK_FAILED', `stack ${t.stackName} ${stack.status}: ${stack.statusReason ?? 'no reason given'}`, { failures });
   }
 
-  private async createStack(t: TopologyRecord, signal: AbortSignal): Promise<void> {
+  private async createStack(t: TopologyRecord, cloud: CloudApi, signal: AbortSignal): Promise<void> {
     const request = t.request as TopologyRequest;
     const stored = t.plan as StoredPlan | null;
     // Capacity is re-read just before creating: the plan may be minutes old (or from before a crash).
@@ -548,7 +559,7 @@ export class Deployer {
     // Record the fresh plan before Heat sees it, so what is deployed is always what the record says.
     const current = await this.o.store.updateTopology(t.id, { plan: newPlan, units }, { expectedVersion: t.version });
     if (moved.length > 0) this.log({ event: 'replanned', topology: t.id, moved });
-    const created = await this.o.cloud.heat.createStack(
+    const created = await cloud.heat.createStack(
       { name: body.stack_name, template: body.template, disableRollback: body.disable_rollback, ...(body.timeout_mins === undefined ? {} : { timeoutMins: body.timeout_mins }), tags: ['cm', `cm-topology-${t.id}`] },
       { signal },
     );
@@ -564,11 +575,11 @@ export class Deployer {
   }
 
   /** Polls the stack until it leaves *_IN_PROGRESS; undefined when the topology left DEPLOYING meanwhile. */
-  private async waitForStack(t: TopologyRecord, stackId: string, renew: () => Promise<void>, signal: AbortSignal): Promise<Stack | { status: 'GONE'; statusReason: string } | undefined> {
+  private async waitForStack(t: TopologyRecord, cloud: CloudApi, stackId: string, renew: () => Promise<void>, signal: AbortSignal): Promise<Stack | { status: 'GONE'; statusReason: string } | undefined> {
     const deadline = Date.now() + this.o.stackTimeoutS * 1000;
     let wait = this.o.pollMs ?? 250;
     for (;;) {
-      const stack = await this.o.cloud.heat.findStack(t.stackName, stackId, { signal });
+      const stack = await cloud.heat.findStack(t.stackName, stackId, { signal });
       if (!stack) return { status: 'GONE', statusReason: 'the stack disappeared' };
       if (!stack.status.endsWith('_IN_PROGRESS')) return stack;
       if (Date.now() > deadline) return { ...stack, status: 'CREATE_FAILED', statusReason: `not complete after ${String(this.o.stackTimeoutS)} s (${stack.status})` };
@@ -583,11 +594,12 @@ export class Deployer {
   // ------------------------------------------------------------- DEPLOYED
 
   private async deployed(t: TopologyRecord, signal: AbortSignal): Promise<void> {
+    const cloud = await this.cloudOf(t, signal);
     const units = (t.units as UnitRecord[]).map((u) => ({ ...u }));
     const misplaced: string[] = [];
     for (const u of units) {
       if (u.serverId === null) continue;
-      const server = await this.o.cloud.nova.getServer(u.serverId, { signal });
+      const server = await cloud.nova.getServer(u.serverId, { signal });
       u.host = server.host ?? null;
       const planned = plannedHostOf(t.plan as StoredPlan | null, u.name);
       if (planned !== null && u.host !== planned) misplaced.push(`${u.name} on ${String(u.host)} (planned ${planned})`);
@@ -658,6 +670,7 @@ export class Deployer {
 
   private async deleting(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
     const pending = pendingSlaRemoval(t);
+    const cloud = await this.cloudOf(t, signal);
     let serverIds: string[];
     let stackId = t.stackId;
     let removal: SlaRemoval;
@@ -669,12 +682,12 @@ export class Deployer {
       serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
       // The stack may hold servers whose ids never reached the record (a crash right after create).
       if (stackId === null) {
-        const found = await this.o.cloud.heat.findStack(t.stackName, undefined, { signal });
+        const found = await cloud.heat.findStack(t.stackName, undefined, { signal });
         if (found && !found.status.startsWith('DELETE')) stackId = found.id;
       }
       if (stackId !== null) {
         // Best effort (the record has the ids it learnt), but a transient error retries the step.
-        const resources = await this.o.cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
+        const resources = await cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
           if (classifyUpstream(error)?.kind === 'transient') throw error;
           return [];
         });
@@ -682,7 +695,7 @@ export class Deployer {
       }
       // The SLAs go first while the agent still sees the ports; an agent that cannot be reached does not keep the stack.
       removal = await this.removeSlas(serverIds, signal);
-      if (stackId !== null) await this.deleteStackAndWait(t.stackName, stackId, renew, signal);
+      if (stackId !== null) await this.deleteStackAndWait(cloud, t.stackName, stackId, renew, signal);
     }
     const stackText = pending ? 'stack deleted before' : stackId === null ? 'no stack' : `stack ${t.stackName} deleted`;
     let record = t;
@@ -740,14 +753,14 @@ export class Deployer {
     return { remaining, reason };
   }
 
-  private async deleteStackAndWait(name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  private async deleteStackAndWait(cloud: CloudApi, name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.o.stackTimeoutS * 1000;
     let wait = this.o.pollMs ?? 250;
     let retried = false;
     /** false: the stack is not there (already deleted). */
     const remove = async (): Promise<boolean> => {
       try {
-        await this.o.cloud.heat.deleteStack(name, id, { signal });
+        await cloud.heat.deleteStack(name, id, { signal });
         return true;
       } catch (error) {
         if (classifyUpstream(error)?.status === 404) return false;
@@ -756,7 +769,7 @@ export class Deployer {
     };
     if (!(await remove())) return;
     for (;;) {
-      const stack = await this.o.cloud.heat.findStack(name, id, { signal });
+      const stack = await cloud.heat.findStack(name, id, { signal });
       if (!stack || stack.status === 'DELETE_COMPLETE') return;
       if (stack.status === 'DELETE_FAILED') {
         if (retried) throw new DeploymentFailure('CM_ERR_STACK_DELETE_FAILED', `stack ${name} DELETE_FAILED: ${stack.statusReason ?? 'no reason given'}`);

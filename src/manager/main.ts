@@ -4,6 +4,7 @@
  *
  * Command: `cm-manager --config FILE` (environment: CM_MANAGER_*, OS_* / OS_CLOUD).
  */
+import { ProjectClouds } from './project-clouds.ts';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -317,10 +318,13 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
     // Plans run in a worker thread, with a deadline and a heap bound (limits.plan_timeout_ms, limits.plan_heap_mb).
     const planner = new PlanRunner({ timeoutMs: config.limits.planTimeoutMs, heapMb: config.limits.planHeapMb });
     stops.push(() => planner.close());
+    // Each topology's stack and servers live in its project (the caller's): see project-clouds.ts.
+    const projectClouds = new ProjectClouds({ base: openstack, logger: logEvent });
     const deployer = new Deployer({
       store,
       agent,
       cloud: openstack,
+      cloudFor: (project, signal) => projectClouds.cloudFor(project, signal),
       classes,
       uplink: { defaultBps: config.placement.uplinkDefaultBps, hosts: config.placement.uplinks },
       availabilityZone: config.deploy.availabilityZone,

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { CloudConfig } from './config.ts';
+import { OpenStackConfigError } from './errors.ts';
 import { HttpClient, type HttpClientOptions } from './http.ts';
 import { HeatClient } from './heat/index.ts';
 import { KeystoneClient } from './keystone/index.ts';
@@ -39,6 +40,12 @@ export interface OpenStack {
   neutron: NeutronClient;
   heat: HeatClient;
   http: HttpClient;
+  /**
+   * The same user's clients with tokens scoped to another project (password credentials only:
+   * an application credential is bound to its project). They share this client's HTTP layer;
+   * closing them is a no-op.
+   */
+  forProject(projectId: string): OpenStack;
   close(): Promise<void>;
 }
 
@@ -48,6 +55,10 @@ export function createOpenStack(config: CloudConfig, options: OpenStackOptions =
     httpOpts.ca = (options.readCaFile ?? ((f: string) => readFileSync(f, 'utf8')))(config.cacert);
   }
   const http = new HttpClient(httpOpts);
+  return assemble(http, config, options, () => http.close());
+}
+
+function assemble(http: HttpClient, config: CloudConfig, options: OpenStackOptions, close: () => Promise<void>): OpenStack {
   const keystone = new KeystoneClient(http, {
     authType: config.authType,
     auth: config.auth,
@@ -67,6 +78,13 @@ export function createOpenStack(config: CloudConfig, options: OpenStackOptions =
     neutron: new NeutronClient(ctx('network')),
     heat: new HeatClient(ctx('orchestration')),
     http,
-    close: () => http.close(),
+    forProject: (projectId) => {
+      if (config.authType !== 'password') {
+        throw new OpenStackConfigError(`auth_type ${config.authType} is bound to one project: acting in project ${projectId} needs password credentials`);
+      }
+      const { projectName: _name, projectDomainId: _domainId, projectDomainName: _domainName, ...auth } = config.auth;
+      return assemble(http, { ...config, auth: { ...auth, projectId } }, options, () => Promise.resolve());
+    },
+    close,
   };
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, body, type AuthContext } from './http.ts';
+import { ApiError, authOf, body, origin, queryOne, type AuthContext } from './http.ts';
 import { hexId, type SimProject, type SimState, type SimUser } from './state.ts';
 
 const TOKEN_LIFETIME_MS = 3600_000;
@@ -189,6 +189,55 @@ export function registerKeystone(app: FastifyInstance, state: SimState, tokens: 
     }
     const nocatalog = typeof req.query === 'object' && req.query !== null && 'nocatalog' in req.query;
     return reply.code(201).header('x-subject-token', ctx.token).header('vary', 'X-Auth-Token').send(tokenBody(req, ctx, !nocatalog));
+  });
+
+  // Roles and project role assignments, as an admin manages them (policy identity:list_roles,
+  // identity:create_grant: admin only). A role's id is stable for the life of the sim.
+  const roleNames = (): string[] => {
+    const names = new Set(['admin', 'member', 'reader']);
+    for (const u of state.users.values()) for (const roles of u.roles.values()) for (const r of roles) names.add(r);
+    return [...names].sort();
+  };
+  const roleView = (req: FastifyRequest, name: string) => {
+    const id = stableId(`role:${name}`);
+    // keystone-manage bootstrap marks its roles immutable.
+    const options = ['admin', 'member', 'reader'].includes(name) ? { immutable: true } : {};
+    return { id, name, domain_id: null, description: null, options, links: { self: `${origin(req)}/identity/v3/roles/${id}` } };
+  };
+  const requireAdmin = (req: FastifyRequest, action: string): void => {
+    if (!authOf(req).isAdmin) throw new ApiError(403, `You are not authorized to perform the requested action: ${action}.`);
+  };
+  app.get('/identity/v3/roles', (req) => {
+    requireAdmin(req, 'identity:list_roles');
+    const name = queryOne(req.query, 'name');
+    return {
+      roles: roleNames().filter((r) => name === undefined || r === name).map((r) => roleView(req, r)),
+      links: { next: null, self: `${origin(req)}${req.url}`, previous: null },
+    };
+  });
+  type GrantParams = { project: string; user: string; role: string };
+  const grant = (req: FastifyRequest<{ Params: GrantParams }>) => {
+    const project = state.projects.get(req.params.project);
+    if (!project) throw new ApiError(404, `Could not find project: ${req.params.project}.`);
+    const user = state.users.get(req.params.user);
+    if (!user) throw new ApiError(404, `Could not find user: ${req.params.user}.`);
+    const role = roleNames().find((r) => stableId(`role:${r}`) === req.params.role);
+    if (role === undefined) throw new ApiError(404, `Could not find role: ${req.params.role}.`);
+    return { project, user, role };
+  };
+  const GRANT = '/identity/v3/projects/:project/users/:user/roles/:role';
+  app.put<{ Params: GrantParams }>(GRANT, (req, reply) => {
+    requireAdmin(req, 'identity:create_grant');
+    const { project, user, role } = grant(req);
+    const held = user.roles.get(project.id) ?? [];
+    if (!held.includes(role)) user.roles.set(project.id, [...held, role]);
+    return reply.code(204).send();
+  });
+  app.head<{ Params: GrantParams }>(GRANT, (req, reply) => {
+    requireAdmin(req, 'identity:check_grant');
+    const { project, user, role } = grant(req);
+    if (!(user.roles.get(project.id) ?? []).includes(role)) throw new ApiError(404, `Could not find role assignment with role: ${role}, user or group: ${user.id}, project, domain, or system: ${project.id}.`);
+    return reply.code(204).send();
   });
 
   app.get('/identity/v3/auth/tokens', (req, reply) => {

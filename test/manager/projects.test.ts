@@ -38,6 +38,15 @@ interface View {
   id: string;
   project_id: string;
   state: string;
+  stack: { name: string; id: string | null };
+  units: { server_id: string | null }[];
+}
+
+/** Where the topology's stack and servers are in the simulated cloud. */
+function projectsOfDeployment(sim: SimCloud, view: View): { stack: string | undefined; servers: string[] } {
+  const stack = view.stack.id === null ? undefined : sim.state.stacks.get(view.stack.id)?.projectId;
+  const servers = view.units.flatMap((u) => (u.server_id === null ? [] : [sim.state.servers.get(u.server_id)?.projectId ?? 'missing']));
+  return { stack, servers };
 }
 
 describe('projects: each caller project owns its topologies', () => {
@@ -65,6 +74,17 @@ describe('projects: each caller project owns its topologies', () => {
     assert.equal(created.json.project_id, thesisProject);
     const id = created.json.id;
     await until('ACTIVE', async () => (await as.thesis<View>('GET', `/v1/topologies/${id}`)).json.state, (s) => s === 'ACTIVE' || s === 'FAILED');
+    const active = (await as.thesis<View>('GET', `/v1/topologies/${id}`)).json;
+    assert.equal(active.state, 'ACTIVE', JSON.stringify(active));
+    const where = projectsOfDeployment(stack.sim, active);
+    assert.equal(where.stack, thesisProject, "the stack is the caller's project's");
+    assert.equal(where.servers.length, 5);
+    assert.deepEqual(new Set(where.servers), new Set([thesisProject]), "so are the servers (they count against the thesis project's quota)");
+    assert.equal(stack.sim.state.quotaUsage(thesisProject).instances, 5);
+    assert.equal(stack.sim.state.quotaUsage(projectIdOf(stack.sim, 'admin')).instances, 0, "none in the manager's project");
+    // What let the manager pin them there: its user holds the admin role on the caller's project.
+    const managerUser = [...stack.sim.state.users.values()].find((u) => u.name === 'admin');
+    assert.ok(managerUser?.roles.get(thesisProject)?.includes('admin'), JSON.stringify([...(managerUser?.roles ?? [])]));
 
     const read = await as.other<{ type: string }>('GET', `/v1/topologies/${id}`);
     assert.equal(read.status, 404, 'another project: as if it did not exist');
@@ -139,6 +159,9 @@ describe('projects: static tokens submit into auth.project', () => {
       const created = await api<View>('POST', '/v1/topologies', { topology: ONE_UNIT.replace('name: one', 'name: one-other') });
       assert.equal(created.status, 202, JSON.stringify(created.json));
       assert.equal(created.json.project_id, other);
+      await until('ACTIVE', async () => (await api<View>('GET', `/v1/topologies/${created.json.id}`)).json.state, (s) => s === 'ACTIVE' || s === 'FAILED');
+      const deployed = projectsOfDeployment(stack.sim, (await api<View>('GET', `/v1/topologies/${created.json.id}`)).json);
+      assert.deepEqual(deployed, { stack: other, servers: [other] });
       // (Each manager here has its own in-memory store.)
       for (const [client, id] of [[stack.api, mine.json.id], [api, created.json.id]] as const) {
         assert.equal((await client('DELETE', `/v1/topologies/${id}`)).status, 202);
@@ -146,6 +169,36 @@ describe('projects: static tokens submit into auth.project', () => {
       }
     } finally {
       await manager2.stop();
+    }
+  });
+});
+
+describe("a manager that cannot act in the caller's project", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ sim: { scenario: twoProjects() as never } });
+  });
+  after(async () => {
+    await (stack as Stack | undefined)?.close();
+  });
+
+  it("with an application credential (bound to the manager's project): the member's topology FAILs saying so, nothing is created", async () => {
+    const appCred = simCloudConfig(stack.sim);
+    appCred.authType = 'v3applicationcredential';
+    appCred.auth = { authUrl: appCred.auth.authUrl, applicationCredentialId: '5a3b7c1e9d2f4e6a8b0c1d2e3f4a5b6c', applicationCredentialSecret: 'cm-secret' };
+    const manager = await startSimManager(stack.sim, stack.agent, { auth: `{ tokens: [${MANAGER_TOKEN}], keystone: true }` }, { cloud: appCred });
+    try {
+      const member = managerApi(manager, await keystoneToken(stack.sim, 'thesis', 'thesis', 'thesis'));
+      const stacksBefore = stack.sim.state.stacks.size;
+      const created = await member<View>('POST', '/v1/topologies', { topology: ONE_UNIT });
+      assert.equal(created.status, 202, JSON.stringify(created.json));
+      const failed = await until('FAILED', async () => (await member<View & { error: { code: string; message: string } | null }>('GET', `/v1/topologies/${created.json.id}`)).json, (v) => v.state === 'FAILED' || v.state === 'ACTIVE');
+      assert.equal(failed.state, 'FAILED');
+      assert.equal(failed.error?.code, 'CM_ERR_OPENSTACK_CONFIG');
+      assert.match(failed.error.message, /v3applicationcredential is bound to one project: acting in project [0-9a-f]+ needs password credentials/);
+      assert.equal(stack.sim.state.stacks.size, stacksBefore, 'no stack');
+    } finally {
+      await manager.stop();
     }
   });
 });

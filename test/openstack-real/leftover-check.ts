@@ -12,7 +12,7 @@
  *     not hold: QoS, Queue, Controller rows tagged cm-owner, Interfaces marked
  *     cm-policing-owner, the cm-agent-epoch key, flows with our cookies and meters in our
  *     id ranges on br-int, our shaper on the hosts' wire, servers cm-real-… / cm-2nic-…,
- *     stacks cm-… and flavors cm-real-….
+ *     stacks cm-…, flavors cm-real-… and Keystone projects and users cm-real-….
  *
  * Needs the stage's environment (OS_* of the cloud, CM_REAL_OSR_DIR) and root (ovs-ofctl
  * on the management sockets, ip netns).

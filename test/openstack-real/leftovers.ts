@@ -21,6 +21,7 @@ import { DEFAULT_METER_ID_BASE, ownerCookie } from '../../src/agent/enforcement/
 import { PAIR_METER_ID_BASE, PAIR_METER_ID_LIMIT, pairCookie } from '../../src/agent/enforcement/pair-limiter.ts';
 import { OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
 import { run } from '../harness/ovsdb-server.ts';
+import { tenantLeftovers } from './tenants.ts';
 import { HOST_NETNS, HOSTS, OVSDB_ENDPOINTS, PREFIX, record, waitServerGone, type RealHost } from './cloud.ts';
 
 /** `external_ids` keys of ours (src/ovsdb/vswitch/qos.ts, src/agent/cluster/fence.ts). */
@@ -44,7 +45,7 @@ const brIntMgmt = (host: RealHost): string => `unix:${path.join(osrDir(), 'ovs',
 export interface Leftover {
   /** `compute1`, `compute2`, or `cloud` for Nova/Heat/flavors. */
   where: string;
-  kind: 'QoS' | 'Queue' | 'Interface' | 'Controller' | 'Open_vSwitch' | 'flow' | 'meter' | 'qdisc' | 'server' | 'stack' | 'flavor';
+  kind: 'QoS' | 'Queue' | 'Interface' | 'Controller' | 'Open_vSwitch' | 'flow' | 'meter' | 'qdisc' | 'server' | 'stack' | 'flavor' | 'project' | 'user';
   /** Stable identity for comparing two listings (a row's uuid, a flow without its counters, …). */
   key: string;
   /** The owner recorded on it, when it has one. */
@@ -178,7 +179,7 @@ export async function switchLeftovers(): Promise<Leftover[]> {
   return out;
 }
 
-/** Servers, stacks (not DELETE_COMPLETE) and flavors named as the tests name theirs. */
+/** Servers, stacks (not DELETE_COMPLETE), flavors, projects and users named as the tests name theirs. */
 export async function cloudLeftovers(os: OpenStack): Promise<Leftover[]> {
   const out: Leftover[] = [];
   for (const s of await os.nova.listServers({ allTenants: true })) {
@@ -191,6 +192,7 @@ export async function cloudLeftovers(os: OpenStack): Promise<Leftover[]> {
   for (const f of await os.nova.listFlavors()) {
     if (f.name.startsWith(PREFIX)) out.push({ where: 'cloud', kind: 'flavor', key: f.id, detail: f.name });
   }
+  for (const t of await tenantLeftovers(os)) out.push({ where: 'cloud', kind: t.kind, key: t.id, detail: t.name });
   return out;
 }
 

@@ -53,6 +53,7 @@ export const PARITY_CALLS: ParityCall[] = [
       },
     }),
   },
+  { name: 'keystone-roles-by-name', url: (t) => `${t.endpoints.identity}/roles?name=admin` },
   { name: 'keystone-unauthorized', url: (t) => `${t.endpoints.network}/v2.0/ports`, headers: { 'x-auth-token': 'not-a-token' } },
   { name: 'nova-versions', url: (t) => `${root(t.endpoints.compute)}/` },
   { name: 'nova-hypervisors-2.88', url: (t) => `${t.endpoints.compute}/os-hypervisors`, headers: nova('2.88') },

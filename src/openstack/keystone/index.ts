@@ -117,6 +117,11 @@ export function parseTokenResponse(body: unknown, subjectToken: string | undefin
   };
 }
 
+export interface KeystoneRole {
+  id: string;
+  name: string;
+}
+
 export interface EndpointQuery {
   interface?: EndpointInterface;
   region?: string | undefined;
@@ -221,6 +226,38 @@ export class KeystoneClient implements TokenProvider {
 
   async catalog(signal?: AbortSignal): Promise<CatalogService[]> {
     return (await this.tokenInfo(signal)).catalog;
+  }
+
+  /** GET /v3/roles?name=: the role of that name, or undefined (needs a token allowed identity:list_roles). */
+  async findRole(name: string, o: { signal?: AbortSignal } = {}): Promise<KeystoneRole | undefined> {
+    const res = await this.#http.request({
+      service: 'identity',
+      method: 'GET',
+      url: joinUrl(this.authUrl, '/roles'),
+      query: { name },
+      auth: this,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const roles = asArray(asObject(res.body, 'roles body').roles, 'roles');
+    const found = roles.map((r) => asObject(r, 'roles[]')).find((r) => r.name === name);
+    return found === undefined ? undefined : { id: str(found, 'id', 'role'), name };
+  }
+
+  /**
+   * PUT /v3/projects/{project}/users/{user}/roles/{role} (204): grants a role on a project.
+   * Idempotent in Keystone: granting a role already held answers 204 too.
+   */
+  async assignProjectRole(projectId: string, userId: string, roleId: string, o: { signal?: AbortSignal } = {}): Promise<void> {
+    const e = encodeURIComponent;
+    await this.#http.request({
+      service: 'identity',
+      method: 'PUT',
+      url: joinUrl(this.authUrl, `/projects/${e(projectId)}/users/${e(userId)}/roles/${e(roleId)}`),
+      auth: this,
+      okStatus: [204],
+      retry: true,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   }
 
   /** Endpoint URL of a service type, using the configured interface and region unless given. */
