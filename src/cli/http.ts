@@ -84,7 +84,7 @@ export class ApiClient {
     return this.base;
   }
 
-  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: { body?: unknown; headers?: Record<string, string>; pointerLabel?: PointerLabel } = {}): Promise<ApiResponse<T>> {
+  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: { body?: unknown; headers?: Record<string, string>; pointerLabel?: PointerLabel } = {}): Promise<ApiResponse<T>> {
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
     let response: Dispatcher.ResponseData;

@@ -11,11 +11,11 @@ import YAML from 'yaml';
 import { ProblemError } from '../http/problem.ts';
 import { callerIdentity, createServiceApp, type CallerIdentity, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
-import { StoreConflictError, StoreError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
+import { StoreConflictError, StoreError, StoreTransitionError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
 import { parseServiceTypes } from '../topology/parse.ts';
 import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
-import { pendingSlaRemoval, plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
+import { ChangeRefused, pendingSlaRemoval, plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
 import type { TopologyRequest } from './planner.ts';
 import { registerDashboard } from './dashboard.ts';
 import { DEFAULT_MANAGER_LIMITS, type ManagerLimits } from './config.ts';
@@ -278,6 +278,13 @@ export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[
     ...(demands ? { demands: demandViews(demands, plan) } : {}),
     ...(events ? { events: events.map(eventView) } : {}),
   };
+}
+
+/** A change naming an unknown instance or class, or a count outside the size: 422 with each field. */
+function changeProblem(error: TopologyError): ProblemError {
+  return new ProblemError(422, 'validation', `${String(error.issues.length)} problem(s) in the change:\n${error.issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`, {
+    errors: error.issues.map((i) => ({ pointer: i.path, message: i.message })),
+  });
 }
 
 function topologyProblem(error: TopologyError): ProblemError {
@@ -586,6 +593,46 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     void reply.code(202);
     return topologyView(current, await deps.store.events(t.id));
   });
+
+  const ChangeBody = Type.Object(
+    {
+      service_instances: Type.Record(
+        Type.String({ minLength: 1, maxLength: 255 }),
+        Type.Object({ sla_class: Type.String({ minLength: 1, maxLength: 64, description: 'The SLA class of every unit of the instance (e.g. Gold, Wholesale)' }) }, { additionalProperties: false }),
+        { minProperties: 1, maxProperties: 50, description: 'By service instance name' },
+      ),
+    },
+    { additionalProperties: false },
+  );
+  app.patch(
+    '/v1/topologies/:id',
+    {
+      schema: {
+        tags: ['v1'],
+        summary: "Change an ACTIVE topology's service instances: their SLA class, in place (202; 200 when nothing changes)",
+        description:
+          'The servers stay; the agent re-applies the SLAs (ACTIVE → ENFORCING → ACTIVE). Refused with 422 when the guarantees the new classes derive do not fit the uplinks (nothing changed), 409 while the topology is not ACTIVE (one change at a time).',
+        params: IdParams,
+        body: ChangeBody,
+      },
+    },
+    async (request, reply) => {
+      const t = await getOr404(request.params.id, callerOf(request));
+      if (t.state !== 'ACTIVE') throw new ProblemError(409, 'conflict', `${t.name} is ${t.state}: a change needs it ACTIVE (changes are applied one at a time)`);
+      try {
+        const { record, changed } = await deps.deployer.changeClasses(t, request.body);
+        void reply.code(changed.length === 0 ? 200 : 202);
+        return topologyView(record, await deps.store.events(t.id), deps.deployer.demandsOf(record));
+      } catch (error) {
+        if (error instanceof TopologyError) throw changeProblem(error);
+        if (error instanceof ChangeRefused) throw new ProblemError(422, 'infeasible', `${t.name}: ${error.message}; nothing was changed`, { extensions: { reasons: error.reasons } });
+        if (error instanceof StoreTransitionError || error instanceof StoreConflictError) {
+          throw new ProblemError(409, 'conflict', `${t.name} changed meanwhile (another change or a delete); read it again`);
+        }
+        throw error;
+      }
+    },
+  );
 
   // ------------------------------------------------------------ thesis (EMM)
   app.post(

@@ -27,7 +27,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Hosts } from '../agent/hosts-view.ts';
 import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource } from '../openstack/index.ts';
 import { formatBps } from '../placement/index.ts';
-import type { FeasiblePlan, PlacementPlan, TrafficDemand } from '../placement/types.ts';
+import type { FeasiblePlan, InfeasibleReason, PlacementPlan, TrafficDemand } from '../placement/types.ts';
+import { mergeChanges, type TopologyChanges } from '../topology/changes.ts';
+import { uplinkOvercommit, uplinkUse } from './changes.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
 import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
 import { serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
@@ -172,6 +174,18 @@ export interface StoredPlan {
 
 class LeaseLostError extends Error {}
 
+/** A change to a running topology that does not fit: nothing was changed. */
+export class ChangeRefused extends Error {
+  readonly code = 'CM_ERR_CHANGE_REFUSED';
+  constructor(
+    message: string,
+    readonly reasons: InfeasibleReason[],
+  ) {
+    super(message);
+    this.name = 'ChangeRefused';
+  }
+}
+
 const NO_VALID_HOST = /no valid host/i;
 
 /** A state change this manager made (for metrics). */
@@ -254,6 +268,47 @@ export class Deployer {
     ]);
     const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
     return this.o.planner ? this.o.planner(request, inputs) : planRequest(request, inputs);
+  }
+
+  /**
+   * Changes the SLA classes of an ACTIVE topology's service instances in place: no server is
+   * touched; the units' SLAs are sent to the agent again (ACTIVE → ENFORCING → ACTIVE). The
+   * guaranteed traffic the new classes derive must still fit every uplink under the current
+   * placement, next to the other topologies'; otherwise nothing changes.
+   * @throws TopologyError (an unknown instance or class), ChangeRefused (the uplinks),
+   *   StoreTransitionError / StoreConflictError (not ACTIVE, or changed meanwhile).
+   */
+  async changeClasses(t: TopologyRecord, changes: TopologyChanges): Promise<{ record: TopologyRecord; changed: string[] }> {
+    const request = t.request as TopologyRequest;
+    const next: TopologyRequest = { ...request, changes: mergeChanges(request.changes, changes) };
+    const topology = parseRequest(next, this.o.classes, this.o.topologyLimits);
+    const classOf = new Map(topology.serviceInstances.map((si) => [si.name, si.slaClass]));
+    const before = t.units as UnitRecord[];
+    const changed = [...new Set(before.filter((u) => u.serviceInstance !== null && u.slaClass !== classOf.get(u.serviceInstance)).map((u) => u.serviceInstance as string))];
+    if (changed.length === 0) return { record: t, changed };
+    const stored = t.plan as StoredPlan | null;
+    const placement = stored?.placement;
+    if (placement?.feasible !== true) throw new ChangeRefused(`${t.name} has no feasible plan to change`, []);
+    const use = uplinkUse(trafficDemands(topology), placement.assignments);
+    const reasons = uplinkOvercommit(use, await this.committed(t.id), this.o.uplink);
+    if (reasons.length > 0) throw new ChangeRefused(`the new classes' guarantees do not fit the uplinks: ${reasons.map((r) => r.message).join('; ')}`, reasons);
+    const units = before.map((u) => {
+      const cls = u.serviceInstance === null ? u.slaClass : (classOf.get(u.serviceInstance) ?? u.slaClass);
+      return cls === u.slaClass ? u : { ...u, slaClass: cls, slaState: null };
+    });
+    const from = (name: string): string => before.find((u) => u.serviceInstance === name)?.slaClass ?? '?';
+    const what = changed.map((name) => `${name} ${from(name)} → ${String(classOf.get(name))}`).join(', ');
+    const record = await this.o.store.transition(t.id, {
+      from: ['ACTIVE'],
+      to: 'ENFORCING',
+      message: `SLA class changed: ${what}; re-applying the SLAs (no server touched)`,
+      patch: { request: next, units, plan: { ...stored, placement: { ...placement, ...use } } },
+      details: { changes },
+      expectedVersion: t.version,
+    });
+    this.log({ event: 'sla_class_changed', topology: t.id, instances: changed });
+    this.kick();
+    return { record, changed };
   }
 
   /** Guaranteed uplink use of the topologies placed so far (not deleted, not failed). */

@@ -10,7 +10,8 @@ import type { AbsoluteLimits, Flavor as NovaFlavor } from '../openstack/index.ts
 import { placeTopology } from '../placement/index.ts';
 import type { Flavor, PlacementPlan, PlacementStrategy, PlacementUnit, TenantQuota, TrafficDemand } from '../placement/types.ts';
 import { parseThesisTopology, parseTopologyYaml, placementUnits, trafficDemands } from '../topology/index.ts';
-import type { TopologyLimits } from '../topology/limits.ts';
+import { applyChanges, type TopologyChanges } from '../topology/changes.ts';
+import { DEFAULT_TOPOLOGY_LIMITS, type TopologyLimits } from '../topology/limits.ts';
 import type { SlaClassConfig, SourceFile, Topology } from '../topology/types.ts';
 import { hostStates, type UplinkConfig } from './cloud-view.ts';
 
@@ -20,13 +21,16 @@ export interface TopologyRequest {
   format: 'thesis' | 'yaml';
   files: SourceFile[];
   strategy: PlacementStrategy;
+  /** What PATCH changed since (SLA classes, unit counts), applied on top of the files. */
+  changes?: TopologyChanges;
 }
 
 export function parseRequest(request: TopologyRequest, classes: SlaClassConfig, limits?: Readonly<TopologyLimits>): Topology {
   const [first, ...rest] = request.files;
   if (!first) throw new Error('a topology request without files');
   const options = { slaClasses: classes, ...(limits ? { limits } : {}) };
-  return request.format === 'yaml' ? parseTopologyYaml(first, options) : parseThesisTopology(first, rest, options);
+  const parsed = request.format === 'yaml' ? parseTopologyYaml(first, options) : parseThesisTopology(first, rest, options);
+  return applyChanges(parsed, request.changes, (limits ?? DEFAULT_TOPOLOGY_LIMITS).units);
 }
 
 export function flavorMap(flavors: readonly NovaFlavor[]): Map<string, Flavor> {

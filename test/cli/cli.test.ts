@@ -338,6 +338,19 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       assert.equal((await cm(['sla', 'get', server.id], env)).code, 3);
     });
 
+    it('topology set-class --wait changes a class in place; an unknown class exits 4 naming the argument', async () => {
+      const r = await cm(['topology', 'set-class', id, 'Controller', 'Gold', '--wait', '--poll-interval', '100ms'], env);
+      assert.equal(r.code, 0, show(r));
+      assert.match(r.stdout, /^state\s+ACTIVE$/m);
+      assert.match(r.stdout, /^Controller-1\s+Controller\s+Gold\s+compute1\s+compute1\s+\S+\s+applied$/m);
+      const again = await cm(['topology', 'set-class', id, 'Controller', 'Gold'], env);
+      assert.equal(again.code, 0, show(again));
+      assert.match(again.stderr, /Controller is already Gold: nothing to change/);
+      const bad = await cm(['topology', 'set-class', id, 'Controller', 'Platinum'], env);
+      assert.equal(bad.code, 4, show(bad));
+      assert.match(bad.stderr, /<class>.*unknown SLA class "Platinum"/);
+    });
+
     it('topology delete --wait ends DELETED', async () => {
       const r = await cm(['topology', 'delete', id, '--wait', '--poll-interval', '100ms'], env);
       assert.equal(r.code, 0, show(r));

@@ -1,5 +1,5 @@
 /**
- * `cm topology plan|deploy|show|list|delete`: the manager's /v1/plans and
+ * `cm topology plan|deploy|show|list|set-class|delete`: the manager's /v1/plans and
  * /v1/topologies. Files are sent as their text, unparsed, so the manager's
  * errors point at the user's own lines and columns.
  */
@@ -296,6 +296,27 @@ export function topologyCommand(ctx: CliContext): Command {
         return body.next_cursor === null ? table : `${table}\nmore: --cursor ${body.next_cursor}\n`;
       });
     });
+
+  waitOptions(
+    topology
+      .command('set-class')
+      .description("change a service instance's SLA class in place: no server touched, the agent re-applies (PATCH /v1/topologies/{id})")
+      .argument('<id>', 'topology id')
+      .argument('<instance>', 'service instance name (e.g. MediaServer)')
+      .argument('<class>', 'SLA class (e.g. Gold, Wholesale; `cm sla-classes` lists them)'),
+  ).action(async (id: string, instance: string, className: string, opts: WaitOptions, command: Command) => {
+    const manager = ctx.manager(command);
+    const pointer = `/body/service_instances/${instance}`;
+    const res = await manager.call<TopologyView>('PATCH', `/v1/topologies/${encodeURIComponent(id)}`, {
+      body: { service_instances: { [instance]: { sla_class: className } } },
+      pointerLabel: (p) => (p === pointer ? '<instance>' : p === `${pointer}/sla_class` ? '<class>' : p),
+    });
+    let t = res.body;
+    if (res.status === 200 && ctx.globals(command).output === 'table') ctx.err(`${instance} is already ${className}: nothing to change\n`);
+    if (opts.wait === true && res.status === 202) t = await follow(ctx, manager, t, ['ACTIVE'], opts);
+    ctx.print(command, t, (style) => renderTopology(t, style));
+    if (t.state === 'FAILED') throw failedError(t);
+  });
 
   waitOptions(
     topology
