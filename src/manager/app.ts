@@ -17,6 +17,7 @@ import { TopologyError } from '../topology/source.ts';
 import type { SourceFile } from '../topology/types.ts';
 import { ChangeRefused, pendingSlaRemoval, plannedHostOf, type Deployer, type StoredPlan, type UnitRecord } from './deployer.ts';
 import type { TopologyRequest } from './planner.ts';
+import type { TopologyChanges } from '../topology/changes.ts';
 import { registerDashboard } from './dashboard.ts';
 import { DEFAULT_MANAGER_LIMITS, type ManagerLimits } from './config.ts';
 import { PlanRunnerError } from './plan-runner.ts';
@@ -594,11 +595,36 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     return topologyView(current, await deps.store.events(t.id));
   });
 
+  /** PATCH and the EMM's scale calls: one change of an ACTIVE topology (see Deployer.changeTopology). */
+  const change = async (id: string, changes: TopologyChanges, reply: FastifyReply, caller: Caller) => {
+    const t = await getOr404(id, caller);
+    if (t.state !== 'ACTIVE') throw new ProblemError(409, 'conflict', `${t.name} is ${t.state}: a change needs it ACTIVE (changes are applied one at a time)`);
+    try {
+      const { record, changed } = await deps.deployer.changeTopology(t, changes);
+      void reply.code(changed.length === 0 ? 200 : 202);
+      return topologyView(record, await deps.store.events(t.id), deps.deployer.demandsOf(record));
+    } catch (error) {
+      if (error instanceof TopologyError) throw changeProblem(error);
+      if (error instanceof ChangeRefused) throw new ProblemError(422, 'infeasible', `${t.name}: ${error.message}; nothing was changed`, { extensions: { reasons: error.reasons } });
+      if (error instanceof StoreTransitionError || error instanceof StoreConflictError) {
+        throw new ProblemError(409, 'conflict', `${t.name} changed meanwhile (another change or a delete); read it again`);
+      }
+      if (error instanceof ProblemError) throw error;
+      throw new ProblemError(502, 'upstream', `Could not read the cloud to place the change: ${(error as Error).message}`);
+    }
+  };
+
   const ChangeBody = Type.Object(
     {
       service_instances: Type.Record(
         Type.String({ minLength: 1, maxLength: 255 }),
-        Type.Object({ sla_class: Type.String({ minLength: 1, maxLength: 64, description: 'The SLA class of every unit of the instance (e.g. Gold, Wholesale)' }) }, { additionalProperties: false }),
+        Type.Object(
+          {
+            sla_class: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The SLA class of every unit of the instance (e.g. Gold, Wholesale)' })),
+            count: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: "How many units the instance has, within its size.min..max" })),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
         { minProperties: 1, maxProperties: 50, description: 'By service instance name' },
       ),
     },
@@ -609,29 +635,14 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     {
       schema: {
         tags: ['v1'],
-        summary: "Change an ACTIVE topology's service instances: their SLA class, in place (202; 200 when nothing changes)",
+        summary: "Change an ACTIVE topology's service instances: SLA class in place, unit count within size (202; 200 when nothing changes)",
         description:
-          'The servers stay; the agent re-applies the SLAs (ACTIVE → ENFORCING → ACTIVE). Refused with 422 when the guarantees the new classes derive do not fit the uplinks (nothing changed), 409 while the topology is not ACTIVE (one change at a time).',
+          'A class change keeps the servers; the agent re-applies the SLAs (ACTIVE → ENFORCING → ACTIVE). A count change places the new units next to their traffic peers, updates the Heat stack (ACTIVE → DEPLOYING → DEPLOYED → ENFORCING → ACTIVE) and removes the SLAs of removed units first. Refused with 422 when the change does not fit (quota, hosts, uplinks; nothing changed), 409 while the topology is not ACTIVE (one change at a time).',
         params: IdParams,
         body: ChangeBody,
       },
     },
-    async (request, reply) => {
-      const t = await getOr404(request.params.id, callerOf(request));
-      if (t.state !== 'ACTIVE') throw new ProblemError(409, 'conflict', `${t.name} is ${t.state}: a change needs it ACTIVE (changes are applied one at a time)`);
-      try {
-        const { record, changed } = await deps.deployer.changeClasses(t, request.body);
-        void reply.code(changed.length === 0 ? 200 : 202);
-        return topologyView(record, await deps.store.events(t.id), deps.deployer.demandsOf(record));
-      } catch (error) {
-        if (error instanceof TopologyError) throw changeProblem(error);
-        if (error instanceof ChangeRefused) throw new ProblemError(422, 'infeasible', `${t.name}: ${error.message}; nothing was changed`, { extensions: { reasons: error.reasons } });
-        if (error instanceof StoreTransitionError || error instanceof StoreConflictError) {
-          throw new ProblemError(409, 'conflict', `${t.name} changed meanwhile (another change or a delete); read it again`);
-        }
-        throw error;
-      }
-    },
+    async (request, reply) => change(request.params.id, request.body, reply, callerOf(request)),
   );
 
   // ------------------------------------------------------------ thesis (EMM)
@@ -647,6 +658,26 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     async (request, reply) =>
       submit({ format: 'thesis', files: [fileOf(request.body, 'topology'), ...deps.catalog.list()], strategy: deps.defaultStrategy }, idempotencyKeyOf(request.headers['idempotency-key']), reply, callerOf(request)),
   );
+
+  // The EMM scales a service instance by one unit when an alarm fires: its own verbs, the same change as PATCH.
+  const ScaleParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), instance: Type.String({ minLength: 1, maxLength: 255 }) });
+  for (const [verb, step] of [['scale_out', 1], ['scale_in', -1]] as const) {
+    app.post(
+      `/topologies/:id/service_instances/:instance/${verb}`,
+      {
+        schema: {
+          tags: ['thesis'],
+          summary: `${step > 0 ? 'One more' : 'One fewer'} unit of a service instance, within its size (EMM style; the same change as PATCH /v1/topologies/{id} with count)`,
+          params: ScaleParams,
+        },
+      },
+      async (request, reply) => {
+        const t = await getOr404(request.params.id, callerOf(request));
+        const current = (t.units as UnitRecord[]).filter((u) => u.serviceInstance === request.params.instance).length;
+        return change(t.id, { service_instances: { [request.params.instance]: { count: current + step } } }, reply, callerOf(request));
+      },
+    );
+  }
 
   // ------------------------------------------------------------ the service catalog (thesis EMM, and its REST completion)
   /** The document checked as a topology would check it, plus the catalog's own bounds; its text as stored. */

@@ -27,16 +27,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Hosts } from '../agent/hosts-view.ts';
 import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource } from '../openstack/index.ts';
 import { formatBps } from '../placement/index.ts';
-import type { FeasiblePlan, InfeasibleReason, PlacementPlan, TrafficDemand } from '../placement/types.ts';
+import { placeTopology } from '../placement/index.ts';
+import type { FeasiblePlan, InfeasibleReason, PlacementPlan, PlanExplanation, TrafficDemand } from '../placement/types.ts';
 import { mergeChanges, type TopologyChanges } from '../topology/changes.ts';
 import { uplinkOvercommit, uplinkUse } from './changes.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
 import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
-import { serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
+import { placementUnits, serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
 import type { SlaClassConfig, Topology } from '../topology/types.ts';
 import { AgentClientError, type AgentSlaBody, type AgentSlaStatusItem } from './agent-client.ts';
-import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
-import { parseRequest, planRequest, type PlanInputs, type PlannedTopology, type TopologyRequest } from './planner.ts';
+import { committedUplinks, hostStates, type UplinkConfig } from './cloud-view.ts';
+import { flavorMap, parseRequest, planRequest, tenantQuota, type PlanInputs, type PlannedTopology, type TopologyRequest } from './planner.ts';
 import { backoffMs, boundLogFields, boundText, classifyUpstream, DeploymentFailure, type BackoffPolicy, type UpstreamVerdict } from './upstream.ts';
 import type { TopologyLimits } from '../topology/limits.ts';
 
@@ -61,6 +62,7 @@ export interface CloudApi {
       r: { name: string; template: Record<string, unknown>; disableRollback?: boolean; timeoutMins?: number; tags?: string[] },
       o?: { signal?: AbortSignal },
     ): Promise<{ id: string }>;
+    updateStack(name: string, id: string, r: { template: Record<string, unknown>; disableRollback?: boolean; timeoutMins?: number }, o?: { signal?: AbortSignal }): Promise<void>;
     findStack(nameOrId: string, id?: string, o?: { signal?: AbortSignal }): Promise<Stack | undefined>;
     deleteStack(nameOrId: string, id?: string, o?: { signal?: AbortSignal }): Promise<void>;
     listResources(name: string, id: string, o?: { signal?: AbortSignal }): Promise<StackResource[]>;
@@ -170,6 +172,17 @@ export interface StoredPlan {
   plannedAt: string;
   /** Which attempt produced it (1 = at submission). */
   attempt: number;
+  /** A scale change in flight: the stack is to be updated to the plan's units (DEPLOYING). */
+  update?: StackUpdate;
+}
+
+export interface StackUpdate {
+  /** Units the change removes, with their servers (their SLAs go before the stack update). */
+  removed: { name: string; serverId: string | null }[];
+  /** Units it adds. */
+  added: string[];
+  /** Heat has been sent the new template. */
+  stackUpdated: boolean;
 }
 
 class LeaseLostError extends Error {}
@@ -268,6 +281,139 @@ export class Deployer {
     ]);
     const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
     return this.o.planner ? this.o.planner(request, inputs) : planRequest(request, inputs);
+  }
+
+  /**
+   * Applies a PATCH to an ACTIVE topology. Only classes changed: {@link changeClasses}. Counts
+   * changed: the new units are placed by the engine — first on the host of the units they
+   * exchange the most guaranteed traffic with, alone, then wherever the topology's strategy
+   * puts them — every uplink is checked under the whole new placement, and the topology goes
+   * ACTIVE → DEPLOYING: removed units' SLAs are deleted, the stack is updated (Heat adds and
+   * removes servers, leaves the others alone), then DEPLOYED → ENFORCING → ACTIVE as after a
+   * deployment. Nothing changes when the change does not fit.
+   * @throws TopologyError, ChangeRefused, StoreTransitionError / StoreConflictError.
+   */
+  async changeTopology(t: TopologyRecord, changes: TopologyChanges, signal?: AbortSignal): Promise<{ record: TopologyRecord; changed: string[] }> {
+    const request = t.request as TopologyRequest;
+    const next: TopologyRequest = { ...request, changes: mergeChanges(request.changes, changes) };
+    const topology = parseRequest(next, this.o.classes, this.o.topologyLimits);
+    const before = t.units as UnitRecord[];
+    const known = new Set(before.map((u) => u.name));
+    const kept = new Set(topology.units.map((u) => u.id));
+    const added = topology.units.filter((u) => !known.has(u.id)).map((u) => u.id);
+    const removed = before.filter((u) => !kept.has(u.name));
+    if (added.length === 0 && removed.length === 0) return this.changeClasses(t, changes);
+    const stored = t.plan as StoredPlan | null;
+    const placement = stored?.placement;
+    if (!stored || placement?.feasible !== true) throw new ChangeRefused(`${t.name} has no feasible plan to change`, []);
+
+    const assignments: Record<string, string | null> = {};
+    for (const [unit, host] of Object.entries(placement.assignments)) if (kept.has(unit)) assignments[unit] = host;
+    const demands = trafficDemands(topology);
+    const others = await this.committed(t.id);
+    let placedNote = '';
+    let explanation: PlanExplanation | undefined;
+    if (added.length > 0) {
+      const placed = await this.placeAdded(t, topology, new Set(added), assignments, demands, others, signal);
+      Object.assign(assignments, placed.assignments);
+      explanation = placed.explanation;
+      placedNote = placed.note;
+    }
+    const use = uplinkUse(demands, assignments);
+    const reasons = uplinkOvercommit(use, others, this.o.uplink);
+    if (reasons.length > 0) throw new ChangeRefused(`the change's guarantees do not fit the uplinks: ${reasons.map((r) => r.message).join('; ')}`, reasons);
+
+    const classOf = new Map(topology.serviceInstances.map((si) => [si.name, si.slaClass]));
+    const byName = new Map(before.map((u) => [u.name, u]));
+    const units: UnitRecord[] = topology.units.map((u) => {
+      const cls = classOf.get(u.serviceInstance) ?? null;
+      const old = byName.get(u.id);
+      if (old) return old.slaClass === cls ? old : { ...old, slaClass: cls, slaState: null };
+      return { name: u.id, serviceInstance: u.serviceInstance, host: null, serverId: null, ports: [], slaClass: cls, slaState: null };
+    });
+    const hosts = [...new Set(Object.values(assignments).filter((h): h is string => h !== null))].sort();
+    const update: StackUpdate = { removed: removed.map((u) => ({ name: u.name, serverId: u.serverId })), added, stackUpdated: false };
+    const plan: StoredPlan = { ...stored, placement: { ...placement, assignments, hosts, ...use }, update };
+    const counts = topology.serviceInstances
+      .map((si) => ({ name: si.name, from: before.filter((u) => u.serviceInstance === si.name).length, to: topology.units.filter((u) => u.serviceInstance === si.name).length }))
+      .filter((c) => c.from !== c.to);
+    const message =
+      `scale ${counts.map((c) => `${c.name} ${String(c.from)} → ${String(c.to)}`).join(', ')}` +
+      (added.length > 0 ? `: ${added.join(', ')} ${placedNote}` : '') +
+      (removed.length > 0 ? `${added.length > 0 ? ';' : ':'} ${removed.map((u) => u.name).join(', ')} removed` : '') +
+      `; updating stack ${t.stackName}`;
+    const record = await this.o.store.transition(t.id, {
+      from: ['ACTIVE'],
+      to: 'DEPLOYING',
+      message,
+      patch: { request: next, units, plan },
+      details: { changes, added, removed: update.removed, ...(explanation ? { explanation } : {}) },
+      expectedVersion: t.version,
+    });
+    this.log({ event: 'scale_requested', topology: t.id, added, removed: removed.map((u) => u.name) });
+    this.kick();
+    return { record, changed: counts.map((c) => c.name) };
+  }
+
+  /** Where the added units go: the engine, on their busiest traffic peer's host alone first, then as the strategy says. */
+  private async placeAdded(
+    t: TopologyRecord,
+    topology: Topology,
+    added: ReadonlySet<string>,
+    keptAssignments: Readonly<Record<string, string | null>>,
+    demands: readonly TrafficDemand[],
+    others: ReadonlyMap<string, number>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ assignments: Record<string, string | null>; explanation: PlanExplanation; note: string }> {
+    const request = t.request as TopologyRequest;
+    const o = signal ? { signal } : {};
+    const [hostsView, flavors, limits] = await Promise.all([
+      this.o.agent.hosts(signal, { fresh: true }),
+      this.o.cloud.nova.listFlavors({}, o),
+      this.o.cloud.nova.limits({ tenantId: t.projectId }, o).catch((error: unknown) => {
+        this.log({ event: 'quota_unknown', level: 'warn', project: t.projectId, error: (error as Error).message });
+        return undefined;
+      }),
+    ]);
+    const units = placementUnits(topology, flavorMap(flavors)).filter((u) => added.has(u.id));
+    const among = demands.filter((d) => added.has(d.a) && added.has(d.b));
+    // The kept units' own guarantees stay on the uplinks while the new ones are placed.
+    const committed = new Map(others);
+    for (const [host, bps] of Object.entries(uplinkUse(demands.filter((d) => !added.has(d.a) && !added.has(d.b)), keptAssignments).uplinkBps)) committed.set(host, (committed.get(host) ?? 0) + bps);
+    const hosts = hostStates(hostsView, this.o.uplink, committed);
+    const quota = limits ? tenantQuota(limits) : undefined;
+    if (request.strategy === 'nova') {
+      const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy: 'nova' });
+      if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
+      return { assignments: plan.assignments, explanation: plan.explanation, note: "left to Nova's scheduler" };
+    }
+    // Peers: hosts of kept units the new ones have guaranteed traffic with, the most traffic first.
+    const weight = new Map<string, number>();
+    const peerUnits = new Map<string, Set<string>>();
+    for (const d of demands) {
+      // Only a demand between a new unit and a kept one says where a new unit would like to be.
+      if (added.has(d.a) === added.has(d.b)) continue;
+      const theirs = added.has(d.a) ? d.b : d.a;
+      const host = keptAssignments[theirs];
+      if (host === undefined || host === null) continue;
+      weight.set(host, (weight.get(host) ?? 0) + d.guaranteedBps);
+      peerUnits.set(host, (peerUnits.get(host) ?? new Set()).add(theirs));
+    }
+    const rejected: string[] = [];
+    for (const [host] of [...weight].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+      const state = hosts.find((h) => h.name === host);
+      if (!state) continue;
+      const plan = placeTopology({ units, demands: among, hosts: [state], ...(quota ? { quota } : {}), strategy: 'single-host' });
+      if (plan.feasible) {
+        return { assignments: plan.assignments, explanation: plan.explanation, note: `on ${host}, next to ${[...(peerUnits.get(host) ?? [])].sort().join(', ')} (their traffic peers)` };
+      }
+      if (plan.reasons.some((r) => r.scope === 'quota')) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
+      rejected.push(`${host}: ${plan.explanation.summary}`);
+    }
+    const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy: request.strategy });
+    if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
+    const note = `on ${plan.hosts.join(', ')}${rejected.length > 0 ? ` (not next to their peers: ${rejected.join('; ')})` : ''}`;
+    return { assignments: plan.assignments, explanation: plan.explanation, note };
   }
 
   /**
@@ -532,9 +678,21 @@ export class Deployer {
       await this.createStack(t, cloud, signal);
       return;
     }
+    const stored = t.plan as StoredPlan | null;
+    if (stored?.update && !stored.update.stackUpdated) {
+      await this.updateStack(t, cloud, stackId, stored, stored.update, signal);
+      return;
+    }
     const stack = await this.waitForStack(t, cloud, stackId, renew, signal);
     if (!stack) return; // moved on (deleted) while waiting
-    if (stack.status === 'CREATE_COMPLETE') {
+    if (stored?.update && stack.status !== 'UPDATE_COMPLETE') {
+      // A failed update keeps what Heat made of it (disable_rollback): no re-plan, no stack deleted.
+      const resources = stack.status === 'GONE' ? [] : await cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
+      const failures = resources.filter((r) => r.status.endsWith('_FAILED')).map((r) => ({ resource: r.name, status: r.status, reason: r.statusReason ?? '' }));
+      await this.fail(t, 'CM_ERR_STACK_UPDATE_FAILED', `stack ${t.stackName} ${stack.status}: ${stack.statusReason ?? 'no reason given'}`, { failures });
+      return;
+    }
+    if (stack.status === 'CREATE_COMPLETE' || stack.status === 'UPDATE_COMPLETE') {
       const resources = await cloud.heat.listResources(t.stackName, stackId, { signal });
       const topology = this.topologyOf(t);
       const byName = new Map(resources.map((r) => [r.name, r]));
@@ -550,6 +708,14 @@ export class Deployer {
           slaState: null,
         };
       });
+      if (stored?.update) {
+        // Units the stack kept keep what is known of them; the new ones get their servers.
+        const known = new Map((t.units as UnitRecord[]).map((u) => [u.name, u]));
+        const merged = units.map((u) => ({ ...(known.get(u.name) ?? u), serverId: u.serverId }));
+        const { update: _done, ...plan } = stored;
+        await this.transition(t, ['DEPLOYING'], 'DEPLOYED', `stack ${t.stackName} UPDATE_COMPLETE`, { units: merged, plan });
+        return;
+      }
       await this.transition(t, ['DEPLOYING'], 'DEPLOYED', `stack ${t.stackName} CREATE_COMPLETE`, { units });
       return;
     }
@@ -580,6 +746,31 @@ export class Deployer {
       return;
     }
     await this.fail(t, noValidHost ? 'CM_ERR_NO_VALID_HOST' : 'CM_ERR_STACK_FAILED', `stack ${t.stackName} ${stack.status}: ${stack.statusReason ?? 'no reason given'}`, { failures });
+  }
+
+  /** A scale change: the removed units' SLAs go first (while the agent still sees their ports), then Heat gets the new template. */
+  private async updateStack(t: TopologyRecord, cloud: CloudApi, stackId: string, stored: StoredPlan, update: StackUpdate, signal: AbortSignal): Promise<void> {
+    // An agent error here is retried like any other (upstream.ts); a 404 (no SLA) is success in the client.
+    for (const u of update.removed) if (u.serverId !== null) await this.o.agent.deleteSla(u.serverId, signal);
+    const placement = stored.placement;
+    if (!placement.feasible) throw new DeploymentFailure('CM_ERR_INFEASIBLE', `${t.name}: no feasible plan to update the stack to`);
+    const body = stackCreateRequest(this.topologyOf(t), {
+      assignments: placement.assignments,
+      availabilityZone: this.o.availabilityZone,
+      stackName: t.stackName,
+      timeoutMins: Math.max(1, Math.ceil(this.o.stackTimeoutS / 60)),
+      tags: ['cm', `cm-topology-${t.id}`],
+    });
+    await cloud.heat.updateStack(t.stackName, stackId, { template: body.template, disableRollback: true, ...(body.timeout_mins === undefined ? {} : { timeoutMins: body.timeout_mins }) }, { signal });
+    const added = update.added.map((u) => `${u} on ${placement.assignments[u] ?? "Nova's choice"}`);
+    await this.o.store.transition(t.id, {
+      from: ['DEPLOYING'],
+      to: 'DEPLOYING',
+      message: `stack ${t.stackName} update sent: ${String((t.units as UnitRecord[]).length)} servers${added.length > 0 ? `, adding ${added.join(', ')}` : ''}${update.removed.length > 0 ? `, removing ${update.removed.map((u) => u.name).join(', ')} (SLAs removed)` : ''}`,
+      patch: { plan: { ...stored, update: { ...update, stackUpdated: true } } },
+      expectedVersion: t.version,
+    });
+    this.log({ event: 'stack_update_sent', topology: t.id, stack: stackId, added: update.added, removed: update.removed.map((u) => u.name) });
   }
 
   private async createStack(t: TopologyRecord, cloud: CloudApi, signal: AbortSignal): Promise<void> {

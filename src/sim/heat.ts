@@ -134,30 +134,7 @@ export class HeatEngine {
     const live = [...this.state.stacks.values()].find((s) => s.projectId === auth.projectId && s.name === name && s.status !== 'DELETE_COMPLETE');
     if (live) throw new ApiError(409, `The Stack (${name}) already exists.`, 'StackExists');
 
-    let template: unknown = req.template;
-    if (typeof template === 'string') {
-      try {
-        template = parse(template);
-      } catch (err) {
-        throw new ApiError(400, `Error parsing template: ${(err as Error).message}`, 'HTTPBadRequest');
-      }
-    }
-    if (!isObj(template)) throw new ApiError(400, 'Need more arguments: template or template_url is required', 'HTTPBadRequest');
-    if (template.heat_template_version === undefined) throw new ApiError(400, 'Template format version not found.', 'HTTPBadRequest');
-    const resources = isObj(template.resources) ? template.resources : {};
-    for (const [rname, r] of Object.entries(resources)) {
-      const type = isObj(r) ? r.type : undefined;
-      if (typeof type !== 'string' || !SUPPORTED.has(type)) throw new ApiError(400, `The Resource Type (${String(type)}) could not be found.`, 'StackValidationFailed');
-      for (const dep of refs(r)) if (!(dep in resources)) throw new ApiError(400, `The specified reference "${dep}" (in ${rname}) is incorrect.`, 'StackValidationFailed');
-    }
-    const given = isObj(req.parameters) ? req.parameters : {};
-    const declared = isObj(template.parameters) ? template.parameters : {};
-    const parameters: Record<string, string> = {};
-    for (const [pname, decl] of Object.entries(declared)) {
-      const value = given[pname] ?? (isObj(decl) ? decl.default : undefined);
-      if (value === undefined) throw new ApiError(400, `The Parameter (${pname}) was not provided.`, 'UserParameterMissing');
-      parameters[pname] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
+    const { template, parameters } = this.validated(req);
     const now = NOVA_TIME();
     const stack: SimStack = {
       id: randomUUID(),
@@ -183,6 +160,121 @@ export class HeatEngine {
     this.event(stack, name, stack.id, 'CREATE_IN_PROGRESS', 'Stack CREATE started');
     this.run(stack, () => this.doCreate(stack, auth));
     return stack;
+  }
+
+  /** The request's template parsed and checked (resource types, references) and its parameters resolved. */
+  private validated(req: Json): { template: Json; parameters: Record<string, string> } {
+    let template: unknown = req.template;
+    if (typeof template === 'string') {
+      try {
+        template = parse(template);
+      } catch (err) {
+        throw new ApiError(400, `Error parsing template: ${(err as Error).message}`, 'HTTPBadRequest');
+      }
+    }
+    if (!isObj(template)) throw new ApiError(400, 'Need more arguments: template or template_url is required', 'HTTPBadRequest');
+    if (template.heat_template_version === undefined) throw new ApiError(400, 'Template format version not found.', 'HTTPBadRequest');
+    const resources = isObj(template.resources) ? template.resources : {};
+    for (const [rname, r] of Object.entries(resources)) {
+      const type = isObj(r) ? r.type : undefined;
+      if (typeof type !== 'string' || !SUPPORTED.has(type)) throw new ApiError(400, `The Resource Type (${String(type)}) could not be found.`, 'StackValidationFailed');
+      for (const dep of refs(r)) if (!(dep in resources)) throw new ApiError(400, `The specified reference "${dep}" (in ${rname}) is incorrect.`, 'StackValidationFailed');
+    }
+    const given = isObj(req.parameters) ? req.parameters : {};
+    const declared = isObj(template.parameters) ? template.parameters : {};
+    const parameters: Record<string, string> = {};
+    for (const [pname, decl] of Object.entries(declared)) {
+      const value = given[pname] ?? (isObj(decl) ? decl.default : undefined);
+      if (value === undefined) throw new ApiError(400, `The Parameter (${pname}) was not provided.`, 'UserParameterMissing');
+      parameters[pname] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+    return { template, parameters };
+  }
+
+  /**
+   * PUT /stacks/{name}/{id}: the new template replaces the old. Resources only in the old one are
+   * deleted, resources only in the new one created, and a resource whose definition changed is
+   * replaced (deleted, then created: a server gets a new id), as Heat does for a server whose
+   * image, flavor, networks or availability zone change. Unchanged resources are not touched.
+   */
+  update(stack: SimStack, auth: AuthContext, req: Json): void {
+    if (stack.status.endsWith('_IN_PROGRESS')) throw new ApiError(409, `Stack ${stack.name} already has an action (${stack.status.replace('_IN_PROGRESS', '')}) in progress.`, 'ActionInProgress');
+    if (stack.status.startsWith('DELETE')) throw new ApiError(404, `The Stack (${stack.name}) could not be found.`, 'EntityNotFound');
+    const { template, parameters } = this.validated(req);
+    const previous = stack.template;
+    stack.template = template;
+    stack.parameters = parameters;
+    if (req.timeout_mins !== undefined) stack.timeoutMins = typeof req.timeout_mins === 'number' ? req.timeout_mins : null;
+    stack.updated = NOVA_TIME();
+    this.setStack(stack, 'UPDATE_IN_PROGRESS', 'Stack UPDATE started');
+    this.run(stack, () => this.doUpdate(stack, auth, previous));
+  }
+
+  private async doUpdate(stack: SimStack, auth: AuthContext, previous: Json): Promise<void> {
+    const before = isObj(previous.resources) ? previous.resources : {};
+    const after = isObj(stack.template.resources) ? stack.template.resources : {};
+    let names: string[];
+    try {
+      names = this.order(after);
+    } catch (err) {
+      this.setStack(stack, 'UPDATE_FAILED', (err as Error).message);
+      return;
+    }
+    const same = (name: string): boolean => name in before && JSON.stringify(before[name]) === JSON.stringify(after[name]);
+    // Gone or changed: deleted first, dependants before what they depend on.
+    for (const res of [...stack.resources].reverse()) {
+      if (same(res.name)) continue;
+      this.event(stack, res.name, res.physicalId, 'DELETE_IN_PROGRESS', 'state changed');
+      await this.deleteResource(res);
+      this.event(stack, res.name, res.physicalId, 'DELETE_COMPLETE', 'state changed');
+      stack.resources = stack.resources.filter((r) => r !== res);
+    }
+    for (const name of names) {
+      if (same(name)) continue;
+      if (!(await this.createOne(stack, auth, name, after, names))) {
+        this.setStack(stack, 'UPDATE_FAILED', `Resource CREATE failed: ${stack.resources.find((r) => r.name === name)?.statusReason ?? ''}`);
+        return;
+      }
+    }
+    for (const res of stack.resources) res.requiredBy = names.filter((other) => refs(after[other]).has(res.name));
+    this.setOutputs(stack);
+    this.setStack(stack, 'UPDATE_COMPLETE', 'Stack UPDATE completed successfully');
+  }
+
+  /** Creates one resource of the template; false (the resource CREATE_FAILED) when it could not be. */
+  private async createOne(stack: SimStack, auth: AuthContext, name: string, resources: Json, names: readonly string[]): Promise<boolean> {
+    const def = resources[name] as Json;
+    const res: SimStackResource = { name, type: String(def.type), physicalId: '', status: 'CREATE_IN_PROGRESS', statusReason: 'state changed', created: NOVA_TIME(), updated: null, requiredBy: [] };
+    for (const other of names) if (refs(resources[other]).has(name)) res.requiredBy.push(other);
+    stack.resources.push(res);
+    // Heat records the resource's physical name (<stack>-<resource>-<12 random>) until the real id exists.
+    this.event(stack, name, physicalName(stack.name, name), 'CREATE_IN_PROGRESS', 'state changed');
+    try {
+      if (this.closed) throw new Error('Engine shut down');
+      const props = this.resolve(stack, isObj(def.properties) ? def.properties : {});
+      await this.createResource(stack, auth, res, isObj(props) ? props : {});
+      res.status = 'CREATE_COMPLETE';
+      res.statusReason = 'state changed';
+      res.updated = NOVA_TIME();
+      this.event(stack, name, res.physicalId, 'CREATE_COMPLETE', 'state changed');
+      return true;
+    } catch (err) {
+      const reason = (err as Error).message;
+      res.status = 'CREATE_FAILED';
+      res.statusReason = reason;
+      res.updated = NOVA_TIME();
+      this.event(stack, name, res.physicalId, 'CREATE_FAILED', reason);
+      return false;
+    }
+  }
+
+  private setOutputs(stack: SimStack): void {
+    const outputs = isObj(stack.template.outputs) ? stack.template.outputs : {};
+    stack.outputs = Object.entries(outputs).map(([key, o]) => ({
+      output_key: key,
+      output_value: this.resolve(stack, isObj(o) ? o.value : null),
+      description: isObj(o) && typeof o.description === 'string' ? o.description : 'No description given',
+    }));
   }
 
   private order(resources: Json): string[] {
@@ -397,27 +489,8 @@ export class HeatEngine {
       return;
     }
     for (const name of names) {
-      const def = resources[name] as Json;
-      const res: SimStackResource = { name, type: String(def.type), physicalId: '', status: 'CREATE_IN_PROGRESS', statusReason: 'state changed', created: NOVA_TIME(), updated: null, requiredBy: [] };
-      for (const other of names) if (refs(resources[other]).has(name)) res.requiredBy.push(other);
-      stack.resources.push(res);
-      // Heat records the resource's physical name (<stack>-<resource>-<12 random>) until the real id exists.
-      this.event(stack, name, physicalName(stack.name, name), 'CREATE_IN_PROGRESS', 'state changed');
-      try {
-        if (this.closed) throw new Error('Engine shut down');
-        const props = this.resolve(stack, isObj(def.properties) ? def.properties : {});
-        await this.createResource(stack, auth, res, isObj(props) ? props : {});
-        res.status = 'CREATE_COMPLETE';
-        res.statusReason = 'state changed';
-        res.updated = NOVA_TIME();
-        this.event(stack, name, res.physicalId, 'CREATE_COMPLETE', 'state changed');
-      } catch (err) {
-        const reason = (err as Error).message;
-        res.status = 'CREATE_FAILED';
-        res.statusReason = reason;
-        res.updated = NOVA_TIME();
-        this.event(stack, name, res.physicalId, 'CREATE_FAILED', reason);
-        this.setStack(stack, 'CREATE_FAILED', `Resource CREATE failed: ${reason}`);
+      if (!(await this.createOne(stack, auth, name, resources, names))) {
+        this.setStack(stack, 'CREATE_FAILED', `Resource CREATE failed: ${stack.resources.find((r) => r.name === name)?.statusReason ?? ''}`);
         if (!stack.disableRollback) {
           this.setStack(stack, 'ROLLBACK_IN_PROGRESS', `Stack ROLLBACK started`);
           await this.deleteAll(stack);
@@ -426,12 +499,7 @@ export class HeatEngine {
         return;
       }
     }
-    const outputs = isObj(stack.template.outputs) ? stack.template.outputs : {};
-    stack.outputs = Object.entries(outputs).map(([key, o]) => ({
-      output_key: key,
-      output_value: this.resolve(stack, isObj(o) ? o.value : null),
-      description: isObj(o) && typeof o.description === 'string' ? o.description : 'No description given',
-    }));
+    this.setOutputs(stack);
     this.setStack(stack, 'CREATE_COMPLETE', 'Stack CREATE completed successfully');
   }
 
@@ -545,6 +613,11 @@ export function registerHeat(app: FastifyInstance, state: SimState, engine: Heat
         timeout_mins: s.timeoutMins,
       },
     };
+  });
+  app.put<{ Params: Params }>(`${P}/stacks/:name/:id`, (req, reply) => {
+    const s = byNameAndId(req);
+    engine.update(s, authOf(req), body(req));
+    return reply.code(202).send();
   });
   app.delete<{ Params: Params }>(`${P}/stacks/:name/:id`, (req, reply) => {
     const s = byNameAndId(req);

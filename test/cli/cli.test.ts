@@ -351,6 +351,22 @@ describe('cm against the simulated cloud, the agent and the manager', () => {
       assert.match(bad.stderr, /<class>.*unknown SLA class "Platinum"/);
     });
 
+    it('topology scale --wait adds units through a stack update; a count outside the size exits 4 naming the argument', async () => {
+      const r = await cm(['topology', 'scale', id, 'MediaServer', '4', '--wait', '--poll-interval', '100ms', '-o', 'json'], env);
+      assert.equal(r.code, 0, show(r));
+      const t = JSON.parse(r.stdout) as { state: string; units: { name: string; sla_state: string | null }[] };
+      assert.equal(t.state, 'ACTIVE');
+      assert.deepEqual(t.units.map((u) => u.name).filter((n) => n.startsWith('MediaServer')), ['MediaServer-1', 'MediaServer-2', 'MediaServer-3', 'MediaServer-4']);
+      assert.ok(t.units.every((u) => u.sla_state === 'applied'));
+      const states = [...r.stderr.matchAll(/^\d\d:\d\d:\d\d (\S+)/gm)].map((m) => m[1]);
+      assert.deepEqual(states.slice(-4), ['DEPLOYING', 'DEPLOYED', 'ENFORCING', 'ACTIVE'], r.stderr);
+      const bad = await cm(['topology', 'scale', id, 'MediaServer', '9'], env);
+      assert.equal(bad.code, 4, show(bad));
+      assert.match(bad.stderr, /<count>.*9 units is outside MediaServer's size 1\.\.5/);
+      const usage = await cm(['topology', 'scale', id, 'MediaServer', 'many'], env);
+      assert.equal(usage.code, 2, show(usage));
+    });
+
     it('topology delete --wait ends DELETED', async () => {
       const r = await cm(['topology', 'delete', id, '--wait', '--poll-interval', '100ms'], env);
       assert.equal(r.code, 0, show(r));

@@ -140,3 +140,118 @@ describe('PATCH /v1/topologies/{id}: SLA class in place', () => {
     assert.ok(doc.paths['/v1/topologies/{id}']?.patch?.requestBody);
   });
 });
+
+describe('PATCH /v1/topologies/{id}: unit count (scale out and in through a Heat stack update)', () => {
+  let stack: Stack;
+  let id = '';
+  const view = async (): Promise<View & { placement: { assignments: Record<string, string | null>; hosts: string[] } }> =>
+    (await stack.api<View & { placement: { assignments: Record<string, string | null>; hosts: string[] } }>('GET', `/v1/topologies/${id}`)).json;
+  const patch = (body: unknown) => stack.api<View & Problem & { reasons?: { scope: string; message: string }[] }>('PATCH', `/v1/topologies/${id}`, body);
+  const agentHas = async (serverId: string): Promise<number> =>
+    (await fetch(`${stack.agent.url}/v1/servers/${serverId}/sla`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).status;
+  const adminProject = (): { quotas: { instances: number } } => {
+    const p = [...stack.sim.state.projects.values()].find((x) => x.name === 'admin');
+    assert.ok(p);
+    return p;
+  };
+
+  before(async () => {
+    stack = await startStack();
+    const created = await stack.api<View>('POST', '/v1/topologies', { topology: THESIS_YAML });
+    assert.equal(created.status, 202, JSON.stringify(created.json));
+    id = created.json.id;
+    assert.equal((await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED')).state, 'ACTIVE');
+  });
+  after(async () => {
+    await (stack as Stack | undefined)?.close();
+  });
+
+  it('MediaServer 3 → 5: the new units next to the Broker they talk to, added by a stack update; the others untouched', async () => {
+    const before = await view();
+    const simStack = stack.sim.state.stacks.get(before.stack.id ?? '');
+    assert.ok(simStack);
+    const r = await patch({ service_instances: { MediaServer: { count: 5 } } });
+    assert.equal(r.status, 202, JSON.stringify(r.json));
+    assert.equal(r.json.state, 'DEPLOYING');
+    const after = await until('ACTIVE again', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED', 60_000);
+    assert.equal(after.state, 'ACTIVE', JSON.stringify(after.events.slice(-3)));
+    assert.deepEqual(after.units.map((u) => u.name), ['Controller-1', 'Broker-1', 'MediaServer-1', 'MediaServer-2', 'MediaServer-3', 'MediaServer-4', 'MediaServer-5']);
+    for (const u of before.units) assert.equal(after.units.find((x) => x.name === u.name)?.server_id, u.server_id, `${u.name} kept its server`);
+    const brokerHost = after.placement.assignments['Broker-1'];
+    for (const name of ['MediaServer-4', 'MediaServer-5']) {
+      const u = after.units.find((x) => x.name === name);
+      assert.ok(u?.server_id, name);
+      assert.equal(u.sla_state, 'applied');
+      assert.equal(u.sla_class, 'Gold');
+      assert.equal(after.placement.assignments[name], brokerHost, `${name} next to the Broker`);
+      assert.equal(stack.sim.state.servers.get(u.server_id)?.host, brokerHost, `${name} is where planned`);
+      assert.equal(await agentHas(u.server_id), 200);
+    }
+    assert.equal(simStack.status, 'UPDATE_COMPLETE');
+    assert.equal(stack.sim.state.stacks.size, 1, 'the same stack, updated');
+    const messages = after.events.map((e) => `${e.from_state ?? ''}→${e.state}: ${e.message}`);
+    assert.ok(
+      messages.some((m) => /^ACTIVE→DEPLOYING: scale MediaServer 3 → 5: MediaServer-4, MediaServer-5 on compute\d, next to Broker-1 \(their traffic peers\); updating stack cm-/.test(m)),
+      messages.join('\n'),
+    );
+    assert.ok(messages.some((m) => /^DEPLOYING→DEPLOYED: stack cm-\S+ UPDATE_COMPLETE$/.test(m)), messages.join('\n'));
+  });
+
+  it('a count outside size.min..max, or over the quota, is refused with the reason; nothing changes', async () => {
+    const before = await view();
+    const range = await patch({ service_instances: { MediaServer: { count: 6 } } });
+    assert.equal(range.status, 422, JSON.stringify(range.json));
+    assert.deepEqual(range.json.errors?.map((e) => e.pointer), ['/body/service_instances/MediaServer/count']);
+    const [first] = range.json.errors ?? [];
+    assert.match(first?.message ?? '', /6 units is outside MediaServer's size 1\.\.5/);
+
+    const down = await patch({ service_instances: { MediaServer: { count: 1 } } });
+    assert.equal(down.status, 202, JSON.stringify(down.json));
+    await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED', 60_000);
+    const small = await view();
+    const quota = adminProject().quotas.instances;
+    adminProject().quotas.instances = 4;
+    try {
+      const over = await patch({ service_instances: { MediaServer: { count: 3 } } });
+      assert.equal(over.status, 422, JSON.stringify(over.json));
+      assert.equal(over.json.type, '/problems/infeasible');
+      assert.ok(over.json.reasons?.some((x) => x.scope === 'quota'), JSON.stringify(over.json.reasons));
+      const now = await view();
+      assert.deepEqual(now.units, small.units);
+      assert.equal(now.events.length, small.events.length);
+    } finally {
+      adminProject().quotas.instances = quota;
+    }
+    assert.notDeepEqual(before.units.length, small.units.length);
+  });
+
+  it("the thesis EMM's scale_out / scale_in: one unit more or fewer, the same change; at the size's bound a 422", async () => {
+    const emm = (verb: string, instance = 'MediaServer') => stack.api<View & Problem>('POST', `/topologies/${id}/service_instances/${instance}/${verb}`);
+    const out = await emm('scale_out');
+    assert.equal(out.status, 202, JSON.stringify(out.json));
+    let t = await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED', 60_000);
+    assert.equal(t.units.filter((u) => u.service_instance === 'MediaServer').length, 2);
+    const back = await emm('scale_in');
+    assert.equal(back.status, 202, JSON.stringify(back.json));
+    t = await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED', 60_000);
+    assert.equal(t.units.filter((u) => u.service_instance === 'MediaServer').length, 1);
+    const floor = await emm('scale_in');
+    assert.equal(floor.status, 422, JSON.stringify(floor.json));
+    assert.match(floor.json.detail, /0 units is outside MediaServer's size 1\.\.5/);
+    assert.equal((await emm('scale_out', 'Nope')).status, 422);
+    assert.equal((await stack.api('POST', `/topologies/00000000-0000-4000-8000-000000000000/service_instances/MediaServer/scale_out`)).status, 404);
+  });
+
+  it('MediaServer 5 → 1 removed the servers and their SLAs first; the kept ones untouched', async () => {
+    const t = await view();
+    assert.deepEqual(t.units.map((u) => u.name), ['Controller-1', 'Broker-1', 'MediaServer-1']);
+    const removedEvent = t.events.find((e) => /^scale MediaServer 5 → 1: MediaServer-2, MediaServer-3, MediaServer-4, MediaServer-5 removed; updating stack/.test(e.message));
+    assert.ok(removedEvent, JSON.stringify(t.events.map((e) => e.message)));
+    const servers = [...stack.sim.state.servers.values()];
+    assert.equal(servers.length, 3, 'Heat deleted the four servers');
+    assert.deepEqual(new Set(servers.map((s) => s.id)), new Set(t.units.map((u) => u.server_id)));
+    const sla = await fetch(`${stack.agent.url}/v1/sla`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
+    const items = ((await sla.json()) as { items: { server_id: string }[] }).items.map((i) => i.server_id);
+    assert.deepEqual(new Set(items), new Set(t.units.map((u) => u.server_id)), 'the agent holds the SLAs of the kept servers only');
+  });
+});

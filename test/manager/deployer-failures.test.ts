@@ -73,6 +73,7 @@ async function withDeployer(createStack: (n: number) => Error | undefined, optio
         const error = createStack(creates.length);
         return error ? Promise.reject(error) : openstack.heat.createStack(r, o);
       },
+      updateStack: (n, i, r, o) => openstack.heat.updateStack(n, i, r, o),
       findStack: (n, i, o) => openstack.heat.findStack(n, i, o),
       deleteStack: (n, i, o) => openstack.heat.deleteStack(n, i, o),
       listResources: (n, i, o) => openstack.heat.listResources(n, i, o),

@@ -1,5 +1,5 @@
 /**
- * `cm topology plan|deploy|show|list|set-class|delete`: the manager's /v1/plans and
+ * `cm topology plan|deploy|show|list|set-class|scale|delete`: the manager's /v1/plans and
  * /v1/topologies. Files are sent as their text, unparsed, so the manager's
  * errors point at the user's own lines and columns.
  */
@@ -313,6 +313,28 @@ export function topologyCommand(ctx: CliContext): Command {
     });
     let t = res.body;
     if (res.status === 200 && ctx.globals(command).output === 'table') ctx.err(`${instance} is already ${className}: nothing to change\n`);
+    if (opts.wait === true && res.status === 202) t = await follow(ctx, manager, t, ['ACTIVE'], opts);
+    ctx.print(command, t, (style) => renderTopology(t, style));
+    if (t.state === 'FAILED') throw failedError(t);
+  });
+
+  waitOptions(
+    topology
+      .command('scale')
+      .description("change a service instance's unit count within its size: new units next to their traffic peers, through a Heat stack update (PATCH /v1/topologies/{id})")
+      .argument('<id>', 'topology id')
+      .argument('<instance>', 'service instance name (e.g. MediaServer)')
+      .argument('<count>', 'units wanted, within size.min..max'),
+  ).action(async (id: string, instance: string, countText: string, opts: WaitOptions, command: Command) => {
+    if (!/^\d{1,6}$/.test(countText)) throw usageError(`<count>: a whole number of units, got "${countText}"`);
+    const manager = ctx.manager(command);
+    const pointer = `/body/service_instances/${instance}`;
+    const res = await manager.call<TopologyView>('PATCH', `/v1/topologies/${encodeURIComponent(id)}`, {
+      body: { service_instances: { [instance]: { count: Number(countText) } } },
+      pointerLabel: (p) => (p === pointer ? '<instance>' : p === `${pointer}/count` ? '<count>' : p),
+    });
+    let t = res.body;
+    if (res.status === 200 && ctx.globals(command).output === 'table') ctx.err(`${instance} has ${countText} unit(s) already: nothing to change\n`);
     if (opts.wait === true && res.status === 202) t = await follow(ctx, manager, t, ['ACTIVE'], opts);
     ctx.print(command, t, (style) => renderTopology(t, style));
     if (t.state === 'FAILED') throw failedError(t);

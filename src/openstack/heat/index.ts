@@ -171,6 +171,21 @@ export class HeatClient {
     return items.map(parseStack);
   }
 
+  /**
+   * PUT /stacks/{name}/{id} (202): the template replaces the stack's; Heat creates what is new,
+   * deletes what is gone and leaves unchanged resources alone. Follow it with getStack until
+   * UPDATE_COMPLETE / UPDATE_FAILED. A stack with an action in progress answers 409.
+   */
+  async updateStack(name: string, id: string, r: Omit<CreateStackRequest, 'name' | 'tags' | 'disableRollback'> & { disableRollback?: boolean }, o?: CallOptions): Promise<void> {
+    const body: JsonObject = { template: r.template };
+    if (r.disableRollback !== undefined) body.disable_rollback = r.disableRollback;
+    if (r.parameters) body.parameters = r.parameters;
+    if (r.files) body.files = r.files;
+    if (r.environment) body.environment = r.environment;
+    if (r.timeoutMins !== undefined) body.timeout_mins = r.timeoutMins;
+    await this.#req('PUT', `/stacks/${encodeURIComponent(name)}/${encodeURIComponent(id)}`, { body, okStatus: [202], ...callOpts(o) });
+  }
+
   /** DELETE /stacks/{name}/{id} (204); with only a name or id, the stack is looked up first. */
   async deleteStack(nameOrId: string, id?: string, o?: CallOptions): Promise<void> {
     let name = nameOrId;
