@@ -17,8 +17,8 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoggerOptions } from 'pino';
-import { Type, type TSchema } from 'typebox';
-import { PROBLEM_CONTENT_TYPE, ProblemError, validationProblem } from '../http/problem.ts';
+import { Type } from 'typebox';
+import { PROBLEM_CONTENT_TYPE, ProblemError, problemResponses, validationProblem } from '../http/problem.ts';
 import { createServiceApp, type CallerIdentity, type HttpLimits, type HttpsOptions } from '../http/service.ts';
 import { slaRequestBody } from '../qos/sla.ts';
 import { isUuidLike, parseThesisQosBody, thesisQosResponse, validateSlaRequest, type ThesisQosResult } from '../qos/validate.ts';
@@ -147,9 +147,6 @@ export interface AgentAppDeps {
 
 // ---------------------------------------------------------------- schemas
 
-const ProblemRef = Type.Ref('Problem');
-const problemResponses = (...codes: number[]): Record<number, TSchema> =>
-  Object.fromEntries(codes.map((c) => [c, { ...ProblemRef, description: 'Problem details (application/problem+json)' }]));
 
 const Rate = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bit/s: an integer or tc notation ("100mbit")' });
 const Size = Type.Union([Type.String(), Type.Integer({ minimum: 0 })], { description: 'bits: an integer or "96kbit"' });

@@ -17,6 +17,7 @@ import { Command } from 'commander';
 import { parseAgentConfig } from '../agent/config.ts';
 import { simAgentOptions, simCloudConfig, startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentClient } from '../manager/agent-client.ts';
+import type { PlanResponse, TopologyView } from '../manager/contract.ts';
 import { parseManagerConfig } from '../manager/config.ts';
 import { startManager, type RunningManager } from '../manager/main.ts';
 import { OvsdbClient } from '../ovsdb/client.ts';
@@ -77,18 +78,6 @@ async function portOrAny(preferred: number | undefined): Promise<number> {
   });
 }
 
-
-interface TopologyView {
-  id: string;
-  name: string;
-  state: string;
-  strategy: string;
-  placement: { hosts: string[]; explanation: { summary: string; chosen: { host: string; reasons: string[] }[]; rejected: { host: string; reasons: string[] }[] } } | null;
-  units: { name: string; service_instance: string | null; sla_class: string | null; host: string | null; server_id: string | null; sla_state: string | null }[];
-  stack: { name: string; id: string | null };
-  error: { code: string; message: string } | null;
-  events: { state: string; message: string }[];
-}
 
 /** Reads each host's switch database directly: which of our QoS rows sit on which VM port. */
 /**
@@ -228,11 +217,11 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
     const planned = await step(
       'Plan (dry run)',
       'plan_ms',
-      () => api<{ plan: TopologyView['placement'] }>('POST', '/v1/plans', { topology: topologyText, topology_file: 'thesis.yaml' }),
-      (p) => p.plan?.explanation.summary ?? 'no plan',
+      () => api<PlanResponse>('POST', '/v1/plans', { topology: topologyText, topology_file: 'thesis.yaml' }),
+      (p) => p.plan.explanation.summary,
     );
-    for (const c of planned.plan?.explanation.chosen ?? []) print(`      chosen   ${c.host}: ${c.reasons.join('; ')}`);
-    for (const r of planned.plan?.explanation.rejected ?? []) print(`      rejected ${r.host}: ${r.reasons.join('; ')}`);
+    for (const c of planned.plan.explanation.chosen) print(`      chosen   ${c.host}: ${c.reasons.join('; ')}`);
+    for (const r of planned.plan.explanation.rejected) print(`      rejected ${r.host}: ${r.reasons.join('; ')}`);
 
     const t0 = performance.now();
     const submitted = await api<TopologyView>('POST', '/v1/topologies', { topology: topologyText, topology_file: 'thesis.yaml' });
@@ -243,8 +232,9 @@ export async function runDemo(options: DemoOptions): Promise<{ summary: DemoSumm
         let seen = 0;
         for (;;) {
           const t = await api<TopologyView>('GET', `/v1/topologies/${submitted.id}`);
-          for (const e of t.events.slice(seen)) print(`      ${e.state.padEnd(9)} ${e.message}`);
-          seen = t.events.length;
+          const events = t.events ?? [];
+          for (const e of events.slice(seen)) print(`      ${e.state.padEnd(9)} ${e.message}`);
+          seen = events.length;
           if (t.state === 'ACTIVE' || t.state === 'FAILED') return t;
           if (performance.now() - t0 > 120_000) throw new Error(`the topology is still ${t.state} after 120 s`);
           await new Promise((r) => setTimeout(r, 100));

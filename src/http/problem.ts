@@ -7,7 +7,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import type { Problem as FieldProblem } from '../qos/validate.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -243,3 +243,7 @@ export function rawProblemResponse(problem: ProblemError, requestId: string, ins
   const reason = STATUS_CODES[problem.status] ?? 'Error';
   return `HTTP/1.1 ${String(problem.status)} ${reason}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;
 }
+
+/** Response schemas of the given error statuses: problem details (`$ref` Problem, registered by createServiceApp). */
+export const problemResponses = (...codes: number[]): Record<number, TSchema> =>
+  Object.fromEntries(codes.map((c) => [c, { ...Type.Ref('Problem'), description: 'Problem details (application/problem+json)' }]));

@@ -8,7 +8,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Type } from 'typebox';
 import YAML from 'yaml';
-import { ProblemError } from '../http/problem.ts';
+import { ProblemError, problemResponses } from '../http/problem.ts';
+import { ChangeRequestSchema, PlanResponseSchema, TopologyListSchema, TopologyViewSchema, type DemandView, type EventView, type PlanView, type TopologyView } from './contract.ts';
 import { callerIdentity, createServiceApp, type CallerIdentity, type HttpsOptions, type ServiceApp } from '../http/service.ts';
 import type { PlacementPlan, PlacementStrategy, TrafficDemand } from '../placement/types.ts';
 import { StoreConflictError, StoreError, StoreTransitionError, TOPOLOGY_STATES, type ManagerStore, type Topology as TopologyRecord, type TopologyEvent } from '../store/index.ts';
@@ -21,6 +22,7 @@ import type { TopologyChanges } from '../topology/changes.ts';
 import { registerDashboard } from './dashboard.ts';
 import { DEFAULT_MANAGER_LIMITS, type ManagerLimits } from './config.ts';
 import { PlanRunnerError } from './plan-runner.ts';
+import { DeploymentFailure } from './upstream.ts';
 import { bracketDepth, type TopologyLimits } from '../topology/limits.ts';
 
 /** Bounds of the service catalog (`/services`). */
@@ -126,6 +128,7 @@ const TopologyBody = Type.Object(
 
 const IdParams = Type.Object({ id: Type.String() });
 
+
 // ---- the service catalog's schemas (OpenAPI components; v1 of their shapes: fields are only ever added)
 
 const described = (description: string) => Type.Optional(Type.Unknown({ description }));
@@ -220,7 +223,7 @@ function formatOf(file: SourceFile, limits: Readonly<TopologyLimits>): 'yaml' | 
   }
 }
 
-export function planView(plan: PlacementPlan): Record<string, unknown> {
+export function planView(plan: PlacementPlan): PlanView {
   return plan.feasible
     ? {
         feasible: true,
@@ -234,12 +237,12 @@ export function planView(plan: PlacementPlan): Record<string, unknown> {
     : { feasible: false, strategy: plan.strategy, reasons: plan.reasons, explanation: plan.explanation };
 }
 
-function eventView(e: TopologyEvent): Record<string, unknown> {
+function eventView(e: TopologyEvent): EventView {
   return { seq: e.seq, at: e.at, state: e.state, from_state: e.fromState, message: e.message, ...(e.details === null || e.details === undefined ? {} : { details: e.details }) };
 }
 
 /** A demand's two units and whether the plan puts them on different hosts (then it crosses both hosts' uplinks). */
-export function demandViews(demands: readonly TrafficDemand[], plan: StoredPlan | null): Record<string, unknown>[] {
+export function demandViews(demands: readonly TrafficDemand[], plan: StoredPlan | null): DemandView[] {
   const placement = plan?.placement;
   const hostOf = (unit: string): string | null | undefined => (placement?.feasible ? placement.assignments[unit] : undefined);
   return demands.map((d) => {
@@ -249,7 +252,7 @@ export function demandViews(demands: readonly TrafficDemand[], plan: StoredPlan 
   });
 }
 
-export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[], demands?: readonly TrafficDemand[]): Record<string, unknown> {
+export function topologyView(t: TopologyRecord, events?: readonly TopologyEvent[], demands?: readonly TrafficDemand[]): TopologyView {
   const plan = t.plan as StoredPlan | null;
   // DELETING with the stack gone and SLAs the agent has not removed yet (see docs/manager.md, Deployment).
   const removal = pendingSlaRemoval(t);
@@ -513,7 +516,14 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
   // ------------------------------------------------------------ v1
   app.post(
     '/v1/plans',
-    { schema: { tags: ['v1'], summary: 'Plan a topology without deploying it (dry run): placement and its reasons', body: TopologyBody } },
+    {
+      schema: {
+        tags: ['v1'],
+        summary: 'Plan a topology without deploying it (dry run): placement and its reasons',
+        body: TopologyBody,
+        response: { 200: PlanResponseSchema, ...problemResponses(400, 401, 403, 413, 422, 502, 503) },
+      },
+    },
     async (request) => {
       const planned = await plan(requestOf(request.body), callerOf(request).projectId);
       return {
@@ -533,6 +543,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
         summary: 'Plan and deploy a topology; 202 with its status URL (Idempotency-Key honoured)',
         description: '422 invalid-topology names file:line:column and field of every problem; 422 infeasible gives the reasons per resource and creates nothing.',
         body: TopologyBody,
+        response: { 202: TopologyViewSchema, ...problemResponses(400, 401, 403, 413, 422, 502, 503) },
       },
     },
     async (request, reply) => submit(requestOf(request.body), idempotencyKeyOf(request.headers['idempotency-key']), reply, callerOf(request)),
@@ -540,7 +551,14 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
 
   app.get(
     '/v1/topologies',
-    { schema: { tags: ['v1'], summary: 'Topologies, oldest first', querystring: Type.Object({ state: Type.Optional(Type.String()), limit: Type.Optional(Type.String()), cursor: Type.Optional(Type.String()) }) } },
+    {
+      schema: {
+        tags: ['v1'],
+        summary: 'Topologies, oldest first',
+        querystring: Type.Object({ state: Type.Optional(Type.String()), limit: Type.Optional(Type.String()), cursor: Type.Optional(Type.String()) }),
+        response: { 200: TopologyListSchema, ...problemResponses(400, 401, 503) },
+      },
+    },
     async (request) => {
       const q = request.query;
       const states = q.state === undefined ? undefined : q.state.split(',');
@@ -575,12 +593,16 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     return t;
   };
 
-  app.get('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'A topology: state, placement with reasons, units, guaranteed demands, history', params: IdParams } }, async (request) => {
-    const t = await getOr404(request.params.id, callerOf(request));
-    return topologyView(t, await deps.store.events(t.id), deps.deployer.demandsOf(t));
-  });
+  app.get(
+    '/v1/topologies/:id',
+    { schema: { tags: ['v1'], summary: 'A topology: state, placement with reasons, units, guaranteed demands, history', params: IdParams, response: { 200: TopologyViewSchema, ...problemResponses(401, 404, 503) } } },
+    async (request) => {
+      const t = await getOr404(request.params.id, callerOf(request));
+      return topologyView(t, await deps.store.events(t.id), deps.deployer.demandsOf(t));
+    },
+  );
 
-  app.delete('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'Delete the stack and the SLAs (202; idempotent)', params: IdParams } }, async (request, reply) => {
+  app.delete('/v1/topologies/:id', { schema: { tags: ['v1'], summary: 'Delete the stack and the SLAs (202; idempotent)', params: IdParams, response: { 202: TopologyViewSchema, ...problemResponses(401, 404, 503) } } }, async (request, reply) => {
     const t = await getOr404(request.params.id, callerOf(request));
     let current = t;
     if (t.state !== 'DELETING' && t.state !== 'DELETED') {
@@ -610,26 +632,11 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
         throw new ProblemError(409, 'conflict', `${t.name} changed meanwhile (another change or a delete); read it again`);
       }
       if (error instanceof ProblemError) throw error;
+      if (error instanceof DeploymentFailure) throw new ProblemError(500, 'internal', `${t.name}: ${error.message}`);
       throw new ProblemError(502, 'upstream', `Could not read the cloud to place the change: ${(error as Error).message}`);
     }
   };
 
-  const ChangeBody = Type.Object(
-    {
-      service_instances: Type.Record(
-        Type.String({ minLength: 1, maxLength: 255 }),
-        Type.Object(
-          {
-            sla_class: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The SLA class of every unit of the instance (e.g. Gold, Wholesale)' })),
-            count: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: "How many units the instance has, within its size.min..max" })),
-          },
-          { additionalProperties: false, minProperties: 1 },
-        ),
-        { minProperties: 1, maxProperties: 50, description: 'By service instance name' },
-      ),
-    },
-    { additionalProperties: false },
-  );
   app.patch(
     '/v1/topologies/:id',
     {
@@ -639,7 +646,8 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
         description:
           'A class change keeps the servers; the agent re-applies the SLAs (ACTIVE → ENFORCING → ACTIVE). A count change places the new units next to their traffic peers, updates the Heat stack (ACTIVE → DEPLOYING → DEPLOYED → ENFORCING → ACTIVE) and removes the SLAs of removed units first. Refused with 422 when the change does not fit (quota, hosts, uplinks; nothing changed), 409 while the topology is not ACTIVE (one change at a time).',
         params: IdParams,
-        body: ChangeBody,
+        body: ChangeRequestSchema,
+        response: { 200: TopologyViewSchema, 202: TopologyViewSchema, ...problemResponses(400, 401, 404, 409, 422, 502, 503) },
       },
     },
     async (request, reply) => change(request.params.id, request.body, reply, callerOf(request)),
@@ -653,6 +661,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
         tags: ['thesis'],
         summary: "The thesis's topology document ({name, service_instances}); service types from the catalog (POST /services)",
         body: Type.Object({ name: Type.String(), service_instances: Type.Array(Type.Object({}, { additionalProperties: true })) }, { additionalProperties: true }),
+        response: { 202: TopologyViewSchema, ...problemResponses(400, 401, 403, 413, 422, 502, 503) },
       },
     },
     async (request, reply) =>
@@ -669,6 +678,7 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
           tags: ['thesis'],
           summary: `${step > 0 ? 'One more' : 'One fewer'} unit of a service instance, within its size (EMM style; the same change as PATCH /v1/topologies/{id} with count)`,
           params: ScaleParams,
+          response: { 200: TopologyViewSchema, 202: TopologyViewSchema, ...problemResponses(401, 404, 409, 422, 502, 503) },
         },
       },
       async (request, reply) => {

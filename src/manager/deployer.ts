@@ -31,6 +31,7 @@ import { placeTopology } from '../placement/index.ts';
 import type { FeasiblePlan, InfeasibleReason, PlacementPlan, PlanExplanation, TrafficDemand } from '../placement/types.ts';
 import { mergeChanges, type TopologyChanges } from '../topology/changes.ts';
 import { uplinkOvercommit, uplinkUse } from './changes.ts';
+import { decodeStoredRequest, StoredRequestError } from './contract.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
 import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
 import { placementUnits, serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
@@ -294,7 +295,7 @@ export class Deployer {
    * @throws TopologyError, ChangeRefused, StoreTransitionError / StoreConflictError.
    */
   async changeTopology(t: TopologyRecord, changes: TopologyChanges, signal?: AbortSignal): Promise<{ record: TopologyRecord; changed: string[] }> {
-    const request = t.request as TopologyRequest;
+    const request = this.requestOf(t);
     const next: TopologyRequest = { ...request, changes: mergeChanges(request.changes, changes) };
     const topology = parseRequest(next, this.o.classes, this.o.topologyLimits);
     const before = t.units as UnitRecord[];
@@ -365,7 +366,7 @@ export class Deployer {
     others: ReadonlyMap<string, number>,
     signal: AbortSignal | undefined,
   ): Promise<{ assignments: Record<string, string | null>; explanation: PlanExplanation; note: string }> {
-    const request = t.request as TopologyRequest;
+    const request = this.requestOf(t);
     const o = signal ? { signal } : {};
     const [hostsView, flavors, limits] = await Promise.all([
       this.o.agent.hosts(signal, { fresh: true }),
@@ -425,7 +426,7 @@ export class Deployer {
    *   StoreTransitionError / StoreConflictError (not ACTIVE, or changed meanwhile).
    */
   async changeClasses(t: TopologyRecord, changes: TopologyChanges): Promise<{ record: TopologyRecord; changed: string[] }> {
-    const request = t.request as TopologyRequest;
+    const request = this.requestOf(t);
     const next: TopologyRequest = { ...request, changes: mergeChanges(request.changes, changes) };
     const topology = parseRequest(next, this.o.classes, this.o.topologyLimits);
     const classOf = new Map(topology.serviceInstances.map((si) => [si.name, si.slaClass]));
@@ -630,8 +631,18 @@ export class Deployer {
     return next;
   }
 
+  /** The stored request decoded against the contract; a row that does not match fails the topology with the reason. */
+  private requestOf(t: TopologyRecord): TopologyRequest {
+    try {
+      return decodeStoredRequest(t.id, t.request);
+    } catch (error) {
+      if (error instanceof StoredRequestError) throw new DeploymentFailure(error.code, error.message);
+      throw error;
+    }
+  }
+
   private topologyOf(t: TopologyRecord): Topology {
-    return parseRequest(t.request as TopologyRequest, this.o.classes, this.o.topologyLimits);
+    return parseRequest(this.requestOf(t), this.o.classes, this.o.topologyLimits);
   }
 
   /** The guaranteed traffic demands of a stored topology (its request parsed again); empty when it no longer parses. */
@@ -774,7 +785,7 @@ export class Deployer {
   }
 
   private async createStack(t: TopologyRecord, cloud: CloudApi, signal: AbortSignal): Promise<void> {
-    const request = t.request as TopologyRequest;
+    const request = this.requestOf(t);
     const stored = t.plan as StoredPlan | null;
     // Capacity is re-read just before creating: the plan may be minutes old (or from before a crash).
     const planned = await this.plan(request, signal, t.id, t.projectId);

@@ -7,55 +7,18 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { formatBps } from '../../placement/format.ts';
-import type { PlanExplanation } from '../../placement/types.ts';
+import type { EventView, PlanResponse, PlanView, TopologyList, TopologyView } from '../../manager/contract.ts';
+import { TOPOLOGY_STATES } from '../../store/manager-migrations.ts';
 import { parseDuration, type CliContext } from '../context.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
 import type { ApiClient, PointerLabel } from '../http.ts';
 import { dash, renderTable, stateColour, type Styler } from '../output.ts';
 
 const STRATEGIES = ['single-host', 'traffic-aware', 'nova'] as const;
-const STATES = ['PLANNED', 'DEPLOYING', 'DEPLOYED', 'ENFORCING', 'ACTIVE', 'FAILED', 'DELETING', 'DELETED'] as const;
+const STATES = TOPOLOGY_STATES;
 
-interface PlanView {
-  feasible: boolean;
-  strategy: string;
-  hosts?: string[];
-  assignments?: Record<string, string | null>;
-  cross_host_bps?: number;
-  uplink_bps?: Record<string, number>;
-  reasons?: { message: string }[];
-  explanation: PlanExplanation;
-}
-
-interface PlanResponse {
-  topology: string;
-  units: { name: string; service_instance: string; flavor: string; sla_class: string; min_bps: number; max_bps: number }[];
-  demands: { between: [string, string]; guaranteed_bps: number }[];
-  plan: PlanView;
-}
-
-interface TopologyEvent {
-  seq: number;
-  at: string;
-  state: string;
-  from_state: string | null;
-  message: string;
-}
-
-export interface TopologyView {
-  id: string;
-  name: string;
-  state: string;
-  strategy: string;
-  placement: (PlanView & { planned_at: string }) | null;
-  units: { name: string; service_instance: string; sla_class: string | null; planned_host: string | null; host: string | null; server_id: string | null; sla_state: string | null }[];
-  stack: { name: string; id: string | null };
-  error: { code: string; message: string; [k: string]: unknown } | null;
-  attempts: number;
-  created_at: string;
-  updated_at: string;
-  events?: TopologyEvent[];
-}
+// The manager's answers, as its contract declares them (src/manager/contract.ts).
+type TopologyEvent = EventView;
 
 interface SubmitOptions {
   services?: string[];
@@ -84,7 +47,7 @@ function submission(file: string, opts: SubmitOptions): { body: Record<string, u
   return { body, pointerLabel };
 }
 
-function explanationLines(e: PlanExplanation, reasons: readonly { message: string }[] = []): string {
+function explanationLines(e: PlanView['explanation'], reasons: readonly { message: string }[] = []): string {
   const out = [`summary: ${e.summary}`];
   if (reasons.length > 0) out.push('reasons:', ...reasons.map((r) => `  ${r.message}`));
   if (e.chosen.length > 0) out.push('chosen:', ...e.chosen.map((d) => `  ${d.host}: ${d.reasons.join('; ')}`));
@@ -137,7 +100,7 @@ function renderTopology(t: TopologyView, style: Styler): string {
     text += `\n${renderTable(
       [
         { header: 'UNIT', value: (u: TopologyView['units'][number]) => u.name },
-        { header: 'SERVICE INSTANCE', value: (u) => u.service_instance },
+        { header: 'SERVICE INSTANCE', value: (u) => dash(u.service_instance) },
         { header: 'SLA CLASS', value: (u) => dash(u.sla_class) },
         { header: 'PLANNED HOST', value: (u) => dash(u.planned_host) },
         { header: 'HOST', value: (u) => dash(u.host) },
@@ -277,7 +240,7 @@ export function topologyCommand(ctx: CliContext): Command {
       if (opts.limit !== undefined) query.set('limit', opts.limit);
       if (opts.cursor !== undefined) query.set('cursor', opts.cursor);
       const qs = query.size > 0 ? `?${query.toString()}` : '';
-      const { body } = await ctx.manager(command).call<{ items: TopologyView[]; next_cursor: string | null }>('GET', `/v1/topologies${qs}`, {
+      const { body } = await ctx.manager(command).call<TopologyList>('GET', `/v1/topologies${qs}`, {
         pointerLabel: (p) => ({ '/query/state': '--state', '/query/limit': '--limit' })[p] ?? p,
       });
       ctx.print(command, body, (style) => {
