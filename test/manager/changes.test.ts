@@ -28,6 +28,17 @@ interface Problem {
   errors?: { pointer: string; message: string }[];
 }
 
+/** A stack with the thesis topology ACTIVE on it. */
+async function thesisActive(): Promise<{ stack: Stack; id: string }> {
+  const stack = await startStack();
+  const created = await stack.api<View>('POST', '/v1/topologies', { topology: THESIS_YAML });
+  assert.equal(created.status, 202, JSON.stringify(created.json));
+  const id = created.json.id;
+  const state = async (): Promise<string> => (await stack.api<View>('GET', `/v1/topologies/${id}`)).json.state;
+  assert.equal(await until('ACTIVE', state, (s) => s === 'ACTIVE' || s === 'FAILED'), 'ACTIVE');
+  return { stack, id };
+}
+
 describe('PATCH /v1/topologies/{id}: SLA class in place', () => {
   let stack: Stack;
   let id = '';
@@ -44,11 +55,7 @@ describe('PATCH /v1/topologies/{id}: SLA class in place', () => {
   const patch = (body: unknown) => stack.api<View & Problem>('PATCH', `/v1/topologies/${id}`, body);
 
   before(async () => {
-    stack = await startStack();
-    const created = await stack.api<View>('POST', '/v1/topologies', { topology: THESIS_YAML });
-    assert.equal(created.status, 202, JSON.stringify(created.json));
-    id = created.json.id;
-    assert.equal((await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED')).state, 'ACTIVE');
+    ({ stack, id } = await thesisActive());
   });
   after(async () => {
     await (stack as Stack | undefined)?.close();
@@ -156,11 +163,7 @@ describe('PATCH /v1/topologies/{id}: unit count (scale out and in through a Heat
   };
 
   before(async () => {
-    stack = await startStack();
-    const created = await stack.api<View>('POST', '/v1/topologies', { topology: THESIS_YAML });
-    assert.equal(created.status, 202, JSON.stringify(created.json));
-    id = created.json.id;
-    assert.equal((await until('ACTIVE', view, (v) => v.state === 'ACTIVE' || v.state === 'FAILED')).state, 'ACTIVE');
+    ({ stack, id } = await thesisActive());
   });
   after(async () => {
     await (stack as Stack | undefined)?.close();

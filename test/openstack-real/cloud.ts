@@ -9,8 +9,10 @@
  */
 import { parseAgentConfig } from '../../src/agent/config.ts';
 import { startAgent, type RunningAgent } from '../../src/agent/main.ts';
+import { parseManagerConfig } from '../../src/manager/config.ts';
+import { startManager, type RunningManager } from '../../src/manager/main.ts';
 import { appendFileSync } from 'node:fs';
-import { cloudFromEnv, createOpenStack, OpenStackApiError, type CloudConfig, type OpenStack } from '../../src/openstack/index.ts';
+import { cloudFromEnv, createOpenStack, joinUrl, OpenStackApiError, type CloudConfig, type OpenStack } from '../../src/openstack/index.ts';
 import { OvsdbClient } from '../../src/ovsdb/client.ts';
 import { Replica } from '../../src/ovsdb/replica.ts';
 import { Vswitch, vswitchReplicaTables, type VswitchView } from '../../src/ovsdb/vswitch/index.ts';
@@ -227,4 +229,53 @@ export async function startRealAgent(token: string, owner: string): Promise<Runn
     {},
   );
   return startAgent(config, { cloud: realCloud(), log: false });
+}
+
+/** The manager as the stage runs it: in-process, real cloud, in-memory store, the given agent and API tokens. */
+export async function startRealManager(agent: { url: string; token: string }, tokens: { static: string; keystone?: boolean }): Promise<RunningManager> {
+  const config = parseManagerConfig(
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      `auth: { tokens: [${tokens.static}]${tokens.keystone === true ? ', keystone: true' : ''} }`,
+      `agent: { url: "${agent.url}", token: ${agent.token} }`,
+      'store: { url: "sqlite::memory:" }',
+      'placement: { uplink: 10gbit }',
+      'deploy: { enforce_timeout_s: 120, stack_timeout_s: 300 }',
+    ].join('\n'),
+    {},
+  );
+  return startManager(config, { cloud: realCloud(), log: false, pollMs: 250, claimIntervalMs: 500 });
+}
+
+/** One JSON call to a service with a bearer token; the body parsed (undefined when empty). */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body type it expects
+export async function callJson<T>(url: string, token: string, method: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const response = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** Lifts the Nova quota of the credentials' project (instances, cores, RAM unlimited); the returned function restores it. */
+export async function liftQuota(os: OpenStack): Promise<() => Promise<void>> {
+  const projectId = (await os.keystone.tokenInfo()).projectId ?? '';
+  const quotaSet = async (method: 'GET' | 'PUT', body?: unknown): Promise<Record<string, number>> => {
+    const res = await os.http.request({
+      service: 'compute',
+      method,
+      url: joinUrl(await os.keystone.endpoint('compute'), `/os-quota-sets/${projectId}`),
+      auth: os.keystone,
+      ...(body === undefined ? {} : { body }),
+    });
+    return (res.body as { quota_set: Record<string, number> }).quota_set;
+  };
+  const q = await quotaSet('GET');
+  const before = { instances: q.instances ?? 10, cores: q.cores ?? 20, ram: q.ram ?? 51200 };
+  await quotaSet('PUT', { quota_set: { instances: -1, cores: -1, ram: -1 } });
+  return async () => {
+    await quotaSet('PUT', { quota_set: before });
+  };
 }

@@ -11,26 +11,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager, type RunningManager } from '../../src/manager/main.ts';
+import type { RunningManager } from '../../src/manager/main.ts';
 import { joinUrl, OpenStackApiError, type OpenStack } from '../../src/openstack/index.ts';
-import {
-  closeHostSwitches,
-  eventually,
-  freshView,
-  HOSTS,
-  openHostSwitches,
-  openReal,
-  ownedRows,
-  realCloud,
-  realSkip,
-  record,
-  removeLeftovers,
-  startRealAgent,
-  tcClasses,
-  type HostSwitch,
-  type RealHost,
-} from './cloud.ts';
+import { callJson, liftQuota, closeHostSwitches, eventually, freshView, HOSTS, openHostSwitches, openReal, ownedRows, realSkip, record, removeLeftovers, startRealAgent, startRealManager, tcClasses, type HostSwitch, type RealHost } from './cloud.ts';
 import { cleanUpUnderAgent } from './leftovers.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures');
@@ -58,20 +41,11 @@ describe('Connectivity Manager against the real Zed cloud', { skip: realSkip }, 
   let agent: RunningAgent;
   let manager: RunningManager;
   let switches: Map<RealHost, HostSwitch>;
-  let projectId = '';
-  let quotaBefore: Record<string, number> = {};
+  let restoreQuota: (() => Promise<void>) | undefined;
   let flavorId: string | undefined;
 
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body type it expects
-  const api = async <T,>(method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => {
-    const response = await fetch(`${manager.url}${p}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const api = <T,>(method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => callJson<T>(`${manager.url}${p}`, TOKEN, method, body);
   const topology = async (id: string): Promise<TopologyView> => (await api<TopologyView>('GET', `/v1/topologies/${id}`)).json;
 
   /** Follows a topology to ACTIVE, noting when its servers were ACTIVE and when its SLAs were applied. */
@@ -154,29 +128,15 @@ describe('Connectivity Manager against the real Zed cloud', { skip: realSkip }, 
   before(async () => {
     os = openReal();
     await removeLeftovers(os);
-    projectId = (await os.keystone.tokenInfo()).projectId ?? '';
     // The split needs more than the admin project's default quota (20 cores, 50 GiB): lifted here, restored after.
-    const q = (await compute('GET', `/os-quota-sets/${projectId}`)) as { quota_set: Record<string, number> };
-    quotaBefore = { instances: q.quota_set.instances ?? 10, cores: q.quota_set.cores ?? 20, ram: q.quota_set.ram ?? 51200 };
-    await compute('PUT', `/os-quota-sets/${projectId}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
+    restoreQuota = await liftQuota(os);
     const old = (await os.nova.listFlavors()).find((f) => f.name === XL.name);
     if (old) await compute('DELETE', `/flavors/${old.id}`, undefined, [202, 204]);
     const created = (await compute('POST', '/flavors', { flavor: { name: XL.name, vcpus: XL.vcpus, ram: XL.ram, disk: XL.disk } })) as { flavor: { id: string } };
     flavorId = created.flavor.id;
 
     agent = await startRealAgent(AGENT_TOKEN, OWNER);
-    const config = parseManagerConfig(
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `auth: { tokens: [${TOKEN}] }`,
-        `agent: { url: "${agent.url}", token: ${AGENT_TOKEN} }`,
-        'store: { url: "sqlite::memory:" }',
-        'placement: { uplink: 10gbit }',
-        'deploy: { enforce_timeout_s: 120, stack_timeout_s: 300 }',
-      ].join('\n'),
-      {},
-    );
-    manager = await startManager(config, { cloud: realCloud(), log: false, pollMs: 250, claimIntervalMs: 500 });
+    manager = await startRealManager({ url: agent.url, token: AGENT_TOKEN }, { static: TOKEN });
     switches = await openHostSwitches();
   });
 
@@ -193,7 +153,7 @@ describe('Connectivity Manager against the real Zed cloud', { skip: realSkip }, 
       first: () => removeLeftovers(os),
     }).catch((error: unknown) => errors.push((error as Error).message));
     if (flavorId !== undefined) await compute('DELETE', `/flavors/${flavorId}`, undefined, [202, 204]).catch(() => undefined);
-    await compute('PUT', `/os-quota-sets/${projectId}`, { quota_set: quotaBefore }).catch(() => undefined);
+    await restoreQuota?.().catch(() => undefined);
     await os.close();
     assert.deepEqual(errors, [], `clean-up: ${errors.join('; ')}`);
   });

@@ -13,10 +13,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager, type RunningManager } from '../../src/manager/main.ts';
+import type { RunningManager } from '../../src/manager/main.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
-import { eventually, openReal, realCloud, realSkip, record, removeLeftovers, startRealAgent } from './cloud.ts';
+import { callJson, eventually, openReal, realSkip, record, removeLeftovers, startRealAgent, startRealManager } from './cloud.ts';
 import { cleanUpUnderAgent } from './leftovers.ts';
 import { createTenant, memberToken, removeTenants, type Tenant } from './tenants.ts';
 
@@ -56,15 +55,7 @@ describe('projects on the real Zed cloud', { skip: realSkip }, () => {
   const tokens = new Map<string, string>();
 
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body type it expects
-  const api = async <T,>(who: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => {
-    const response = await fetch(`${manager.url}${p}`, {
-      method,
-      headers: { authorization: `Bearer ${tokens.get(who) ?? who}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const api = <T,>(who: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => callJson<T>(`${manager.url}${p}`, tokens.get(who) ?? who, method, body);
 
   before(async () => {
     os = openReal();
@@ -76,18 +67,7 @@ describe('projects on the real Zed cloud', { skip: realSkip }, () => {
     tokens.set('b', await memberToken(os, b));
     tokens.set('operator', OPERATOR_TOKEN);
     agent = await startRealAgent(AGENT_TOKEN, OWNER);
-    const config = parseManagerConfig(
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `auth: { tokens: [${OPERATOR_TOKEN}], keystone: true }`,
-        `agent: { url: "${agent.url}", token: ${AGENT_TOKEN} }`,
-        'store: { url: "sqlite::memory:" }',
-        'placement: { uplink: 10gbit }',
-        'deploy: { enforce_timeout_s: 120, stack_timeout_s: 300 }',
-      ].join('\n'),
-      {},
-    );
-    manager = await startManager(config, { cloud: realCloud(), log: false, pollMs: 250, claimIntervalMs: 500 });
+    manager = await startRealManager({ url: agent.url, token: AGENT_TOKEN }, { static: OPERATOR_TOKEN, keystone: true });
   });
 
   after(async () => {

@@ -12,12 +12,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningAgent } from '../../src/agent/main.ts';
-import { parseManagerConfig } from '../../src/manager/config.ts';
-import { startManager, type RunningManager } from '../../src/manager/main.ts';
-import { joinUrl, type OpenStack } from '../../src/openstack/index.ts';
+import type { RunningManager } from '../../src/manager/main.ts';
+import type { OpenStack } from '../../src/openstack/index.ts';
 import { applyChanges } from '../../src/topology/changes.ts';
 import { parseTopologyYaml, stackCreateRequest } from '../../src/topology/index.ts';
-import { closeHostSwitches, eventually, freshView, HOSTS, openHostSwitches, openReal, ownedRows, realCloud, realSkip, record, removeLeftovers, startRealAgent, type HostSwitch, type RealHost } from './cloud.ts';
+import { callJson, liftQuota, closeHostSwitches, eventually, freshView, HOSTS, openHostSwitches, openReal, ownedRows, realSkip, record, removeLeftovers, startRealAgent, startRealManager, type HostSwitch, type RealHost } from './cloud.ts';
 import { cleanUpUnderAgent } from './leftovers.ts';
 
 const AGENT_TOKEN = 'real-scale-agent-token-0123456789';
@@ -43,15 +42,7 @@ describe('scaling a running topology on the real Zed cloud', { skip: realSkip },
   let switches: Map<RealHost, HostSwitch>;
 
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body type it expects
-  const api = async <T,>(method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => {
-    const response = await fetch(`${manager.url}${p}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const api = <T,>(method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> => callJson<T>(`${manager.url}${p}`, TOKEN, method, body);
   const settled = async (id: string, what: string): Promise<View> =>
     eventually(what, async () => {
       const v = (await api<View>('GET', `/v1/topologies/${id}`)).json;
@@ -69,40 +60,15 @@ describe('scaling a running topology on the real Zed cloud', { skip: realSkip },
     return e === undefined ? undefined : Date.parse(e.at);
   };
 
-  let projectId = '';
-  let quotaBefore: Record<string, number> = {};
-  const quotaSet = async (method: 'GET' | 'PUT', body?: unknown): Promise<Record<string, number>> => {
-    const res = await os.http.request({
-      service: 'compute',
-      method,
-      url: joinUrl(await os.keystone.endpoint('compute'), `/os-quota-sets/${projectId}`),
-      auth: os.keystone,
-      ...(body === undefined ? {} : { body }),
-    });
-    return (res.body as { quota_set: Record<string, number> }).quota_set;
-  };
+  let restoreQuota: (() => Promise<void>) | undefined;
 
   before(async () => {
     os = openReal();
     await removeLeftovers(os);
     // Seven servers of the topology and five of the baseline: more than the admin project's default 10 instances; restored after.
-    projectId = (await os.keystone.tokenInfo()).projectId ?? '';
-    const q = await quotaSet('GET');
-    quotaBefore = { instances: q.instances ?? 10, cores: q.cores ?? 20, ram: q.ram ?? 51200 };
-    await quotaSet('PUT', { quota_set: { instances: -1, cores: -1, ram: -1 } });
+    restoreQuota = await liftQuota(os);
     agent = await startRealAgent(AGENT_TOKEN, OWNER);
-    const config = parseManagerConfig(
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `auth: { tokens: [${TOKEN}] }`,
-        `agent: { url: "${agent.url}", token: ${AGENT_TOKEN} }`,
-        'store: { url: "sqlite::memory:" }',
-        'placement: { uplink: 10gbit }',
-        'deploy: { enforce_timeout_s: 120, stack_timeout_s: 300 }',
-      ].join('\n'),
-      {},
-    );
-    manager = await startManager(config, { cloud: realCloud(), log: false, pollMs: 250, claimIntervalMs: 500 });
+    manager = await startRealManager({ url: agent.url, token: AGENT_TOKEN }, { static: TOKEN });
     switches = await openHostSwitches();
   });
 
@@ -111,7 +77,7 @@ describe('scaling a running topology on the real Zed cloud', { skip: realSkip },
     const errors: string[] = [];
     await (manager as RunningManager | undefined)?.stop().catch((error: unknown) => errors.push(`stopping the manager: ${(error as Error).message}`));
     await cleanUpUnderAgent({ os, agent, owner: OWNER, first: () => removeLeftovers(os) }).catch((error: unknown) => errors.push((error as Error).message));
-    await quotaSet('PUT', { quota_set: quotaBefore }).catch((error: unknown) => errors.push(`restoring the quota: ${(error as Error).message}`));
+    await restoreQuota?.().catch((error: unknown) => errors.push(`restoring the quota: ${(error as Error).message}`));
     await os.close();
     assert.deepEqual(errors, [], `clean-up: ${errors.join('; ')}`);
   });
