@@ -188,6 +188,9 @@ export interface StackUpdate {
 
 class LeaseLostError extends Error {}
 
+/** A step's answer: it waits for Heat or the agent; look again after a backoff. */
+const POLL = Symbol('poll');
+
 /** A change to a running topology that does not fit: nothing was changed. */
 export class ChangeRefused extends Error {
   readonly code = 'CM_ERR_CHANGE_REFUSED';
@@ -221,11 +224,16 @@ export class Deployer {
   /** Topologies whose drive stopped on an error nobody judged (store, bug): not driven again before `notBefore`. */
   private readonly driveFailures = new Map<string, { count: number; notBefore: number }>();
   private readonly backoff: BackoffPolicy;
+  /** Between two looks at a stack in progress or SLAs not applied yet. */
+  private readonly pollBackoff: BackoffPolicy;
+  /** ENFORCING: the units whose SLA this manager has sent since the topology entered the state (by topology, with that moment). */
+  private readonly slasSent = new Map<string, { since: string; units: Set<string> }>();
   private readonly retryDeadlineMs: number;
 
   constructor(private readonly o: DeployerOptions) {
     this.ownerId = o.ownerId ?? `${os.hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
     this.backoff = { baseMs: o.retryBaseMs ?? o.pollMs ?? 250, maxMs: o.retryMaxMs ?? 30_000 };
+    this.pollBackoff = { baseMs: o.pollMs ?? 250, maxMs: 2000 };
     this.retryDeadlineMs = o.retryDeadlineMs ?? o.stackTimeoutS * 1000;
   }
 
@@ -522,14 +530,22 @@ export class Deployer {
     };
     // The transient upstream errors of the current step: since when, how many.
     let streak: { state: TopologyState; since: number; attempts: number } | undefined;
+    // The polls of the current step (a stack in progress, SLAs not applied yet): how many so far.
+    let polls: { state: TopologyState; count: number } | undefined;
     while (!signal.aborted) {
       const t = await this.o.store.getTopology(id);
       if (!t) return;
       if (streak?.state !== t.state) streak = undefined;
+      if (polls?.state !== t.state) polls = undefined;
       let verdict: UpstreamVerdict | undefined;
       try {
-        if (!(await this.step(t, renew, signal))) return;
+        const result = await this.step(t, renew, signal);
+        if (result === false) return;
         streak = undefined;
+        if (result === POLL) {
+          polls = { state: t.state, count: (polls?.count ?? 0) + 1 };
+          await this.pause(id, t.state, backoffMs(polls.count, this.pollBackoff), renew, signal);
+        } else polls = undefined;
         continue;
       } catch (error) {
         verdict = error instanceof LeaseLostError || error instanceof StoreTransitionError || this.lifetime.signal.aborted ? undefined : classifyUpstream(error);
@@ -557,22 +573,24 @@ export class Deployer {
     }
   }
 
-  /** Runs the step of the topology's state once; false when there is nothing (more) to do. */
-  private async step(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Runs the step of the topology's state once: false when there is nothing (more) to do, true to
+   * read it again and go on, POLL when it waits for Heat or the agent (the drive re-queues it after
+   * a backoff instead of the step blocking in a loop).
+   */
+  private async step(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<boolean | typeof POLL> {
     switch (t.state) {
       case 'PLANNED':
         if (t.deployRequestedAt === null) return false;
         await this.transition(t, ['PLANNED'], 'DEPLOYING', 'deployment started', { attempts: t.attempts + 1 });
         return true;
       case 'DEPLOYING':
-        await this.deploying(t, renew, signal);
-        return true;
+        return (await this.deploying(t, renew, signal)) ?? true;
       case 'DEPLOYED':
         await this.deployed(t, signal);
         return true;
       case 'ENFORCING':
-        await this.enforcing(t, renew, signal);
-        return true;
+        return (await this.enforcing(t, signal)) ?? true;
       case 'DELETING':
         await this.deleting(t, renew, signal);
         return true;
@@ -674,7 +692,7 @@ export class Deployer {
     return this.o.cloudFor ? this.o.cloudFor(t.projectId, signal) : this.o.cloud;
   }
 
-  private async deploying(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  private async deploying(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<typeof POLL | undefined> {
     const cloud = await this.cloudOf(t, signal);
     let stackId = t.stackId;
     if (stackId === null) {
@@ -694,8 +712,8 @@ export class Deployer {
       await this.updateStack(t, cloud, stackId, stored, stored.update, signal);
       return;
     }
-    const stack = await this.waitForStack(t, cloud, stackId, renew, signal);
-    if (!stack) return; // moved on (deleted) while waiting
+    const stack = await this.stackNow(t, cloud, stackId, signal);
+    if (stack === POLL) return POLL;
     if (stored?.update && stack.status !== 'UPDATE_COMPLETE') {
       // A failed update keeps what Heat made of it (disable_rollback): no re-plan, no stack deleted.
       const resources = stack.status === 'GONE' ? [] : await cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
@@ -831,21 +849,19 @@ export class Deployer {
     this.log({ event: 'stack_created', topology: t.id, stack: created.id, hosts: plan.hosts });
   }
 
-  /** Polls the stack until it leaves *_IN_PROGRESS; undefined when the topology left DEPLOYING meanwhile. */
-  private async waitForStack(t: TopologyRecord, cloud: CloudApi, stackId: string, renew: () => Promise<void>, signal: AbortSignal): Promise<Stack | { status: 'GONE'; statusReason: string } | undefined> {
-    const deadline = Date.now() + this.o.stackTimeoutS * 1000;
-    let wait = this.o.pollMs ?? 250;
-    for (;;) {
-      const stack = await cloud.heat.findStack(t.stackName, stackId, { signal });
-      if (!stack) return { status: 'GONE', statusReason: 'the stack disappeared' };
-      if (!stack.status.endsWith('_IN_PROGRESS')) return stack;
-      if (Date.now() > deadline) return { ...stack, status: 'CREATE_FAILED', statusReason: `not complete after ${String(this.o.stackTimeoutS)} s (${stack.status})` };
-      await delay(wait, undefined, { signal });
-      wait = Math.min(wait * 2, 2000);
-      await renew();
-      const now = await this.o.store.getTopology(t.id);
-      if (now?.state !== 'DEPLOYING') return undefined;
+  /**
+   * The stack once it has left *_IN_PROGRESS; POLL while it is in progress. The deadline counts from
+   * the topology's last change (the stack's create or update), so a resumed drive keeps it.
+   */
+  private async stackNow(t: TopologyRecord, cloud: CloudApi, stackId: string, signal: AbortSignal): Promise<Stack | { status: 'GONE'; statusReason: string } | typeof POLL> {
+    const stack = await cloud.heat.findStack(t.stackName, stackId, { signal });
+    if (!stack) return { status: 'GONE', statusReason: 'the stack disappeared' };
+    if (!stack.status.endsWith('_IN_PROGRESS')) return stack;
+    if (Date.now() > Date.parse(t.updatedAt) + this.o.stackTimeoutS * 1000) {
+      const failed = stack.status.startsWith('UPDATE') ? 'UPDATE_FAILED' : 'CREATE_FAILED';
+      return { ...stack, status: failed, statusReason: `not complete after ${String(this.o.stackTimeoutS)} s (${stack.status})` };
     }
+    return POLL;
   }
 
   // ------------------------------------------------------------- DEPLOYED
@@ -872,55 +888,52 @@ export class Deployer {
     return slaRequestBody({ ...slaOf(slaClass(className ?? this.o.classes.default, this.o.classes)), peers });
   }
 
-  private async enforcing(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  private async enforcing(t: TopologyRecord, signal: AbortSignal): Promise<typeof POLL | undefined> {
     const units = (t.units as UnitRecord[]).filter((u) => u.serverId !== null);
     // The traffic demands the plan admitted reach the agent as pair guarantees between the servers.
     const peersOf = peerGuaranteesByUnit(trafficDemands(this.topologyOf(t)), t.units);
-    const deadline = Date.now() + this.o.enforceTimeoutS * 1000;
-    let wait = this.o.pollMs ?? 250;
-    // PUT is idempotent, so a resumed ENFORCING simply sends them again.
+    const deadline = Date.parse(t.updatedAt) + this.o.enforceTimeoutS * 1000;
+    let sent = this.slasSent.get(t.id);
+    if (sent?.since !== t.updatedAt) {
+      sent = { since: t.updatedAt, units: new Set() };
+      this.slasSent.set(t.id, sent);
+    }
+    // PUT is idempotent, so a resumed ENFORCING (another manager, or after a restart) simply sends them again.
     for (const u of units) {
-      for (;;) {
-        try {
-          await this.o.agent.putSla(u.serverId as string, this.slaBody(u.slaClass, peersOf.get(u.name) ?? []), signal);
-          break;
-        } catch (error) {
-          if (Date.now() > deadline || signal.aborted) throw error;
-          // A refused SLA (400, 422, …) will be refused again; a 404 is not: see below.
-          const verdict = classifyUpstream(error);
-          if (verdict?.kind === 'permanent' && verdict.status !== 404) throw error;
-          // The agent may not know a server Nova has just booted; it re-reads the cloud, try again shortly.
-          await delay(wait, undefined, { signal });
-          wait = Math.min(wait * 2, 2000);
-        }
+      if (sent.units.has(u.name)) continue;
+      try {
+        await this.o.agent.putSla(u.serverId as string, this.slaBody(u.slaClass, peersOf.get(u.name) ?? []), signal);
+        sent.units.add(u.name);
+      } catch (error) {
+        if (Date.now() > deadline || signal.aborted) throw error;
+        // A refused SLA (400, 422, …) will be refused again; a 404 is not: the agent may not know a server Nova has
+        // just booted (it re-reads the cloud); this one and the rest are sent on the next look.
+        const verdict = classifyUpstream(error);
+        if (verdict?.kind === 'permanent' && verdict.status !== 404) throw error;
+        return POLL;
       }
     }
-    wait = this.o.pollMs ?? 250;
-    for (;;) {
-      // Only this topology's servers: the whole cloud's status would be read on every poll otherwise.
-      const status = new Map((await this.o.agent.slaStatus(signal, units.map((u) => u.serverId as string))).map((s) => [s.server_id, s]));
-      const states = units.map((u) => ({ unit: u, status: status.get(u.serverId as string) }));
-      const pending = states.filter((s) => s.status?.state !== 'applied');
-      if (pending.length === 0) {
-        const done = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId === null ? null : 'applied' }));
-        const classes = [...new Set(units.map((u) => u.slaClass))].map((c) => {
-          const cls = slaClass(c ?? this.o.classes.default, this.o.classes);
-          return `${cls.name} ${formatBps(cls.minBps)}–${formatBps(cls.maxBps)} ×${String(units.filter((u) => u.slaClass === c).length)}`;
-        });
-        await this.transition(t, ['ENFORCING'], 'ACTIVE', `every SLA applied on the switches (${classes.join(', ')})`, { units: done });
-        return;
-      }
-      if (Date.now() > deadline) {
-        const reasons = pending.map((s) => ({ unit: s.unit.name, server: s.unit.serverId, state: s.status?.state ?? 'unknown', reason: s.status?.reason ?? 'the agent does not report it' }));
-        await this.fail(t, 'CM_ERR_SLA_NOT_APPLIED', `SLAs not applied within ${String(this.o.enforceTimeoutS)} s: ${reasons.map((r) => `${r.unit} ${r.state} (${r.reason})`).join('; ')}`, { reasons });
-        return;
-      }
-      await delay(wait, undefined, { signal });
-      wait = Math.min(wait * 2, 2000);
-      await renew();
-      const now = await this.o.store.getTopology(t.id);
-      if (now?.state !== 'ENFORCING') return;
+    // Only this topology's servers: the whole cloud's status would be read on every look otherwise.
+    const status = new Map((await this.o.agent.slaStatus(signal, units.map((u) => u.serverId as string))).map((s) => [s.server_id, s]));
+    const states = units.map((u) => ({ unit: u, status: status.get(u.serverId as string) }));
+    const pending = states.filter((s) => s.status?.state !== 'applied');
+    if (pending.length === 0) {
+      this.slasSent.delete(t.id);
+      const done = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId === null ? null : 'applied' }));
+      const classes = [...new Set(units.map((u) => u.slaClass))].map((c) => {
+        const cls = slaClass(c ?? this.o.classes.default, this.o.classes);
+        return `${cls.name} ${formatBps(cls.minBps)}–${formatBps(cls.maxBps)} ×${String(units.filter((u) => u.slaClass === c).length)}`;
+      });
+      await this.transition(t, ['ENFORCING'], 'ACTIVE', `every SLA applied on the switches (${classes.join(', ')})`, { units: done });
+      return;
     }
+    if (Date.now() > deadline) {
+      this.slasSent.delete(t.id);
+      const reasons = pending.map((s) => ({ unit: s.unit.name, server: s.unit.serverId, state: s.status?.state ?? 'unknown', reason: s.status?.reason ?? 'the agent does not report it' }));
+      await this.fail(t, 'CM_ERR_SLA_NOT_APPLIED', `SLAs not applied within ${String(this.o.enforceTimeoutS)} s: ${reasons.map((r) => `${r.unit} ${r.state} (${r.reason})`).join('; ')}`, { reasons });
+      return;
+    }
+    return POLL;
   }
 
   // ------------------------------------------------------------- DELETING
@@ -1012,7 +1025,7 @@ export class Deployer {
 
   private async deleteStackAndWait(cloud: CloudApi, name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.o.stackTimeoutS * 1000;
-    let wait = this.o.pollMs ?? 250;
+    let looks = 0;
     let retried = false;
     /** false: the stack is not there (already deleted). */
     const remove = async (): Promise<boolean> => {
@@ -1034,8 +1047,9 @@ export class Deployer {
         if (!(await remove())) return;
       }
       if (Date.now() > deadline) throw new DeploymentFailure('CM_ERR_STACK_DELETE_TIMEOUT', `stack ${name} not deleted after ${String(this.o.stackTimeoutS)} s (${stack.status})`);
-      await delay(wait, undefined, { signal });
-      wait = Math.min(wait * 2, 2000);
+      // Still a wait in the step (the deletion is the middle of DELETING's work: SLAs before, the record after), but with the drive's backoff.
+      looks += 1;
+      await delay(backoffMs(looks, this.pollBackoff), undefined, { signal });
       await renew();
     }
   }
