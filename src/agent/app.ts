@@ -27,7 +27,7 @@ import type { MembershipView } from './cluster/membership.ts';
 import type { HostGuaranteeView, RoundStats, VmGuaranteeView } from './guarantees/view.ts';
 import type { HostEnforcementView } from './enforcement/types.ts';
 import { serverIndex } from './inventory/server-index.ts';
-import { renderThesisHosts, renderV1Hosts, UnknownMarkerError, V1_HOSTS_DEFAULT_LIMIT, V1_HOSTS_MAX_LIMIT } from './hosts-view.ts';
+import { renderThesisHosts, renderV1Hosts, UnknownMarkerError, V1_HOSTS_DEFAULT_LIMIT, V1_HOSTS_MAX_LIMIT, V1HostsSchema } from './hosts-view.ts';
 import type { InventorySnapshot, ServerInventory } from './inventory.ts';
 import { createAgentMetrics, PORT_STATES, SLA_STATES, type PortStateName, type ReconcilerCounters, type SlaStateName } from './metrics.ts';
 import type { OrphanView } from './orphans.ts';
@@ -529,7 +529,7 @@ export async function buildAgentApp(deps: AgentAppDeps): Promise<FastifyInstance
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: V1_HOSTS_MAX_LIMIT, description: 'hosts per page' })),
           marker: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'the last host of the previous page' })),
         }),
-        response: { 200: AnyObject, ...problemResponses(400, 401, 503) },
+        response: { 200: V1HostsSchema, ...problemResponses(400, 401, 503) },
       },
     },
     async (request) => {

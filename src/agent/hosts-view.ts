@@ -17,6 +17,7 @@ import type { EnforcedDownload, EnforcedPortView, HostEnforcementView } from './
 import type { HostGuaranteeView } from './guarantees/view.ts';
 import type { HostInventory, InventorySnapshot, PortInventory, ResourceClass, ResourceUsage, ServerInventory } from './inventory/types.ts';
 import { RESOURCE_CLASSES } from './inventory/types.ts';
+import { Type, type Static, type TSchema } from 'typebox';
 
 export type OvsLookup = (hostName: string) => HostEnforcementView | undefined;
 
@@ -178,168 +179,142 @@ export function renderThesisHosts(snapshot: InventorySnapshot, ovs: OvsLookup): 
 
 // ---------------------------------------------------------------- /v1/hosts
 
-/** Capacity and usage of one resource class (see `ResourceUsage`). */
-export interface V1Resource {
-  total: number;
-  reserved: number;
-  allocation_ratio: number;
-  used: number;
-  capacity: number;
-  free: number;
-  max_unit: number;
-}
+// `GET /v1/hosts`, declared once: the route's response schema (so its OpenAPI document lists every
+// field and the answer is serialised by it) and, through Static, the types the renderer, the CLI
+// and the manager use.
 
-export interface V1Queue {
-  /** Queue number in the QoS (0 = default class for unclassified traffic). */
-  number: number;
-  queue_uuid: string;
-  /** bit/s; null when the queue does not set it. */
-  min_rate_bps: number | null;
-  max_rate_bps: number | null;
-  burst_bits: number | null;
-  priority: number | null;
-}
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Bps = (description: string) => Nullable(Type.Number({ description }));
+
+/** Capacity and usage of one resource class (see `ResourceUsage`). */
+export const V1ResourceSchema = Type.Object({
+  total: Type.Number(),
+  reserved: Type.Number(),
+  allocation_ratio: Type.Number(),
+  used: Type.Number(),
+  capacity: Type.Number(),
+  free: Type.Number(),
+  max_unit: Type.Number(),
+});
+export type V1Resource = Static<typeof V1ResourceSchema>;
+
+export const V1QueueSchema = Type.Object({
+  number: Type.Integer({ description: 'Queue number in the QoS (0 = default class for unclassified traffic)' }),
+  queue_uuid: Type.String(),
+  min_rate_bps: Bps('bit/s; null when the queue does not set it'),
+  max_rate_bps: Bps('bit/s; null when the queue does not set it'),
+  burst_bits: Bps('bits; null when the queue does not set it'),
+  priority: Nullable(Type.Number()),
+});
+export type V1Queue = Static<typeof V1QueueSchema>;
 
 /** Download (towards the VM) shaping: the Port's QoS row. */
-export interface V1Download {
-  qos_uuid: string;
-  /** e.g. linux-htb */
-  type: string;
-  /** The port's total ceiling, bit/s; null when the QoS does not set it. */
-  max_rate_bps: number | null;
-  /** `external_ids:cm-owner` of the QoS row; null when not created by a CM agent (Neutron's, an operator's). */
-  managed_by: string | null;
-  queues: V1Queue[];
-}
+export const V1DownloadSchema = Type.Object({
+  qos_uuid: Type.String(),
+  type: Type.String({ description: 'e.g. linux-htb' }),
+  max_rate_bps: Bps("The port's total ceiling, bit/s; null when the QoS does not set it"),
+  managed_by: Nullable(Type.String({ description: "`external_ids:cm-owner` of the QoS row; null when not created by a CM agent (Neutron's, an operator's)" })),
+  queues: Type.Array(V1QueueSchema),
+});
+export type V1Download = Static<typeof V1DownloadSchema>;
 
 /** Upload (from the VM) policing: the Interface's ingress policing. */
-export interface V1Upload {
-  /** `policing` (Interface.ingress_policing_*, a tc police action) or `meter` (an OpenFlow meter on the traffic from the port). */
-  mechanism: 'policing' | 'meter';
-  rate_kbps: number;
-  /** 0 = OVS default burst. */
-  burst_kbits: number;
-  /** The CM agent owner that set it (policing: `external_ids:cm-policing-owner`; meter: our flow's cookie); null when not set by a CM agent. */
-  managed_by: string | null;
-  /** With `meter`: the OpenFlow meter id. */
-  meter_id?: number;
-}
+export const V1UploadSchema = Type.Object({
+  mechanism: Type.Union([Type.Literal('policing'), Type.Literal('meter')], {
+    description: '`policing` (Interface.ingress_policing_*, a tc police action) or `meter` (an OpenFlow meter on the traffic from the port)',
+  }),
+  rate_kbps: Type.Number(),
+  burst_kbits: Type.Number({ description: '0 = OVS default burst' }),
+  managed_by: Nullable(Type.String({ description: 'The CM agent owner that set it (policing: `external_ids:cm-policing-owner`; meter: our flow\'s cookie); null when not set by a CM agent' })),
+  meter_id: Type.Optional(Type.Integer({ description: 'With `meter`: the OpenFlow meter id' })),
+});
+export type V1Upload = Static<typeof V1UploadSchema>;
 
-export interface V1OvsPort {
-  /** Port name on the bridge (`qvo…` with the hybrid plug, `tap…` with the native firewall). */
-  port_name: string;
-  interface_name: string;
-  ofport: number | null;
-  /** null = no shaping on the port. */
-  download: V1Download | null;
-  /** null = no policing on the interface. */
-  upload: V1Upload | null;
-}
+export const V1OvsPortSchema = Type.Object({
+  port_name: Type.String({ description: 'Port name on the bridge (`qvo…` with the hybrid plug, `tap…` with the native firewall)' }),
+  interface_name: Type.String(),
+  ofport: Nullable(Type.Integer()),
+  download: Nullable(V1DownloadSchema),
+  upload: Nullable(V1UploadSchema),
+});
+export type V1OvsPort = Static<typeof V1OvsPortSchema>;
 
-export interface V1Port {
-  id: string;
-  mac_address: string | null;
-  fixed_ips: { subnet_id: string; ip_address: string }[];
-  network_id: string;
-  /** Neutron `binding:host_id` ("" while unbound). */
-  binding_host: string;
-  status: string;
-  /** The Neutron QoS policy id on the port (what Neutron would enforce), null if none. */
-  neutron_qos_policy_id: string | null;
-  /**
-   * The port on the host's switch, found by `external_ids:iface-id` = port id.
-   * null when not on that switch or when the switch is unavailable (see host `ovsdb`).
-   */
-  ovs: V1OvsPort | null;
-}
+export const V1PortSchema = Type.Object({
+  id: Type.String(),
+  mac_address: Nullable(Type.String()),
+  fixed_ips: Type.Array(Type.Object({ subnet_id: Type.String(), ip_address: Type.String() })),
+  network_id: Type.String(),
+  binding_host: Type.String({ description: 'Neutron `binding:host_id` ("" while unbound)' }),
+  status: Type.String(),
+  neutron_qos_policy_id: Nullable(Type.String({ description: 'The Neutron QoS policy id on the port (what Neutron would enforce), null if none' })),
+  ovs: Nullable(V1OvsPortSchema),
+});
+export type V1Port = Static<typeof V1PortSchema>;
 
-export interface V1Server {
-  id: string;
-  name: string;
-  status: string;
-  /** Compute service host; null while unscheduled. */
-  host: string | null;
-  availability_zone: string | null;
-  project_id: string | null;
-  user_id: string | null;
-  flavor: { id: string | null; name: string | null; vcpus: number | null; ram_mb: number | null; disk_gb: number | null } | null;
-  /** Every Neutron port of the server (first = the one owning its first IP). */
-  ports: V1Port[];
-}
+export const V1ServerSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  status: Type.String(),
+  host: Nullable(Type.String({ description: 'Compute service host; null while unscheduled' })),
+  availability_zone: Nullable(Type.String()),
+  project_id: Nullable(Type.String()),
+  user_id: Nullable(Type.String()),
+  flavor: Nullable(
+    Type.Object({ id: Nullable(Type.String()), name: Nullable(Type.String()), vcpus: Nullable(Type.Number()), ram_mb: Nullable(Type.Number()), disk_gb: Nullable(Type.Number()) }),
+  ),
+  ports: Type.Array(V1PortSchema, { description: 'Every Neutron port of the server (first = the one owning its first IP)' }),
+});
+export type V1Server = Static<typeof V1ServerSchema>;
 
 /** The guaranteed-rate controller's view of a host (bit/s). */
-export interface V1HostGuarantees {
-  /**
-   * The host's uplink (NIC) capacity the controller admits guarantees against, in each direction
-   * (one figure: the configured `enforcement.guarantees.uplink(s)`); null when not configured (no
-   * uplink constraint, admission not checked).
-   */
-  uplink_bps: number | null;
-  /** Sum of the download guarantees of the host's VMs (the hose admission's worst case: all of it crosses the uplink). */
-  guaranteed_download_bps: number;
-  /** Sum of the upload guarantees of the host's VMs. */
-  guaranteed_upload_bps: number;
-  /** Why the host's guarantees cannot all hold (e.g. they exceed the uplink), when they cannot; null otherwise. */
-  overcommitted: string | null;
-  /** Pair limiters on this host (pairs whose sender is here). */
-  limiters: number;
-  /** The last error programming or reading this host's limiters; null when none. */
-  error: string | null;
-}
+export const V1HostGuaranteesSchema = Type.Object({
+  uplink_bps: Bps('The uplink (NIC) capacity the controller admits guarantees against, each direction; null when not configured'),
+  guaranteed_download_bps: Type.Number({ description: "Sum of the download guarantees of the host's VMs" }),
+  guaranteed_upload_bps: Type.Number({ description: "Sum of the upload guarantees of the host's VMs" }),
+  overcommitted: Nullable(Type.String({ description: "Why the host's guarantees cannot all hold, when they cannot" })),
+  limiters: Type.Integer({ description: 'Pair limiters on this host (pairs whose sender is here)' }),
+  error: Nullable(Type.String({ description: "The last error programming or reading this host's limiters" })),
+});
+export type V1HostGuarantees = Static<typeof V1HostGuaranteesSchema>;
 
-export interface V1Host {
-  /** Compute service host (what servers and port bindings name). */
-  name: string;
-  /** Nova hypervisor_hostname = Placement provider name. */
-  hypervisor_hostname: string;
-  /** Integer below compute 2.53, UUID from 2.53. */
-  hypervisor_id: string | number;
-  host_ip: string | null;
-  state: 'up' | 'down';
-  status: 'enabled' | 'disabled';
-  disabled_reason: string | null;
-  availability_zone: string | null;
-  resource_provider_uuid: string | null;
-  /** Servers Nova places on the host (any status). */
-  instances: number;
-  /** Per resource class; null when the capacity source does not report it. */
-  resources: Record<ResourceClass, V1Resource | null>;
-  /**
-   * "ok" when the host's OVSDB rows were available for this response;
-   * "other-replica" when another agent replica owns the host (its `owner_agent`).
-   */
-  ovsdb: 'ok' | 'unavailable' | 'other-replica';
-  /** With several agent replicas: the replica that owns (writes) the host now; null with one agent or none live. */
-  owner_agent: string | null;
-  /**
-   * The OpenFlow connection to the host's bridge (meters, pair limiters, live rates) as this replica
-   * sees it; null when the host has no OpenFlow endpoint (`enforcement.openflow`) or another
-   * replica owns it (ask `owner_agent`).
-   */
-  openflow: 'connected' | 'disconnected' | null;
-  /** What the guaranteed-rate controller holds of the host; null when the controller is disabled or knows nothing of the host. */
-  guarantees: V1HostGuarantees | null;
-  warnings: string[];
-  servers: V1Server[];
-}
+export const V1HostSchema = Type.Object({
+  name: Type.String({ description: 'Compute service host (what servers and port bindings name)' }),
+  hypervisor_hostname: Type.String({ description: 'Nova hypervisor_hostname = Placement provider name' }),
+  hypervisor_id: Type.Union([Type.String(), Type.Number()], { description: 'Integer below compute 2.53, UUID from 2.53' }),
+  host_ip: Nullable(Type.String()),
+  state: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+  disabled_reason: Nullable(Type.String()),
+  availability_zone: Nullable(Type.String()),
+  resource_provider_uuid: Nullable(Type.String()),
+  instances: Type.Integer({ description: 'Servers Nova places on the host (any status)' }),
+  resources: Type.Object(
+    { VCPU: Nullable(V1ResourceSchema), MEMORY_MB: Nullable(V1ResourceSchema), DISK_GB: Nullable(V1ResourceSchema) },
+    { description: 'Per resource class; null when the capacity source does not report it' },
+  ),
+  ovsdb: Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('other-replica')], {
+    description: '"ok" when the host\'s OVSDB rows were available for this response; "other-replica" when another agent replica owns the host',
+  }),
+  owner_agent: Nullable(Type.String({ description: 'With several agent replicas: the replica that owns (writes) the host now' })),
+  openflow: Nullable(Type.Union([Type.Literal('connected'), Type.Literal('disconnected')], { description: "The OpenFlow connection to the host's bridge as this replica sees it" })),
+  guarantees: Nullable(V1HostGuaranteesSchema),
+  warnings: Type.Array(Type.String()),
+  servers: Type.Array(V1ServerSchema),
+});
+export type V1Host = Static<typeof V1HostSchema>;
 
-export interface V1Hosts {
-  refreshed_at: string;
-  /** True when the latest refresh failed and this is the previous data. */
-  stale: boolean;
-  last_error: { name: string; code: string | null; message: string; at: string } | null;
-  capacity_source: 'placement' | 'hypervisor-stats';
-  compute_microversion: string;
-  hosts: V1Host[];
-  /**
-   * `rel: next` while more hosts follow this page (hosts are paged by name: `limit`, `marker`, as
-   * Nova pages its lists); absent on the last page.
-   */
-  hosts_links?: { rel: string; href: string }[];
-  /** Servers on no known host (unscheduled, ERROR, or on a host Nova does not list). On the first page only. */
-  unplaced_servers: V1Server[];
-  warnings: string[];
-}
+export const V1HostsSchema = Type.Object({
+  refreshed_at: Type.String({ format: 'date-time' }),
+  stale: Type.Boolean({ description: 'True when the latest refresh failed and this is the previous data' }),
+  last_error: Nullable(Type.Object({ name: Type.String(), code: Nullable(Type.String()), message: Type.String(), at: Type.String() })),
+  capacity_source: Type.Union([Type.Literal('placement'), Type.Literal('hypervisor-stats')]),
+  compute_microversion: Type.String(),
+  hosts: Type.Array(V1HostSchema),
+  hosts_links: Type.Optional(Type.Array(Type.Object({ rel: Type.String(), href: Type.String() }), { description: '`rel: next` while more hosts follow this page; absent on the last page' })),
+  unplaced_servers: Type.Array(V1ServerSchema, { description: 'Servers on no known host. On the first page only' }),
+  warnings: Type.Array(Type.String()),
+});
+export type V1Hosts = Static<typeof V1HostsSchema>;
 
 /** A page of `GET /v1/hosts`: at most `limit` hosts, those whose name sorts after `marker`. */
 export interface V1HostsPage {

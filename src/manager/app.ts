@@ -683,7 +683,8 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
       },
       async (request, reply) => {
         const t = await getOr404(request.params.id, callerOf(request));
-        const current = (t.units as UnitRecord[]).filter((u) => u.serviceInstance === request.params.instance).length;
+        const current = deps.deployer.instancesOf(t).get(request.params.instance);
+        if (current === undefined) throw new ProblemError(404, 'not-found', `No service instance ${request.params.instance} in topology ${t.name}`, { errors: [{ pointer: '/params/instance', message: 'not in the topology' }] });
         return change(t.id, { service_instances: { [request.params.instance]: { count: current + step } } }, reply, callerOf(request));
       },
     );

@@ -663,6 +663,16 @@ export class Deployer {
     return parseRequest(this.requestOf(t), this.o.classes, this.o.topologyLimits);
   }
 
+  /** The service instances of a stored topology with their unit counts (its request parsed again); empty when it no longer parses. */
+  instancesOf(t: TopologyRecord): Map<string, number> {
+    try {
+      const topology = this.topologyOf(t);
+      return new Map(topology.serviceInstances.map((si) => [si.name, topology.units.filter((u) => u.serviceInstance === si.name).length]));
+    } catch {
+      return new Map();
+    }
+  }
+
   /** The guaranteed traffic demands of a stored topology (its request parsed again); empty when it no longer parses. */
   demandsOf(t: TopologyRecord): TrafficDemand[] {
     try {

@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildAgentApp, WELCOME_TEXT, type GuaranteeView, type PortStatusView, type FleetView } from '../../src/agent/app.ts';
 import type { HostGuaranteeView } from '../../src/agent/guarantees/view.ts';
 import { CloudInventory, type InventorySnapshot } from '../../src/agent/inventory.ts';
-import { allV1HostPages, type V1Hosts } from '../../src/agent/hosts-view.ts';
+import { allV1HostPages, V1HostsSchema, type V1Hosts } from '../../src/agent/hosts-view.ts';
+import { Value } from 'typebox/value';
 import type { ReconcilerCounters } from '../../src/agent/metrics.ts';
 import type { OpenStack } from '../../src/openstack/index.ts';
 import { startSimCloud, type SimCloud } from '../../src/sim/index.ts';
@@ -359,10 +360,14 @@ describe('agent HTTP API', () => {
       await done();
     });
 
-    it('GET /v1/hosts renders the modern view; 503 problem before the first inventory', async () => {
+    it('GET /v1/hosts renders the modern view, as its declared schema says (also in /docs/json); 503 problem before the first inventory', async () => {
       const r = await app.inject({ method: 'GET', url: '/v1/hosts', headers: AUTH });
       assert.equal(r.statusCode, 200);
-      assert.ok(Array.isArray(r.json<{ hosts: unknown[] }>().hosts));
+      const body = r.json<V1Hosts>();
+      assert.ok(body.hosts.length > 0 && body.hosts.some((h) => h.servers.length > 0));
+      assert.ok(Value.Check(V1HostsSchema, body), JSON.stringify([...Value.Errors(V1HostsSchema, body)].slice(0, 3)));
+      const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }> }>> }>();
+      assert.ok(doc.paths['/v1/hosts']?.get?.responses['200']?.content?.['application/json']?.schema?.properties?.hosts, 'the schema is in the OpenAPI document');
       const saved = snap;
       snap = undefined;
       try {

@@ -241,7 +241,9 @@ describe('PATCH /v1/topologies/{id}: unit count (scale out and in through a Heat
     const floor = await emm('scale_in');
     assert.equal(floor.status, 422, JSON.stringify(floor.json));
     assert.match(floor.json.detail, /0 units is outside MediaServer's size 1\.\.5/);
-    assert.equal((await emm('scale_out', 'Nope')).status, 422);
+    const nope = await emm('scale_out', 'Nope');
+    assert.equal(nope.status, 404);
+    assert.deepEqual(nope.json.errors?.map((e) => e.pointer), ['/params/instance']);
     assert.equal((await stack.api('POST', `/topologies/00000000-0000-4000-8000-000000000000/service_instances/MediaServer/scale_out`)).status, 404);
   });
 
