@@ -697,6 +697,14 @@ export class Deployer {
 
   // ------------------------------------------------------------- DEPLOYING
 
+  /** A failed stack's resources for its reasons; when they cannot be listed the failure is logged and the stack's own reason stands. */
+  private resourcesOrLogged(cloud: CloudApi, t: TopologyRecord, stackId: string, signal: AbortSignal): Promise<StackResource[]> {
+    return cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
+      this.log({ event: 'stack_resources_unknown', level: 'warn', topology: t.id, stack: t.stackName, error: (error as Error).message });
+      return [];
+    });
+  }
+
   /** The clients acting in the topology's project. */
   private async cloudOf(t: TopologyRecord, signal: AbortSignal): Promise<CloudApi> {
     return this.o.cloudFor ? this.o.cloudFor(t.projectId, signal) : this.o.cloud;
@@ -726,7 +734,7 @@ export class Deployer {
     if (stack === POLL) return POLL;
     if (stored?.update && stack.status !== 'UPDATE_COMPLETE') {
       // A failed update keeps what Heat made of it (disable_rollback): no re-plan, no stack deleted.
-      const resources = stack.status === 'GONE' ? [] : await cloud.heat.listResources(t.stackName, stackId, { signal }).catch(() => []);
+      const resources = stack.status === 'GONE' ? [] : await this.resourcesOrLogged(cloud, t, stackId, signal);
       const failures = resources.filter((r) => r.status.endsWith('_FAILED')).map((r) => ({ resource: r.name, status: r.status, reason: r.statusReason ?? '' }));
       await this.fail(t, 'CM_ERR_STACK_UPDATE_FAILED', `stack ${t.stackName} ${stack.status}: ${stack.statusReason ?? 'no reason given'}`, { failures });
       return;
@@ -763,10 +771,7 @@ export class Deployer {
     const resources =
       stack.status === 'GONE'
         ? []
-        : await cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
-            this.log({ event: 'stack_resources_unknown', level: 'warn', topology: t.id, stack: t.stackName, error: (error as Error).message });
-            return [];
-          });
+        : await this.resourcesOrLogged(cloud, t, stackId, signal);
     const failures = resources
       .filter((r) => r.status.endsWith('_FAILED'))
       .map((r) => ({ resource: r.name, status: r.status, reason: r.statusReason ?? '' }));
