@@ -547,9 +547,21 @@ export async function createServiceApp(o: ServiceAppOptions): Promise<ServiceApp
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const registry = o.metrics.registry;
-  app.get('/metrics', { schema: { operationId: 'getMetrics', tags: ['ops'], summary: 'Prometheus metrics', ...(o.metrics.public === true ? { security: [] } : {}) } }, async (_request, reply) => {
-    const text = await registry.metrics();
-    return reply.type(registry.contentType).send(text);
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['ops'],
+        summary: 'Prometheus metrics',
+        ...(o.metrics.public === true ? { security: [] } : {}),
+        response: { 200: { description: 'The Prometheus text exposition format (version 0.0.4)', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    },
+  );
   return app;
 }

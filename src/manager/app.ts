@@ -476,13 +476,29 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
   };
 
   // ------------------------------------------------------------ ops
-  app.get('/healthz', { schema: { tags: ['ops'], security: [], summary: 'The process is up' } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['ops'], security: [], summary: 'Started (store open, project known), and the agent, Keystone and the store answer now' } }, async (_request, reply) => {
+  app.get(
+    '/healthz',
+    { schema: { tags: ['ops'], security: [], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['ops'],
+        security: [],
+        summary: 'Started (store open, project known), and the agent, Keystone and the store answer now',
+        description: 'Not ready: 503 not-ready with `reasons`, one line per check that failed.',
+        response: { 200: Type.Object({ ready: Type.Literal(true) }), ...problemResponses(503) },
+      },
+    },
+    async (_request, reply) => {
     const reasons = await deps.ready();
     if (reasons.length > 0) throw new ProblemError(503, 'not-ready', `not ready: ${reasons.join('; ')}`, { extensions: { reasons } });
-    void reply.code(200);
-    return { ready: true };
-  });
+      void reply.code(200);
+      return { ready: true as const };
+    },
+  );
 
   // The manager serves from the start, before its store is open and its project known (it keeps trying in the
   // background); until then the routes that need them answer 503 not-ready instead of failing upstream. And the

@@ -8,6 +8,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { TOPOLOGY_STATES } from '../store/manager-migrations.ts';
 import type { TopologyState } from '../store/index.ts';
+import { V1HostGuaranteesSchema } from '../agent/hosts-view.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -158,3 +159,37 @@ export function decodeStoredRequest(topologyId: string, value: unknown): StoredR
   const problems = [...Value.Errors(StoredRequestSchema, value)].map((e) => `${e.instancePath || '/'} ${e.message}`);
   throw new StoredRequestError(topologyId, problems);
 }
+
+/** Used and capacity of one resource class on a host (Placement's view). */
+const ResourceUseSchema = Nullable(Type.Object({ used: Type.Number(), capacity: Type.Number() }, { description: 'null when the capacity source does not report it' }));
+
+/** One compute host as the manager plans with it (`GET /v1/hosts`). */
+export const ManagerHostSchema = Type.Object({
+  name: Type.String(),
+  state: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+  disabled_reason: Nullable(Type.String()),
+  availability_zone: Nullable(Type.String()),
+  instances: Type.Integer({ description: 'Servers Nova places on the host (any status)' }),
+  vcpu: ResourceUseSchema,
+  ram_mb: ResourceUseSchema,
+  disk_gb: ResourceUseSchema,
+  uplink_bps: Type.Number({ description: "The host's uplink as configured (`uplink:`), each direction" }),
+  committed_bps: Type.Number({ description: "Guaranteed traffic of the live topologies' plans that crosses this host's uplink" }),
+  topologies: Type.Array(Type.String(), { description: 'Names of the live topologies with units on the host' }),
+  guarantees: Nullable(V1HostGuaranteesSchema),
+  observed_download_bps: Nullable(Type.Number({ description: "Sum of the host's SLA'd VMs' download rates as the switch counted them; null without live rates" })),
+  observed_upload_bps: Nullable(Type.Number()),
+  ovsdb: Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('other-replica')]),
+  openflow: Nullable(Type.Union([Type.Literal('connected'), Type.Literal('disconnected')])),
+  owner_agent: Nullable(Type.String()),
+  warnings: Type.Array(Type.String()),
+});
+export type ManagerHost = Static<typeof ManagerHostSchema>;
+
+export const ManagerHostsSchema = Type.Object({
+  refreshed_at: Type.String({ format: 'date-time', description: "When the agent last read the cloud" }),
+  stale: Type.Boolean({ description: "True when the agent's latest refresh failed and this is the previous data" }),
+  hosts: Type.Array(ManagerHostSchema),
+});
+export type ManagerHosts = Static<typeof ManagerHostsSchema>;

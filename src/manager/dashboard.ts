@@ -19,6 +19,9 @@ import type { ServiceApp } from '../http/service.ts';
 import type { ManagerStore, Topology as TopologyRecord } from '../store/index.ts';
 import type { AgentApi, StoredPlan, UnitRecord } from './deployer.ts';
 import type { UplinkConfig } from './cloud-view.ts';
+import { ManagerHostsSchema, type ManagerHost } from './contract.ts';
+import { problemResponses } from '../http/problem.ts';
+import { SlaSampleSchema } from './sla-types.ts';
 import { SlaFeed, type SlaSample, type UnitOfServer } from './sla-feed.ts';
 
 export interface DashboardDeps {
@@ -68,7 +71,7 @@ function use(r: V1Resource | null): { used: number; capacity: number } | null {
 }
 
 /** One host as the dashboard shows it. Pure. */
-export function hostRow(h: V1Host, uplink: UplinkConfig, committed: { bps: number; topologies: string[] }, observed: { download: number | null; upload: number | null }): Record<string, unknown> {
+export function hostRow(h: V1Host, uplink: UplinkConfig, committed: { bps: number; topologies: string[] }, observed: { download: number | null; upload: number | null }): ManagerHost {
   return {
     name: h.name,
     state: h.state,
@@ -141,7 +144,13 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
 
   app.get(
     '/v1/hosts',
-    { schema: { tags: ['v1'], summary: 'Compute hosts as the manager plans with them: capacity and use, uplink and committed guarantees, switch connections, owning agent' } },
+    {
+      schema: {
+        tags: ['v1'],
+        summary: 'Compute hosts as the manager plans with them: capacity and use, uplink and committed guarantees, switch connections, owning agent',
+        response: { 200: ManagerHostsSchema, ...problemResponses(401, 403, 502, 503) },
+      },
+    },
     async (request) => {
       let hosts;
       try {
@@ -179,7 +188,14 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
 
   app.get(
     '/v1/sla',
-    { schema: { tags: ['v1'], summary: 'Every SLA the agent enforces, with its topology unit, live rates and whether it is violated now', querystring: TopologyQuery } },
+    {
+      schema: {
+        tags: ['v1'],
+        summary: 'Every SLA the agent enforces, with its topology unit, live rates and whether it is violated now',
+        querystring: TopologyQuery,
+        response: { 200: SlaSampleSchema, ...problemResponses(400, 401, 403, 503) },
+      },
+    },
     async (request) => filter(await feed.current(request.signal), request.query.topology),
   );
 
@@ -189,13 +205,25 @@ export async function registerDashboard(app: ServiceApp, deps: DashboardDeps): P
       schema: {
         tags: ['v1'],
         summary: 'The same as GET /v1/sla as server-sent events: `event: sla` once a second while connected',
-        description: 'Send the bearer token as with every route (a browser reads the stream with fetch). A comment line every 15 s keeps idle proxies from closing it.',
+        description:
+          'Send the bearer token as with every route (a browser reads the stream with fetch). A comment line every 15 s keeps idle proxies from closing it. ' +
+          'Each event\'s `data:` is one sample, the answer of GET /v1/sla (schema SlaSample); gzip when the request accepts it.',
         querystring: TopologyQuery,
+        response: {
+          200: {
+            description: '`retry: 2000`, then `event: sla` with `id:` and `data:` (one SlaSample as JSON) once a second',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...problemResponses(400, 401, 403, 503),
+        },
       },
     },
     (request, reply) => {
       // HEAD (which Fastify adds for every GET) gets the stream's headers and ends: there is no body to wait for.
-      if (request.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
+      if (request.method === 'HEAD') {
+        void reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-store').send('');
+        return;
+      }
       const topology = request.query.topology;
       // 4 000 VMs make 1.6 MB of JSON a second; gzip with a flush per event sends a tenth of it
       // (the keys repeat) for ~9 ms of CPU per watcher and sample. One deflate context per stream.
