@@ -109,15 +109,15 @@ export interface DeployerOptions {
   topologyLimits?: Readonly<TopologyLimits>;
 }
 
-/** `error.code` of a DELETING topology whose stack is gone but whose SLAs the agent has not removed yet. */
+/** `error.code` of a DELETING topology whose SLAs the agent has not removed yet (its stack deleting or gone). */
 export const SLA_REMOVAL_PENDING = 'CM_ERR_SLA_REMOVAL_PENDING';
 
 /** `error.details` of a pending SLA removal. */
 export interface SlaRemovalPending {
   /** Servers whose SLA is still to be removed from the agent. */
   servers: string[];
-  /** The stack step is done (deleted, or there was none): a resumed DELETING only removes the SLAs. */
-  stack_deleted: true;
+  /** The stack is gone (deleted, or there was none); false while Heat is still deleting it. */
+  stack_deleted: boolean;
   /** Why the agent did not remove them (bounded). */
   reason: string;
 }
@@ -127,7 +127,7 @@ export function pendingSlaRemoval(t: Pick<TopologyRecord, 'state' | 'error'>): S
   if (t.state !== 'DELETING' || t.error?.code !== SLA_REMOVAL_PENDING) return undefined;
   const d = t.error.details as Partial<SlaRemovalPending> | undefined;
   if (!Array.isArray(d?.servers) || !d.servers.every((x) => typeof x === 'string')) return undefined;
-  return { servers: d.servers, stack_deleted: true, reason: typeof d.reason === 'string' ? d.reason : '' };
+  return { servers: d.servers, stack_deleted: d.stack_deleted !== false, reason: typeof d.reason === 'string' ? d.reason : '' };
 }
 
 /** One unit's row in the record (`units`), with what we learnt along the way; where the plan put it is in the plan. */
@@ -190,6 +190,8 @@ class LeaseLostError extends Error {}
 
 /** A step's answer: it waits for Heat or the agent; look again after a backoff. */
 const POLL = Symbol('poll');
+/** Like POLL, for a wait on the agent to come back: re-queued with the (longer) retry backoff. */
+const AGENT_WAIT = Symbol('agent-wait');
 
 /** A change to a running topology that does not fit: nothing was changed. */
 export class ChangeRefused extends Error {
@@ -228,6 +230,10 @@ export class Deployer {
   private readonly pollBackoff: BackoffPolicy;
   /** ENFORCING: the units whose SLA this manager has sent since the topology entered the state (by topology, with that moment). */
   private readonly slasSent = new Map<string, { since: string; units: Set<string> }>();
+  /** Topologies whose stack Heat failed to delete once (asked again once, then FAILED). */
+  private readonly deleteRetried = new Set<string>();
+  /** How many servers' SLAs a deletion removed before asking Heat to delete the stack (for the DELETED message). */
+  private readonly removedOnDelete = new Map<string, number>();
   private readonly retryDeadlineMs: number;
 
   constructor(private readonly o: DeployerOptions) {
@@ -542,9 +548,9 @@ export class Deployer {
         const result = await this.step(t, renew, signal);
         if (result === false) return;
         streak = undefined;
-        if (result === POLL) {
+        if (result === POLL || result === AGENT_WAIT) {
           polls = { state: t.state, count: (polls?.count ?? 0) + 1 };
-          await this.pause(id, t.state, backoffMs(polls.count, this.pollBackoff), renew, signal);
+          await this.pause(id, t.state, backoffMs(polls.count, result === POLL ? this.pollBackoff : this.backoff), renew, signal);
         } else polls = undefined;
         continue;
       } catch (error) {
@@ -578,7 +584,7 @@ export class Deployer {
    * read it again and go on, POLL when it waits for Heat or the agent (the drive re-queues it after
    * a backoff instead of the step blocking in a loop).
    */
-  private async step(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<boolean | typeof POLL> {
+  private async step(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<boolean | typeof POLL | typeof AGENT_WAIT> {
     switch (t.state) {
       case 'PLANNED':
         if (t.deployRequestedAt === null) return false;
@@ -592,8 +598,7 @@ export class Deployer {
       case 'ENFORCING':
         return (await this.enforcing(t, signal)) ?? true;
       case 'DELETING':
-        await this.deleting(t, renew, signal);
-        return true;
+        return (await this.deleting(t, signal)) ?? true;
       case 'ACTIVE':
       case 'FAILED':
       case 'DELETED':
@@ -693,6 +698,14 @@ export class Deployer {
 
   private async fail(t: TopologyRecord, code: string, message: string, details?: unknown): Promise<void> {
     await this.transition(t, [t.state], 'FAILED', message, { error: { code, message, ...(details === undefined ? {} : { details }) } }, details);
+    this.forget(t.id);
+  }
+
+  /** What the drive remembered of a topology between looks, once it has ended (a DELETE mid-ENFORCING included). */
+  private forget(id: string): void {
+    this.slasSent.delete(id);
+    this.deleteRetried.delete(id);
+    this.removedOnDelete.delete(id);
   }
 
   // ------------------------------------------------------------- DEPLOYING
@@ -721,6 +734,11 @@ export class Deployer {
         await this.o.store.updateTopology(t.id, { stackId }, { expectedVersion: t.version });
         this.log({ event: 'stack_adopted', topology: t.id, stack: stackId });
         return;
+      }
+      // The stack of an earlier attempt (no valid host) is still going: a new one of the same name waits for it.
+      if (existing?.status === 'DELETE_IN_PROGRESS') {
+        this.checkDeleteDeadline(t, existing.status);
+        return POLL;
       }
       await this.createStack(t, cloud, signal);
       return;
@@ -778,7 +796,10 @@ export class Deployer {
     const noValidHost = failures.some((f) => NO_VALID_HOST.test(f.reason)) || NO_VALID_HOST.test(stack.statusReason ?? '');
     if (noValidHost && t.attempts < 2) {
       // The cloud changed between planning and creating: drop this stack and plan once more with what is free now.
-      await this.deleteStackAndWait(cloud, t.stackName, stackId, renew, signal);
+      // Asked to go; the next look waits for it before creating the new one (same name).
+      await cloud.heat.deleteStack(t.stackName, stackId, { signal }).catch((error: unknown) => {
+        if (classifyUpstream(error)?.status !== 404) throw error;
+      });
       await this.transition(
         t,
         ['DEPLOYING'],
@@ -953,64 +974,101 @@ export class Deployer {
 
   // ------------------------------------------------------------- DELETING
 
-  private async deleting(t: TopologyRecord, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
-    const pending = pendingSlaRemoval(t);
+  /**
+   * One look at a deletion, resumable from what is stored and what Heat says: the SLAs go first
+   * (while the agent still sees the ports), then the stack is asked to go and the step answers POLL
+   * until Heat has deleted it; then the record is DELETED, or stays DELETING with the SLA removal
+   * pending (AGENT_WAIT) until the agent answers. No wait happens inside the step.
+   */
+  private async deleting(t: TopologyRecord, signal: AbortSignal): Promise<typeof POLL | typeof AGENT_WAIT | undefined> {
     const cloud = await this.cloudOf(t, signal);
-    let serverIds: string[];
     let stackId = t.stackId;
-    let removal: SlaRemoval;
-    if (pending) {
-      // Resumed after the stack was deleted: only the SLAs are left.
-      serverIds = pending.servers;
-      removal = await this.removeSlas(serverIds, signal);
-    } else {
-      serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
-      // The stack may hold servers whose ids never reached the record (a crash right after create).
-      if (stackId === null) {
-        const found = await cloud.heat.findStack(t.stackName, undefined, { signal });
-        if (found && !found.status.startsWith('DELETE')) stackId = found.id;
+    // The stack may hold servers whose ids never reached the record (a crash right after create); an earlier look may have asked it to go.
+    if (stackId === null) {
+      const found = await cloud.heat.findStack(t.stackName, undefined, { signal });
+      if (found && found.status !== 'DELETE_COMPLETE') stackId = found.id;
+    }
+    const stack = stackId === null ? undefined : await cloud.heat.findStack(t.stackName, stackId, { signal });
+    if (stackId !== null && stack && stack.status !== 'DELETE_COMPLETE') {
+      if (stack.status === 'DELETE_IN_PROGRESS') {
+        this.checkDeleteDeadline(t, stack.status);
+        return POLL;
       }
-      if (stackId !== null) {
-        // Best effort (the record has the ids it learnt), but a transient error retries the step.
+      if (stack.status === 'DELETE_FAILED') {
+        if (this.deleteRetried.has(t.id)) throw new DeploymentFailure('CM_ERR_STACK_DELETE_FAILED', `stack ${t.stackName} DELETE_FAILED: ${stack.statusReason ?? 'no reason given'}`);
+        this.deleteRetried.add(t.id);
+        this.log({ event: 'stack_delete_retry', topology: t.id, stack: t.stackName, reason: stack.statusReason ?? null });
+      } else if (!pendingSlaRemoval(t)) {
+        // The stack is still whole: its SLAs go first. Best effort for the servers only Heat knows, but a transient error retries the step.
+        const serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
         const resources = await cloud.heat.listResources(t.stackName, stackId, { signal }).catch((error: unknown) => {
           if (classifyUpstream(error)?.kind === 'transient') throw error;
           return [];
         });
         for (const r of resources) if (r.type === 'OS::Nova::Server' && r.physicalId && !serverIds.includes(r.physicalId)) serverIds.push(r.physicalId);
+        const removal = await this.removeSlas(serverIds, signal);
+        // An agent that cannot be reached does not keep the stack: what is left is recorded (the API shows it) and retried once it is gone.
+        if (removal.remaining.length > 0) t = await this.recordPendingRemoval(t, removal, `deleting stack ${t.stackName}`, false);
+        this.removedOnDelete.set(t.id, serverIds.length);
       }
-      // The SLAs go first while the agent still sees the ports; an agent that cannot be reached does not keep the stack.
-      removal = await this.removeSlas(serverIds, signal);
-      if (stackId !== null) await this.deleteStackAndWait(cloud, t.stackName, stackId, renew, signal);
+      try {
+        await cloud.heat.deleteStack(t.stackName, stackId, { signal });
+      } catch (error) {
+        if (classifyUpstream(error)?.status !== 404) throw error;
+        return undefined;
+      }
+      return POLL;
     }
-    const stackText = pending ? 'stack deleted before' : stackId === null ? 'no stack' : `stack ${t.stackName} deleted`;
-    let record = t;
-    for (let attempt = 1; ; attempt++) {
-      if (removal.remaining.length === 0) {
-        const units = (record.units as UnitRecord[]).map((u) => ({ ...u, slaState: null }));
-        const retries = attempt - 1 + (pending ? 1 : 0);
-        await this.transition(record, ['DELETING'], 'DELETED', `SLAs of ${String(serverIds.length)} server(s) removed${retries > 0 ? ` (once the agent answered, retry ${String(retries)})` : ''}, ${stackText}`, {
-          units,
-          ...(record.error?.code === SLA_REMOVAL_PENDING ? { error: null } : {}),
-        });
-        return;
+    // No stack (any more): only the SLAs may be left.
+    const pending = pendingSlaRemoval(t);
+    const hadStack = stackId !== null || t.stackId !== null || pending !== undefined || this.removedOnDelete.has(t.id);
+    const stackText = hadStack ? `stack ${t.stackName} deleted` : 'no stack';
+    let removed: number;
+    if (pending) {
+      const removal = await this.removeSlas(pending.servers, signal);
+      if (removal.remaining.length > 0) {
+        await this.recordPendingRemoval(t, removal, stackText, true);
+        this.log({ event: 'sla_removal_retry', topology: t.id, pending: removal.remaining.length, error: removal.reason });
+        return AGENT_WAIT;
       }
-      const recorded = pendingSlaRemoval(record);
-      if (!recorded || !sameMembers(recorded.servers, removal.remaining)) {
-        // What is left goes into the record (the API shows it) and the history.
-        const message = `${stackText}; SLA removal of ${String(removal.remaining.length)} server(s) pending: ${removal.reason}`;
-        const left = new Set(removal.remaining);
-        const units = (record.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId !== null && left.has(u.serverId) ? 'removal-pending' : null }));
-        const details: SlaRemovalPending = { servers: removal.remaining, stack_deleted: true, reason: removal.reason };
-        await this.transition(record, ['DELETING'], 'DELETING', message, { units, error: { code: SLA_REMOVAL_PENDING, message, details } }, details);
+      removed = pending.servers.length;
+    } else if (this.removedOnDelete.has(t.id)) {
+      removed = this.removedOnDelete.get(t.id) ?? 0;
+    } else {
+      // No stack was ever found, or a restart lost what an earlier look removed: the record's servers (removing again is harmless).
+      const serverIds = (t.units as UnitRecord[]).flatMap((u) => (u.serverId === null ? [] : [u.serverId]));
+      const removal = await this.removeSlas(serverIds, signal);
+      if (removal.remaining.length > 0) {
+        await this.recordPendingRemoval(t, removal, stackText, true);
+        return AGENT_WAIT;
       }
-      const wait = backoffMs(attempt, this.backoff);
-      this.log({ event: 'sla_removal_retry', topology: t.id, attempt, pending: removal.remaining.length, retry_in_ms: wait, error: removal.reason });
-      await this.pause(t.id, 'DELETING', wait, renew, signal);
-      const now = await this.o.store.getTopology(t.id);
-      if (now?.state !== 'DELETING') return;
-      record = now;
-      removal = await this.removeSlas(removal.remaining, signal);
+      removed = serverIds.length;
     }
+    const units = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: null }));
+    await this.transition(t, ['DELETING'], 'DELETED', `SLAs of ${String(removed)} server(s) removed${pending ? ' (once the agent answered)' : ''}, ${stackText}`, {
+      units,
+      ...(t.error?.code === SLA_REMOVAL_PENDING ? { error: null } : {}),
+    });
+    this.forget(t.id);
+    return undefined;
+  }
+
+  /** A stack that has been deleting for longer than the stack timeout (counted from the topology's last change) ends the topology. */
+  private checkDeleteDeadline(t: TopologyRecord, status: string): void {
+    if (Date.now() - Date.parse(t.updatedAt) > this.o.stackTimeoutS * 1000) {
+      throw new DeploymentFailure('CM_ERR_STACK_DELETE_TIMEOUT', `stack ${t.stackName} not deleted after ${String(this.o.stackTimeoutS)} s (${status})`);
+    }
+  }
+
+  /** What is left of an SLA removal goes into the record and the history (once per change of what is left or of the stack). */
+  private async recordPendingRemoval(t: TopologyRecord, removal: SlaRemoval, stackText: string, stackDeleted: boolean): Promise<TopologyRecord> {
+    const recorded = pendingSlaRemoval(t);
+    if (recorded && sameMembers(recorded.servers, removal.remaining) && recorded.stack_deleted === stackDeleted) return t;
+    const message = `${stackText}; SLA removal of ${String(removal.remaining.length)} server(s) pending: ${removal.reason}`;
+    const left = new Set(removal.remaining);
+    const units = (t.units as UnitRecord[]).map((u) => ({ ...u, slaState: u.serverId !== null && left.has(u.serverId) ? 'removal-pending' : null }));
+    const details: SlaRemovalPending = { servers: removal.remaining, stack_deleted: stackDeleted, reason: removal.reason };
+    return this.transition(t, ['DELETING'], 'DELETING', message, { units, error: { code: SLA_REMOVAL_PENDING, message, details } }, details);
   }
 
   /** Removes the SLAs of `serverIds` from the agent; what it could not remove, and why. */
@@ -1036,37 +1094,6 @@ export class Deployer {
       }
     }
     return { remaining, reason };
-  }
-
-  private async deleteStackAndWait(cloud: CloudApi, name: string, id: string, renew: () => Promise<void>, signal: AbortSignal): Promise<void> {
-    const deadline = Date.now() + this.o.stackTimeoutS * 1000;
-    let looks = 0;
-    let retried = false;
-    /** false: the stack is not there (already deleted). */
-    const remove = async (): Promise<boolean> => {
-      try {
-        await cloud.heat.deleteStack(name, id, { signal });
-        return true;
-      } catch (error) {
-        if (classifyUpstream(error)?.status === 404) return false;
-        throw error;
-      }
-    };
-    if (!(await remove())) return;
-    for (;;) {
-      const stack = await cloud.heat.findStack(name, id, { signal });
-      if (!stack || stack.status === 'DELETE_COMPLETE') return;
-      if (stack.status === 'DELETE_FAILED') {
-        if (retried) throw new DeploymentFailure('CM_ERR_STACK_DELETE_FAILED', `stack ${name} DELETE_FAILED: ${stack.statusReason ?? 'no reason given'}`);
-        retried = true;
-        if (!(await remove())) return;
-      }
-      if (Date.now() > deadline) throw new DeploymentFailure('CM_ERR_STACK_DELETE_TIMEOUT', `stack ${name} not deleted after ${String(this.o.stackTimeoutS)} s (${stack.status})`);
-      // Still a wait in the step (the deletion is the middle of DELETING's work: SLAs before, the record after), but with the drive's backoff.
-      looks += 1;
-      await delay(backoffMs(looks, this.pollBackoff), undefined, { signal });
-      await renew();
-    }
   }
 
   private log(event: Record<string, unknown>): void {

@@ -57,7 +57,11 @@ interface Run {
  * A Deployer (claiming every 50 ms, as a busy manager would) on a simulated cloud and a real
  * agent; `createStack(n)` answers the n-th stack create with an error, or undefined to let it through.
  */
-async function withDeployer(createStack: (n: number) => Error | undefined, options: { retryDeadlineMs?: number; retryBaseMs?: number }, body: (run: Run) => Promise<void>): Promise<void> {
+async function withDeployer(
+  createStack: (n: number) => Error | undefined,
+  options: { retryDeadlineMs?: number; retryBaseMs?: number; stackTimeoutS?: number; heat?: (real: CloudApi['heat']) => Partial<CloudApi['heat']> },
+  body: (run: Run) => Promise<void>,
+): Promise<void> {
   const sim = await startSimCloud();
   const agent = await startSimAgent(sim);
   const openstack = createOpenStack(simCloudConfig(sim));
@@ -65,6 +69,7 @@ async function withDeployer(createStack: (n: number) => Error | undefined, optio
   const store = await openManagerStore({ url: 'sqlite::memory:' });
   const creates: number[] = [];
   const logs: Record<string, unknown>[] = [];
+  const { heat: heatOverrides, ...deployerOptions } = options;
   const cloud: CloudApi = {
     nova: openstack.nova,
     heat: {
@@ -79,6 +84,7 @@ async function withDeployer(createStack: (n: number) => Error | undefined, optio
       listResources: (n, i, o) => openstack.heat.listResources(n, i, o),
     },
   };
+  Object.assign(cloud.heat, heatOverrides?.(openstack.heat));
   const deployer = new Deployer({
     store,
     agent: agentClient,
@@ -91,7 +97,7 @@ async function withDeployer(createStack: (n: number) => Error | undefined, optio
     leaseMs: 30_000,
     pollMs: 20,
     claimIntervalMs: 50,
-    ...options,
+    ...deployerOptions,
     logger: (e) => logs.push(e),
   });
   let n = 0;
@@ -228,6 +234,81 @@ interface View {
   events: { state: string; message: string }[];
 }
 
+/** Heat taking a stack delete and then failing it (DELETE_FAILED) the first `times` times, or never finishing it. */
+function deletesThatFail(times: number, mode: 'fail' | 'hang' = 'fail') {
+  const requests: number[] = [];
+  let looks = 0;
+  let failed = 0;
+  let failingNow = false;
+  const wrap = (real: CloudApi['heat']): Partial<CloudApi['heat']> => ({
+    deleteStack: async (n, i, o) => {
+      requests.push(Date.now());
+      if (failed < times) {
+        failed += 1;
+        failingNow = true;
+        return;
+      }
+      failingNow = false;
+      return real.deleteStack(n, i, o);
+    },
+    findStack: async (n, i, o) => {
+      const stack = await real.findStack(n, i, o);
+      if (!stack || !failingNow) return stack;
+      looks += 1;
+      return mode === 'hang' ? { ...stack, status: 'DELETE_IN_PROGRESS', statusReason: 'Stack DELETE started' } : { ...stack, status: 'DELETE_FAILED', statusReason: 'Resource DELETE failed: Conflict: port in use' };
+    },
+  });
+  return { requests, wrap, looks: () => looks };
+}
+
+describe('deployer: deleting a stack is looked at again, never waited for in a loop (issue 17)', () => {
+  const deleteActive = async (run: Run): Promise<string> => {
+    const id = await run.submit();
+    assert.equal((await run.settle(id, ['ACTIVE', 'FAILED'])).state, 'ACTIVE');
+    await run.store.transition(id, { from: ['ACTIVE'], to: 'DELETING', message: 'delete requested' });
+    return id;
+  };
+
+  it('a stack Heat fails to delete once is asked again, and the topology ends DELETED', { timeout: 60_000 }, async () => {
+    const heat = deletesThatFail(1);
+    await withDeployer(() => undefined, { heat: heat.wrap }, async (run) => {
+      const id = await deleteActive(run);
+      const t = await run.settle(id, ['DELETED', 'FAILED']);
+      assert.equal(t.state, 'DELETED', JSON.stringify(t.error));
+      assert.equal(heat.requests.length, 2, 'asked twice');
+      assert.equal(run.stacksLeft(), 0);
+      assert.ok(run.logs.some((l) => l.event === 'stack_delete_retry' && /port in use/.test(String(l.reason))), 'the retry is logged with Heat\'s reason');
+      assert.match((await run.store.events(id)).at(-1)?.message ?? '', /^SLAs of 5 server\(s\) removed, stack cm-failures-1 deleted$/);
+    });
+  });
+
+  it('a stack that fails to delete twice FAILs the topology with Heat\'s reason', { timeout: 60_000 }, async () => {
+    const heat = deletesThatFail(2);
+    await withDeployer(() => undefined, { heat: heat.wrap }, async (run) => {
+      const id = await deleteActive(run);
+      const t = await run.settle(id, ['DELETED', 'FAILED']);
+      assert.equal(t.state, 'FAILED');
+      assert.equal(t.error?.code, 'CM_ERR_STACK_DELETE_FAILED');
+      assert.match(t.error.message, /DELETE_FAILED: Resource DELETE failed: Conflict: port in use/);
+      assert.equal(heat.requests.length, 2);
+    });
+  });
+
+  it('a stack still deleting after the stack timeout FAILs the topology; it was looked at again meanwhile, not waited for', { timeout: 60_000 }, async () => {
+    const heat = deletesThatFail(1, 'hang');
+    await withDeployer(() => undefined, { heat: heat.wrap, stackTimeoutS: 2 }, async (run) => {
+      const id = await deleteActive(run);
+      const t = await run.settle(id, ['DELETED', 'FAILED']);
+      assert.equal(t.state, 'FAILED');
+      assert.equal(t.error?.code, 'CM_ERR_STACK_DELETE_TIMEOUT');
+      assert.match(t.error.message, /not deleted after 2 s \(DELETE_IN_PROGRESS\)/);
+      // Each look is one step of the drive, re-queued with the poll backoff (20 ms growing to 2 s): several in 2 s.
+      assert.ok(heat.looks() >= 3, `looks: ${String(heat.looks())}`);
+      assert.equal(heat.requests.length, 1, 'asked once: a stack in progress is not asked again');
+    });
+  });
+});
+
 describe('deployer: DELETE while the agent is down', () => {
   it('(d) deletes the stack, shows the SLA removal pending, and ends DELETED once the agent is back', { timeout: 120_000 }, async () => {
     const { sim, agent, api, close } = await startStack();
@@ -244,7 +325,8 @@ describe('deployer: DELETE while the agent is down', () => {
       await agent.stop();
       assert.equal((await api<View>('DELETE', `/v1/topologies/${id}`)).json.state, 'DELETING');
 
-      const pending = await until('the SLA removal pending', read, (v) => v.error?.code === 'CM_ERR_SLA_REMOVAL_PENDING' || v.state !== 'DELETING', 20_000);
+      // Shown while Heat deletes the stack ("deleting stack …; SLA removal … pending"), then once it is gone.
+      const pending = await until('the SLA removal pending, the stack gone', read, (v) => /^stack \S+ deleted;/.test(v.error?.message ?? '') || v.state !== 'DELETING', 20_000);
       assert.equal(pending.state, 'DELETING');
       assert.match(pending.error?.message ?? '', /^stack cm-\S+ deleted; SLA removal of 5 server\(s\) pending: agent unreachable \(.*unreachable/);
       assert.deepEqual([...(pending.pending?.sla_removal.servers ?? [])].sort(), [...servers].sort());
@@ -252,7 +334,8 @@ describe('deployer: DELETE while the agent is down', () => {
         pending.units.map((u) => u.sla_state),
         servers.map(() => 'removal-pending'),
       );
-      assert.ok(pending.events.some((e) => e.state === 'DELETING' && /SLA removal of 5 server\(s\) pending/.test(e.message)), 'a history event');
+      assert.ok(pending.events.some((e) => e.state === 'DELETING' && /^deleting stack \S+; SLA removal of 5 server\(s\) pending/.test(e.message)), 'a history event while the stack was deleting');
+      assert.ok(pending.events.some((e) => e.state === 'DELETING' && /^stack \S+ deleted; SLA removal of 5 server\(s\) pending/.test(e.message)), 'and one once it was gone');
       assert.equal([...sim.state.stacks.values()].filter((s) => !s.status.startsWith('DELETE')).length, 0, 'the stack is gone');
       assert.equal(sim.state.servers.size, 0, 'the servers are gone');
 
