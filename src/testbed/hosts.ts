@@ -28,6 +28,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { OvsdbClient } from '../ovsdb/client.ts';
 import { namedUuid } from '../ovsdb/datum.ts';
@@ -154,6 +155,8 @@ export function checkTestbedPrerequisites(): void {
 const HOST_NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 const PREFIX_RE = /^[a-z0-9]{1,8}$/;
 const BRIDGE = 'br-int';
+/** ovs-ctl's default for ovs-vswitchd (`--ovs-vswitchd-priority`, OVS_VSWITCHD_PRIORITY=-10). */
+const VSWITCHD_NICE = -10;
 const DB = 'Open_vSwitch';
 
 async function netnsList(): Promise<string[]> {
@@ -336,7 +339,16 @@ class Testbed implements TestbedHosts {
     );
     trackChild(child);
     this.children.push(child);
-    if (child.pid !== undefined) this.pids.push(child.pid);
+    if (child.pid !== undefined) {
+      this.pids.push(child.pid);
+      // What ovs-ctl (the Debian service) does: the datapath runs ahead of ordinary processes. Without it the
+      // userspace datapath of a busy machine drops packets and a shaped TCP flow measures its recovery, not its cap.
+      try {
+        os.setPriority(child.pid, VSWITCHD_NICE);
+      } catch {
+        // Not root: the testbed refuses to start before this.
+      }
+    }
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => {

@@ -25,6 +25,7 @@ import { cleanUpUnderAgent } from './leftovers.ts';
 const TOKEN = 'real-upload-token-0123456789abcdef';
 const OWNER = 'cm-agent-real-upload';
 const CAP = 30_000_000;
+const SAMPLE_S = 10;
 const WIRE_PER_GOODPUT = 1514 / 1448;
 const OSR = process.env.OSR_DIR ?? '/var/lib/openstack-real';
 const mgmt = (n: 1 | 2): string => `unix:${path.join(OSR, 'ovs', `c${String(n)}`, 'br-int.mgmt')}`;
@@ -167,9 +168,12 @@ describe('upload caps as OpenFlow meters on the real cloud, through a neutron-op
 
     // The guests reach each other through Neutron's pipeline (our flow resubmits into it).
     await eventually('the sender reaches the receiver', () => reaches(sender, receiver), 30_000, 500);
+    // 10 s: under a meter (a policer) TCP saw-tooths, and the average of a short run swings with where the teeth fall.
+    // 5 s runs here measured 27.4–30.7 Mbit/s (one clean CI run failed at 27.35); the testbed measured 94–105 % over
+    // 3 s and 97–102 % over 6 s.
     const started = Date.now();
-    const wire = await iperfWire(sender, receiver, 5);
-    record('upload meter: iperf3 5 s through the cap', Date.now() - started, `wire ${(wire / 1e6).toFixed(1)} Mbit/s, cap ${String(CAP / 1e6)}`);
+    const wire = await iperfWire(sender, receiver, SAMPLE_S);
+    record(`upload meter: iperf3 ${String(SAMPLE_S)} s through the cap`, Date.now() - started, `wire ${(wire / 1e6).toFixed(1)} Mbit/s, cap ${String(CAP / 1e6)}`);
     assert.ok(Math.abs(wire - CAP) <= CAP * 0.05, `wire rate ${(wire / 1e6).toFixed(2)} Mbit/s is not within ±5 % of ${String(CAP / 1e6)} Mbit/s`);
   });
 

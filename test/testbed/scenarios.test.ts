@@ -49,7 +49,9 @@ describe('testbed scenarios, small version (real OVS, iperf3)', { skip: requirem
     const [p1, p2, p3] = result.parts;
     assert.ok(p1 && p2 && p3, 'three parts');
     const show = (p: typeof p1): string =>
-      p.flows.map((f) => `${f.label}: ${(f.bps / 1e6).toFixed(2)} (receiver port ${((f.receiverFrameBps ?? Number.NaN) / 1e6).toFixed(2)})`).join(', ');
+      p.flows
+        .map((f) => `${f.label}: ${(f.bps / 1e6).toFixed(2)} (receiver port ${((f.receiverFrameBps ?? Number.NaN) / 1e6).toFixed(2)}, ${String(f.retransmits)} retransmits)`)
+        .join(', ');
     for (const p of [p1, p2, p3]) t.diagnostic(`${p.title}: ${show(p)} Mbit/s`);
 
     // 1: the scheduler split 4/1, as in the thesis; the one flow through the NIC gets the least.
