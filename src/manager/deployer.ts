@@ -284,18 +284,27 @@ export class Deployer {
    * absent: the manager's own project.
    */
   async plan(request: TopologyRequest, signal?: AbortSignal, excludeTopology?: string, projectId?: string): Promise<PlannedTopology> {
-    const [hosts, flavors, limits, committed] = await Promise.all([
+    const [{ hosts, flavors, limits }, committed] = await Promise.all([this.cloudNow(projectId, signal), this.committed(excludeTopology)]);
+    const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
+    return this.o.planner ? this.o.planner(request, inputs) : planRequest(request, inputs);
+  }
+
+  /**
+   * What a plan is made with, read now: the hosts (the agent re-reads the cloud), the flavors and
+   * the project's quota (`projectId` absent: the manager's own). Without the quota the plan is
+   * still bounded by the hosts; the failure is logged, not hidden.
+   */
+  private async cloudNow(projectId: string | undefined, signal: AbortSignal | undefined): Promise<{ hosts: V1Hosts; flavors: NovaFlavor[]; limits: AbsoluteLimits | undefined }> {
+    const o = signal ? { signal } : {};
+    const [hosts, flavors, limits] = await Promise.all([
       this.o.agent.hosts(signal, { fresh: true }),
-      this.o.cloud.nova.listFlavors({}, signal ? { signal } : {}),
-      // Without the quota the plan still bounds capacity by the hosts; the failure is logged, not hidden.
-      this.o.cloud.nova.limits(projectId === undefined ? {} : { tenantId: projectId }, signal ? { signal } : {}).catch((error: unknown) => {
+      this.o.cloud.nova.listFlavors({}, o),
+      this.o.cloud.nova.limits(projectId === undefined ? {} : { tenantId: projectId }, o).catch((error: unknown) => {
         this.log({ event: 'quota_unknown', level: 'warn', project: projectId ?? null, error: (error as Error).message });
         return undefined;
       }),
-      this.committed(excludeTopology),
     ]);
-    const inputs = { hosts, flavors, limits, uplink: this.o.uplink, committed, classes: this.o.classes, ...(this.o.topologyLimits ? { topologyLimits: this.o.topologyLimits } : {}) };
-    return this.o.planner ? this.o.planner(request, inputs) : planRequest(request, inputs);
+    return { hosts, flavors, limits };
   }
 
   /**
@@ -317,7 +326,7 @@ export class Deployer {
     const kept = new Set(topology.units.map((u) => u.id));
     const added = topology.units.filter((u) => !known.has(u.id)).map((u) => u.id);
     const removed = before.filter((u) => !kept.has(u.name));
-    if (added.length === 0 && removed.length === 0) return this.changeClasses(t, changes);
+    if (added.length === 0 && removed.length === 0) return this.applyClassChange(t, changes, next, topology);
     const stored = t.plan as StoredPlan | null;
     const placement = stored?.placement;
     if (!stored || placement?.feasible !== true) throw new ChangeRefused(`${t.name} has no feasible plan to change`, []);
@@ -329,7 +338,7 @@ export class Deployer {
     let placedNote = '';
     let explanation: PlanExplanation | undefined;
     if (added.length > 0) {
-      const placed = await this.placeAdded(t, topology, new Set(added), assignments, demands, others, signal);
+      const placed = await this.placeAdded(t, next.strategy, topology, new Set(added), assignments, demands, others, signal);
       Object.assign(assignments, placed.assignments);
       explanation = placed.explanation;
       placedNote = placed.note;
@@ -373,6 +382,7 @@ export class Deployer {
   /** Where the added units go: the engine, on their busiest traffic peer's host alone first, then as the strategy says. */
   private async placeAdded(
     t: TopologyRecord,
+    strategy: TopologyRequest['strategy'],
     topology: Topology,
     added: ReadonlySet<string>,
     keptAssignments: Readonly<Record<string, string | null>>,
@@ -380,16 +390,7 @@ export class Deployer {
     others: ReadonlyMap<string, number>,
     signal: AbortSignal | undefined,
   ): Promise<{ assignments: Record<string, string | null>; explanation: PlanExplanation; note: string }> {
-    const request = this.requestOf(t);
-    const o = signal ? { signal } : {};
-    const [hostsView, flavors, limits] = await Promise.all([
-      this.o.agent.hosts(signal, { fresh: true }),
-      this.o.cloud.nova.listFlavors({}, o),
-      this.o.cloud.nova.limits({ tenantId: t.projectId }, o).catch((error: unknown) => {
-        this.log({ event: 'quota_unknown', level: 'warn', project: t.projectId, error: (error as Error).message });
-        return undefined;
-      }),
-    ]);
+    const { hosts: hostsView, flavors, limits } = await this.cloudNow(t.projectId, signal);
     const units = placementUnits(topology, flavorMap(flavors)).filter((u) => added.has(u.id));
     const among = demands.filter((d) => added.has(d.a) && added.has(d.b));
     // The kept units' own guarantees stay on the uplinks while the new ones are placed.
@@ -397,7 +398,7 @@ export class Deployer {
     for (const [host, bps] of Object.entries(uplinkUse(demands.filter((d) => !added.has(d.a) && !added.has(d.b)), keptAssignments).uplinkBps)) committed.set(host, (committed.get(host) ?? 0) + bps);
     const hosts = hostStates(hostsView, this.o.uplink, committed);
     const quota = limits ? tenantQuota(limits) : undefined;
-    if (request.strategy === 'nova') {
+    if (strategy === 'nova') {
       const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy: 'nova' });
       if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
       return { assignments: plan.assignments, explanation: plan.explanation, note: "left to Nova's scheduler" };
@@ -425,7 +426,7 @@ export class Deployer {
       if (plan.reasons.some((r) => r.scope === 'quota')) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
       rejected.push(`${host}: ${plan.explanation.summary}`);
     }
-    const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy: request.strategy });
+    const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy });
     if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
     const note = `on ${plan.hosts.join(', ')}${rejected.length > 0 ? ` (not next to their peers: ${rejected.join('; ')})` : ''}`;
     return { assignments: plan.assignments, explanation: plan.explanation, note };
@@ -442,7 +443,11 @@ export class Deployer {
   async changeClasses(t: TopologyRecord, changes: TopologyChanges): Promise<{ record: TopologyRecord; changed: string[] }> {
     const request = this.requestOf(t);
     const next: TopologyRequest = { ...request, changes: mergeChanges(request.changes, changes) };
-    const topology = parseRequest(next, this.o.classes, this.o.topologyLimits);
+    return this.applyClassChange(t, changes, next, parseRequest(next, this.o.classes, this.o.topologyLimits));
+  }
+
+  /** {@link changeClasses} with the changed request already parsed (`next`, `topology`). */
+  private async applyClassChange(t: TopologyRecord, changes: TopologyChanges, next: TopologyRequest, topology: Topology): Promise<{ record: TopologyRecord; changed: string[] }> {
     const classOf = new Map(topology.serviceInstances.map((si) => [si.name, si.slaClass]));
     const before = t.units as UnitRecord[];
     const changed = [...new Set(before.filter((u) => u.serviceInstance !== null && u.slaClass !== classOf.get(u.serviceInstance)).map((u) => u.serviceInstance as string))];
