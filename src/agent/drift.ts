@@ -21,6 +21,8 @@ export interface HostPort {
   readonly ifaceId: string | undefined;
   /** `Interface.external_ids:vm-uuid`, when os-vif set it. */
   readonly vmUuid: string | undefined;
+  /** The bridge holding the port; undefined when the view does not say. */
+  readonly bridge: string | undefined;
 }
 
 export function hostPorts(view: VswitchView): HostPort[] {
@@ -36,6 +38,7 @@ export function hostPorts(view: VswitchView): HostPort[] {
       ifaces,
       ifaceId: withId?.external_ids.get('iface-id'),
       vmUuid: withId?.external_ids.get('vm-uuid'),
+      bridge: view.bridgeOfPort(port._uuid),
     });
   }
   return out;

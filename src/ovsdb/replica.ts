@@ -162,6 +162,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     return t;
   }
 
+  /** Whether `name` is one of the replicated tables. */
+  replicates(name: string): boolean {
+    return this.data.has(name);
+  }
+
   get(table: string, uuid: string): Readonly<Row> | undefined {
     return this.table(table).get(uuid);
   }

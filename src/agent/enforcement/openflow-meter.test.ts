@@ -203,7 +203,7 @@ class FakeSwitch {
   }
 }
 
-function hostPort(name: string, ofport: number | undefined): HostPort {
+function hostPort(name: string, ofport: number | undefined, bridge: string | undefined = 'br-int'): HostPort {
   const iface: InterfaceRow = {
     _uuid: `iface-${name}`,
     name,
@@ -218,6 +218,7 @@ function hostPort(name: string, ofport: number | undefined): HostPort {
     ifaces: [iface],
     ifaceId: `neutron-${name}`,
     vmUuid: undefined,
+    bridge,
   };
 }
 
@@ -407,6 +408,29 @@ describe('OpenFlowMeterBackend: planning against a fake switch', () => {
     assert.equal(backend.ownsOn(hostPort('tap6', 6)), false);
     assert.equal(backend.meterIdOf(5), DEFAULT_METER_ID_BASE + 5);
     assert.equal(backend.meterIdOf(6), undefined);
+  });
+
+  it("leaves alone a port of another bridge that has our port's number (br-phys' patch port and br-int's first VM port)", async () => {
+    const { sw, backend } = await setup({}, (s) => {
+      s.flows = [ourFlow(2)];
+      s.meters = [meterConfig(DEFAULT_METER_ID_BASE + 2, WANT.rateKbps, WANT.burstKbits)];
+    });
+    const patch = hostPort('phy-br-phys', 2, 'br-phys');
+    assert.equal(backend.ownsOn(patch), false, 'not ours: the reconciler makes no target of it');
+    assert.deepEqual(backend.describe(patch), {});
+    assert.equal(backend.ownsOn(hostPort('tap2', 2)), true);
+    // Named anyway, with no SLA, next to the VM port that wants its meter: our flow and meter stay.
+    const vm = target('tap2', 2, SLA);
+    const other: PortTarget = { portId: 'ovs-port:phy-br-phys', serverId: '', hp: patch, sla: undefined, desired: false };
+    const pass = backend.plan([vm, other], SNAPSHOT);
+    assert.deepEqual(pass.outcome(vm.portId), { kind: 'in-sync' });
+    const commit = pass.prepare([other.portId]);
+    assert.equal(commit.orphans, 0);
+    sw.sent.length = 0;
+    await commit.run(new AbortController().signal);
+    assert.ok(sw.sent.flat().every((m) => !(m.type === 'flow_mod' && m.command !== 'add') && !(m.type === 'meter_mod' && m.command === 'delete')), JSON.stringify(commands(sw)));
+    // A view without bridges says nothing: the port is taken as on our bridge, as before.
+    assert.equal(backend.ownsOn(hostPort('tap2', 2, undefined)), true);
   });
 
   it('ignores flows with another cookie and meters outside its id range', async () => {

@@ -113,6 +113,11 @@ export interface MeterBackendOptions {
   onMeterSupport?: (support: MeterSupport) => void;
   /** An existing client for this bridge (shared with the rate sampler); the backend then does not close it. */
   client?: OpenFlowClient;
+  /**
+   * The bridge `endpoint` is of: only its ports are ours to meter. OpenFlow port numbers are per
+   * bridge, and br-phys' patch port often has the number of br-int's first VM port. @default "br-int"
+   */
+  bridge?: string;
 }
 
 export interface MeterSupport {
@@ -252,8 +257,13 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     return this.lastError ?? `OpenFlow ${this.options.endpoint}: reading our flows and meters`;
   }
 
+  /** The port's OpenFlow number on our bridge; undefined for a port of another bridge or without one yet. */
+  private ofportOf(hp: HostPort): number | undefined {
+    return ofportOn(hp, this.options.bridge ?? 'br-int');
+  }
+
   ownsOn(hp: HostPort): boolean {
-    const ofport = ofportOf(hp);
+    const ofport = this.ofportOf(hp);
     return ofport !== undefined && (this.observed?.flows.has(ofport) ?? false);
   }
 
@@ -262,7 +272,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
   }
 
   describe(hp: HostPort): Partial<Pick<EnforcedPortView, 'download' | 'upload'>> {
-    const ofport = ofportOf(hp);
+    const ofport = this.ofportOf(hp);
     if (ofport === undefined || !this.observed) return {};
     const flow = this.observed.flows.get(ofport)?.[0];
     if (!flow) return {};
@@ -330,7 +340,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     const groups = new Map<string, { ports: { portId: string; ofport: number }[]; specs: MeterSpec[] }>();
     for (const t of targets) {
       const spec = this.portMeter(t);
-      const ofport = ofportOf(t.hp);
+      const ofport = this.ofportOf(t.hp);
       if (spec === null || ofport === undefined) continue;
       // A port whose server is unknown is a group of its own.
       const key = t.serverId === '' ? `port:${t.portId}` : `server:${t.serverId.toLowerCase()}`;
@@ -353,7 +363,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
   }
 
   private planPort(observed: Observed, t: PortTarget, shared: SharedMeter | undefined): PlannedPort {
-    const ofport = ofportOf(t.hp);
+    const ofport = this.ofportOf(t.hp);
     const want = shared?.spec ?? this.portMeter(t);
     if (ofport === undefined) {
       if (want === null) return { target: t, ofport, want, meterId: undefined, outcome: { kind: 'in-sync' }, detail: '' };
@@ -441,7 +451,7 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
     // Ports the pass keeps as they are still need their meters: the one they share, and (until their flow is
     // rewritten) the one their flow points at now — deleting a meter deletes the flows that use it.
     for (const meter of shared.values()) wantedMeters.add(meter.id);
-    const targetPorts = new Set(targets.flatMap((t) => (ofportOf(t.hp) === undefined ? [] : [ofportOf(t.hp) as number])));
+    const targetPorts = new Set(targets.flatMap((t) => (this.ofportOf(t.hp) === undefined ? [] : [this.ofportOf(t.hp) as number])));
     for (const ofport of targetPorts) {
       if (rewritten.has(ofport)) continue;
       for (const flow of observed.flows.get(ofport) ?? []) {
@@ -556,7 +566,9 @@ export class OpenFlowMeterBackend implements EnforcementBackend {
   }
 }
 
-function ofportOf(hp: HostPort): number | undefined {
+function ofportOn(hp: HostPort, bridge: string): number | undefined {
+  // A port of another bridge (a view without bridges says nothing, and is taken as ours).
+  if (hp.bridge !== undefined && hp.bridge !== bridge) return undefined;
   const iface = hp.ifaces.find((i) => i.external_ids.has('iface-id')) ?? hp.ifaces[0];
   const ofport = iface?.ofport;
   return ofport !== undefined && ofport > 0 ? ofport : undefined;

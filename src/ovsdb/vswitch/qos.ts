@@ -27,7 +27,7 @@ import {
   type Operation,
 } from '../operations.ts';
 import { namedUuid } from '../datum.ts';
-import type { InterfaceRow, PortRow, QosRow, QueueRow, StringMap } from './rows.ts';
+import type { BridgeRow, InterfaceRow, PortRow, QosRow, QueueRow, StringMap } from './rows.ts';
 
 /** `external_ids` keys of rows we create. */
 export const TAG_OWNER = 'cm-owner';
@@ -92,7 +92,10 @@ export class VswitchView {
   readonly interfaces: ReadonlyMap<string, InterfaceRow>;
   readonly qos: ReadonlyMap<string, QosRow>;
   readonly queues: ReadonlyMap<string, QueueRow>;
+  /** Absent when the view was read without the Bridge table. */
+  readonly bridges: ReadonlyMap<string, BridgeRow> | undefined;
   private portsByName: Map<string, PortRow> | undefined;
+  private bridgeByPort: Map<string, string> | undefined;
   private ownedByPort: Map<string, { qos: Set<string>; queues: Set<string> }> | undefined;
   private ownedFor: string | undefined;
 
@@ -101,11 +104,27 @@ export class VswitchView {
     interfaces: ReadonlyMap<string, InterfaceRow>;
     qos: ReadonlyMap<string, QosRow>;
     queues: ReadonlyMap<string, QueueRow>;
+    bridges?: ReadonlyMap<string, BridgeRow>;
   }) {
     this.ports = tables.ports;
     this.interfaces = tables.interfaces;
     this.qos = tables.qos;
     this.queues = tables.queues;
+    this.bridges = tables.bridges;
+  }
+
+  /**
+   * The name of the bridge holding a Port (by its uuid); undefined when not known (no Bridge
+   * table in the view, or a port no bridge lists). OpenFlow port numbers are per bridge: the
+   * same `ofport` names different ports on br-int and on br-phys.
+   */
+  bridgeOfPort(portUuid: string): string | undefined {
+    if (!this.bridges) return undefined;
+    if (!this.bridgeByPort) {
+      this.bridgeByPort = new Map();
+      for (const b of this.bridges.values()) for (const p of b.ports) this.bridgeByPort.set(p, b.name);
+    }
+    return this.bridgeByPort.get(portUuid);
   }
 
   portByName(name: string): PortRow | undefined {

@@ -20,6 +20,7 @@ import {
   type PortSettings,
 } from './qos.ts';
 import {
+  asBridge,
   asInterface,
   asOpenVSwitch,
   asPort,
@@ -102,13 +103,14 @@ export class Vswitch {
     const fromReplica = options.fresh === true ? undefined : this.replicaView();
     if (fromReplica) return fromReplica;
     const cols = (t: keyof typeof VSWITCH_COLUMNS): string[] => ['_uuid', ...VSWITCH_COLUMNS[t]];
-    const [ports, interfaces, qos, queues] = await this.client.transact(
+    const [ports, interfaces, qos, queues, bridges] = await this.client.transact(
       this.db,
       [
         select('Port', [], cols('Port')),
         select('Interface', [], cols('Interface')),
         select('QoS', [], cols('QoS')),
         select('Queue', [], cols('Queue')),
+        select('Bridge', [], cols('Bridge')),
       ],
       options.signal ? { signal: options.signal } : {},
     );
@@ -117,6 +119,7 @@ export class Vswitch {
       interfaces: typedMap(interfaces?.rows ?? [], asInterface),
       qos: typedMap(qos?.rows ?? [], asQos),
       queues: typedMap(queues?.rows ?? [], asQueue),
+      bridges: typedMap(bridges?.rows ?? [], asBridge),
     });
   }
 
@@ -129,6 +132,7 @@ export class Vswitch {
       interfaces: typedMap(r.table('Interface').values(), asInterface),
       qos: typedMap(r.table('QoS').values(), asQos),
       queues: typedMap(r.table('Queue').values(), asQueue),
+      ...(r.replicates('Bridge') ? { bridges: typedMap(r.table('Bridge').values(), asBridge) } : {}),
     });
   }
 
