@@ -175,6 +175,10 @@ describe('upload caps as OpenFlow meters on the real cloud, through a neutron-op
     const wire = await iperfWire(sender, receiver, SAMPLE_S);
     record(`upload meter: iperf3 ${String(SAMPLE_S)} s through the cap`, Date.now() - started, `wire ${(wire / 1e6).toFixed(1)} Mbit/s, cap ${String(CAP / 1e6)}`);
     assert.ok(Math.abs(wire - CAP) <= CAP * 0.05, `wire rate ${(wire / 1e6).toFixed(2)} Mbit/s is not within ±5 % of ${String(CAP / 1e6)} Mbit/s`);
+    // Our flow stayed in place through the run: nobody (the agent itself included) deleted and re-added it meanwhile.
+    // It once was, ~75 times a second, when br-phys' patch port had the OpenFlow number of the sender's port.
+    const [flow] = await watcher.flowStats({ cookie, cookieMask: 0xffff_ffff_ffff_ffffn });
+    assert.ok(flow && flow.durationSec >= SAMPLE_S, `our flow is ${String(flow?.durationSec)} s old after a ${String(SAMPLE_S)} s run`);
   });
 
   it('puts our flow back within 1 s after neutron-openvswitch-agent restarts and deletes it; the guests still reach each other', async () => {
