@@ -301,15 +301,15 @@ function topologyProblem(error: TopologyError): ProblemError {
 }
 
 /** A plan that cost too much is the request's problem (422); a busy or stopping planner is the service's (503). */
-function planRunnerProblem(error: PlanRunnerError, limits: ManagerLimits): ProblemError {
+function planRunnerProblem(error: PlanRunnerError, limits: ManagerLimits, pointer = '/body/topology'): ProblemError {
   switch (error.code) {
     case 'CM_ERR_PLAN_TIMEOUT':
       return new ProblemError(422, 'limit-exceeded', `${error.message}: the topology costs too much to plan; the limit is ${String(limits.planTimeoutMs)} ms (limits.plan_timeout_ms)`, {
-        errors: [{ pointer: '/body/topology', message: `planning took longer than ${String(limits.planTimeoutMs)} ms (limits.plan_timeout_ms)` }],
+        errors: [{ pointer, message: `planning took longer than ${String(limits.planTimeoutMs)} ms (limits.plan_timeout_ms)` }],
       });
     case 'CM_ERR_PLAN_MEMORY':
       return new ProblemError(422, 'limit-exceeded', `${error.message}: the topology needs too much memory to plan (limits.plan_heap_mb)`, {
-        errors: [{ pointer: '/body/topology', message: `planning needed more than ${String(limits.planHeapMb)} MiB (limits.plan_heap_mb)` }],
+        errors: [{ pointer, message: `planning needed more than ${String(limits.planHeapMb)} MiB (limits.plan_heap_mb)` }],
       });
     case 'CM_ERR_PLAN_BUSY':
     case 'CM_ERR_PLAN_CLOSED':
@@ -644,6 +644,8 @@ export async function buildManagerApp(deps: ManagerAppDeps): Promise<ServiceApp>
     } catch (error) {
       if (error instanceof TopologyError) throw changeProblem(error);
       if (error instanceof ChangeRefused) throw new ProblemError(422, 'infeasible', `${t.name}: ${error.message}; nothing was changed`, { extensions: { reasons: error.reasons } });
+      // The new units are placed in the planning worker, under the same deadline and memory bound as a submission.
+      if (error instanceof PlanRunnerError) throw planRunnerProblem(error, limits, '/body/service_instances');
       if (error instanceof StoreTransitionError || error instanceof StoreConflictError) {
         throw new ProblemError(409, 'conflict', `${t.name} changed meanwhile (another change or a delete); read it again`);
       }

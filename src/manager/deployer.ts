@@ -27,18 +27,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Hosts } from '../agent/hosts-view.ts';
 import type { AbsoluteLimits, Flavor as NovaFlavor, Server, Stack, StackResource } from '../openstack/index.ts';
 import { formatBps } from '../placement/index.ts';
-import { placeTopology } from '../placement/index.ts';
 import type { FeasiblePlan, InfeasibleReason, PlacementPlan, PlanExplanation, TrafficDemand } from '../placement/types.ts';
 import { mergeChanges, type TopologyChanges } from '../topology/changes.ts';
-import { uplinkOvercommit, uplinkUse } from './changes.ts';
+import { placeAddedUnits, uplinkOvercommit, uplinkUse, type AddedUnitsInput, type AddedUnitsPlacement } from './changes.ts';
 import { decodeStoredRequest, StoredRequestError } from './contract.ts';
 import { StoreTransitionError, type ManagerStore, type Topology as TopologyRecord, type TopologyState, type TopologyUnit } from '../store/index.ts';
 import { slaRequestBody, sortedPeers, type PeerGuarantee } from '../qos/sla.ts';
-import { placementUnits, serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
+import { serverResource, slaClass, slaOf, stackCreateRequest, trafficDemands } from '../topology/index.ts';
 import type { SlaClassConfig, Topology } from '../topology/types.ts';
 import { AgentClientError, type AgentSlaBody, type AgentSlaStatusItem } from './agent-client.ts';
-import { committedUplinks, hostStates, type UplinkConfig } from './cloud-view.ts';
-import { flavorMap, parseRequest, planRequest, tenantQuota, type PlanInputs, type PlannedTopology, type TopologyRequest } from './planner.ts';
+import { committedUplinks, type UplinkConfig } from './cloud-view.ts';
+import { parseRequest, planRequest, type PlanInputs, type PlannedTopology, type TopologyRequest } from './planner.ts';
 import { backoffMs, boundLogFields, boundText, classifyUpstream, DeploymentFailure, type BackoffPolicy, type UpstreamVerdict } from './upstream.ts';
 import type { TopologyLimits } from '../topology/limits.ts';
 
@@ -105,6 +104,8 @@ export interface DeployerOptions {
   cloudFor?: (projectId: string, signal: AbortSignal) => Promise<CloudApi>;
   /** Runs the engine (a worker thread in the manager: PlanRunner); default: in this thread. */
   planner?: (request: TopologyRequest, inputs: PlanInputs) => Promise<PlannedTopology>;
+  /** Places a scale-out's new units (the same worker in the manager); default: in this thread. */
+  placer?: (input: AddedUnitsInput) => Promise<AddedUnitsPlacement>;
   /** What a topology may ask for, applied when it is planned (default: DEFAULT_TOPOLOGY_LIMITS). */
   topologyLimits?: Readonly<TopologyLimits>;
 }
@@ -338,7 +339,7 @@ export class Deployer {
     let placedNote = '';
     let explanation: PlanExplanation | undefined;
     if (added.length > 0) {
-      const placed = await this.placeAdded(t, next.strategy, topology, new Set(added), assignments, demands, others, signal);
+      const placed = await this.placeAdded(t, next.strategy, topology, added, assignments, demands, others, signal);
       Object.assign(assignments, placed.assignments);
       explanation = placed.explanation;
       placedNote = placed.note;
@@ -379,57 +380,22 @@ export class Deployer {
     return { record, changed: counts.map((c) => c.name) };
   }
 
-  /** Where the added units go: the engine, on their busiest traffic peer's host alone first, then as the strategy says. */
+  /** Where the added units go ({@link placeAddedUnits}, in the planning worker when there is one), with the cloud as it is now. */
   private async placeAdded(
     t: TopologyRecord,
     strategy: TopologyRequest['strategy'],
     topology: Topology,
-    added: ReadonlySet<string>,
+    added: readonly string[],
     keptAssignments: Readonly<Record<string, string | null>>,
     demands: readonly TrafficDemand[],
     others: ReadonlyMap<string, number>,
     signal: AbortSignal | undefined,
   ): Promise<{ assignments: Record<string, string | null>; explanation: PlanExplanation; note: string }> {
-    const { hosts: hostsView, flavors, limits } = await this.cloudNow(t.projectId, signal);
-    const units = placementUnits(topology, flavorMap(flavors)).filter((u) => added.has(u.id));
-    const among = demands.filter((d) => added.has(d.a) && added.has(d.b));
-    // The kept units' own guarantees stay on the uplinks while the new ones are placed.
-    const committed = new Map(others);
-    for (const [host, bps] of Object.entries(uplinkUse(demands.filter((d) => !added.has(d.a) && !added.has(d.b)), keptAssignments).uplinkBps)) committed.set(host, (committed.get(host) ?? 0) + bps);
-    const hosts = hostStates(hostsView, this.o.uplink, committed);
-    const quota = limits ? tenantQuota(limits) : undefined;
-    if (strategy === 'nova') {
-      const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy: 'nova' });
-      if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
-      return { assignments: plan.assignments, explanation: plan.explanation, note: "left to Nova's scheduler" };
-    }
-    // Peers: hosts of kept units the new ones have guaranteed traffic with, the most traffic first.
-    const weight = new Map<string, number>();
-    const peerUnits = new Map<string, Set<string>>();
-    for (const d of demands) {
-      // Only a demand between a new unit and a kept one says where a new unit would like to be.
-      if (added.has(d.a) === added.has(d.b)) continue;
-      const theirs = added.has(d.a) ? d.b : d.a;
-      const host = keptAssignments[theirs];
-      if (host === undefined || host === null) continue;
-      weight.set(host, (weight.get(host) ?? 0) + d.guaranteedBps);
-      peerUnits.set(host, (peerUnits.get(host) ?? new Set()).add(theirs));
-    }
-    const rejected: string[] = [];
-    for (const [host] of [...weight].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
-      const state = hosts.find((h) => h.name === host);
-      if (!state) continue;
-      const plan = placeTopology({ units, demands: among, hosts: [state], ...(quota ? { quota } : {}), strategy: 'single-host' });
-      if (plan.feasible) {
-        return { assignments: plan.assignments, explanation: plan.explanation, note: `on ${host}, next to ${[...(peerUnits.get(host) ?? [])].sort().join(', ')} (their traffic peers)` };
-      }
-      if (plan.reasons.some((r) => r.scope === 'quota')) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
-      rejected.push(`${host}: ${plan.explanation.summary}`);
-    }
-    const plan = placeTopology({ units, demands: among, hosts, ...(quota ? { quota } : {}), strategy });
-    if (!plan.feasible) throw new ChangeRefused(`the new units cannot be placed: ${plan.explanation.summary}`, plan.reasons);
-    const note = `on ${plan.hosts.join(', ')}${rejected.length > 0 ? ` (not next to their peers: ${rejected.join('; ')})` : ''}`;
-    return { assignments: plan.assignments, explanation: plan.explanation, note };
+    const { hosts, flavors, limits } = await this.cloudNow(t.projectId, signal);
+    const input: AddedUnitsInput = { topology, added, keptAssignments, demands, others, hosts, flavors, limits, uplink: this.o.uplink, strategy };
+    const result = this.o.placer ? await this.o.placer(input) : placeAddedUnits(input);
+    if (!result.placed) throw new ChangeRefused(result.message, result.reasons);
+    return result;
   }
 
   /**

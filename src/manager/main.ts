@@ -335,6 +335,7 @@ export async function startManager(config: ManagerConfig, options: StartManagerO
       ...(options.claimIntervalMs === undefined ? {} : { claimIntervalMs: options.claimIntervalMs }),
       logger: logEvent,
       planner: (request, inputs) => planner.plan(request, inputs),
+      placer: (input) => planner.placeAdded(input),
       topologyLimits: config.limits.topology,
     });
     const theAgent = agent;

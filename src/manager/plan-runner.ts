@@ -7,15 +7,17 @@
  */
 import { Worker } from 'node:worker_threads';
 import { TopologyError, type TopologyIssue } from '../topology/source.ts';
+import type { AddedUnitsInput, AddedUnitsPlacement } from './changes.ts';
 import type { PlanInputs, PlannedTopology, TopologyRequest } from './planner.ts';
 
-export interface PlanJob {
-  id: number;
-  request: TopologyRequest;
-  inputs: PlanInputs;
-}
+/** A submission's plan, or the placement of a scale-out's new units: the engine's two jobs. */
+export type PlanJob = { id: number; kind: 'plan'; request: TopologyRequest; inputs: PlanInputs } | { id: number; kind: 'place-added'; input: AddedUnitsInput };
 
-export type PlanJobResult = { id: number; ok: true; planned: PlannedTopology } | { id: number; ok: false; issues: TopologyIssue[] } | { id: number; ok: false; message: string };
+export type PlanJobResult =
+  | { id: number; ok: true; planned: PlannedTopology }
+  | { id: number; ok: true; placed: AddedUnitsPlacement }
+  | { id: number; ok: false; issues: TopologyIssue[] }
+  | { id: number; ok: false; message: string };
 
 export type PlanFailureCode = 'CM_ERR_PLAN_TIMEOUT' | 'CM_ERR_PLAN_MEMORY' | 'CM_ERR_PLAN_BUSY' | 'CM_ERR_PLAN_FAILED' | 'CM_ERR_PLAN_CLOSED';
 
@@ -42,7 +44,7 @@ export interface PlanRunnerOptions {
 
 interface Pending {
   job: PlanJob;
-  resolve: (planned: PlannedTopology) => void;
+  resolve: (result: PlannedTopology | AddedUnitsPlacement) => void;
   reject: (error: Error) => void;
 }
 
@@ -72,12 +74,21 @@ export class PlanRunner {
   constructor(private readonly o: PlanRunnerOptions) {}
 
   plan(request: TopologyRequest, inputs: PlanInputs): Promise<PlannedTopology> {
+    return this.run({ id: this.nextId++, kind: 'plan', request, inputs }) as Promise<PlannedTopology>;
+  }
+
+  /** Places a scale-out's new units (`placeAddedUnits`), with the same deadline and bounds as a plan. */
+  placeAdded(input: AddedUnitsInput): Promise<AddedUnitsPlacement> {
+    return this.run({ id: this.nextId++, kind: 'place-added', input }) as Promise<AddedUnitsPlacement>;
+  }
+
+  private run(job: PlanJob): Promise<PlannedTopology | AddedUnitsPlacement> {
     if (this.closed) return Promise.reject(new PlanRunnerError('CM_ERR_PLAN_CLOSED', 'the manager is stopping'));
     if (this.waiting.length >= (this.o.maxWaiting ?? 16)) {
       return Promise.reject(new PlanRunnerError('CM_ERR_PLAN_BUSY', `${String(this.waiting.length)} plans are already waiting; try again shortly`));
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ job: { id: this.nextId++, request, inputs }, resolve, reject });
+      this.waiting.push({ job, resolve, reject });
       this.pump();
     });
   }
@@ -126,7 +137,7 @@ export class PlanRunner {
         return;
       }
       if (this.current?.job.id !== result.id) return;
-      if (result.ok) this.finish(undefined, result.planned);
+      if (result.ok) this.finish(undefined, 'planned' in result ? result.planned : result.placed);
       else if ('issues' in result) this.finish(new TopologyError(result.issues));
       else this.finish(new PlanRunnerError('CM_ERR_PLAN_FAILED', `planning failed: ${result.message}`));
     });
@@ -156,13 +167,13 @@ export class PlanRunner {
     this.finish(error);
   }
 
-  private finish(error: Error | undefined, planned?: PlannedTopology): void {
+  private finish(error: Error | undefined, result?: PlannedTopology | AddedUnitsPlacement): void {
     const current = this.current;
     if (!current) return;
     this.current = undefined;
     clearTimeout(current.timer);
     if (error) current.reject(error);
-    else if (planned) current.resolve(planned);
+    else if (result) current.resolve(result);
     this.pump();
   }
 }

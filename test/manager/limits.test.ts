@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { AGENT_TOKEN, startSimAgent, startStack, type Stack } from './stack.ts';
+import { AGENT_TOKEN, startSimAgent, startStack, until, type Stack } from './stack.ts';
 
 interface Problem {
   status: number;
@@ -33,7 +33,7 @@ function bigCloud(): Record<string, unknown> {
 }
 
 /** A YAML topology: `instances` service instances of `each` units, each talking to itself and the next one. */
-function topology(o: { instances: number; each: number; name?: string; traffic?: boolean }): string {
+function topology(o: { instances: number; each: number; name?: string; traffic?: boolean; max?: number }): string {
   const lines = [
     `name: ${o.name ?? 'big'}`,
     'services:',
@@ -44,7 +44,7 @@ function topology(o: { instances: number; each: number; name?: string; traffic?:
     '    networks: [{ name: n, private_net: private, private_subnet: private-subnet }]',
     'service_instances:',
   ];
-  for (let i = 0; i < o.instances; i += 1) lines.push(`  - { name: S${String(i)}, service_type: T, size: { min: 0, def: ${String(o.each)}, max: ${String(Math.max(o.each, 1))} } }`);
+  for (let i = 0; i < o.instances; i += 1) lines.push(`  - { name: S${String(i)}, service_type: T, size: { min: 0, def: ${String(o.each)}, max: ${String(o.max ?? Math.max(o.each, 1))} } }`);
   if (o.traffic !== false) {
     lines.push('traffic:');
     for (let i = 0; i < o.instances; i += 1) {
@@ -205,6 +205,34 @@ describe('bounded work: the plan deadline', () => {
     const small = await stack.api<{ plan: { feasible: boolean } }>('POST', '/v1/plans', { topology: topology({ instances: 1, each: 2, traffic: false }) });
     assert.equal(small.status, 200, JSON.stringify(small.json));
     assert.equal(small.json.plan.feasible, true);
+  });
+
+  it("a scale-out's new units are placed in the planning worker, under the same deadline: past it, 422 and nothing changed; the next change is placed", { timeout: 120_000 }, async () => {
+    const created = await stack.api<{ id: string }>('POST', '/v1/topologies', { topology: topology({ instances: 4, each: 1, max: 50, name: 'scaled' }) });
+    assert.equal(created.status, 202, JSON.stringify(created.json).slice(0, 400));
+    const id = created.json.id;
+    type View = { state: string; units: { name: string; server_id: string | null }[]; stack: { id: string | null }; events: unknown[] };
+    const read = async (): Promise<View> => (await stack.api<View>('GET', `/v1/topologies/${id}`)).json;
+    const active = await until('ACTIVE', read, (v) => v.state === 'ACTIVE' || v.state === 'FAILED', 60_000);
+    assert.equal(active.state, 'ACTIVE');
+    // 4 × 50 units talking within and across instances: the /v1/plans of this size is stopped at 100 ms above.
+    const big = { service_instances: { S0: { count: 50 }, S1: { count: 50 }, S2: { count: 50 }, S3: { count: 50 } } };
+    const r = await stack.api<Problem>('PATCH', `/v1/topologies/${id}`, big);
+    assert.equal(r.status, 422, JSON.stringify(r.json).slice(0, 400));
+    assert.equal(r.json.type, '/problems/limit-exceeded');
+    assert.match(r.json.detail, /planning was stopped after 100 ms.*limits\.plan_timeout_ms/);
+    assert.deepEqual(r.json.errors?.map((e) => e.pointer), ['/body/service_instances']);
+    const after = await read();
+    assert.equal(after.state, 'ACTIVE');
+    assert.deepEqual(after.units, active.units, 'nothing changed');
+    assert.equal(after.events.length, active.events.length, 'no history event');
+    const small = await stack.api<{ state: string }>('PATCH', `/v1/topologies/${id}`, { service_instances: { S0: { count: 2 } } });
+    assert.equal(small.status, 202, JSON.stringify(small.json).slice(0, 400));
+    const scaled = await until('ACTIVE again', read, (v) => (v.state === 'ACTIVE' && v.units.length === 5) || v.state === 'FAILED', 60_000);
+    assert.equal(scaled.state, 'ACTIVE');
+    assert.equal(scaled.units.filter((u) => u.server_id !== null).length, 5);
+    assert.equal((await stack.api('DELETE', `/v1/topologies/${id}`)).status, 202);
+    await until('DELETED', read, (v) => v.state === 'DELETED', 60_000);
   });
 
   it('the HTTP limits of the configuration reach both services (limits.url_length, limits.body_bytes)', async () => {
