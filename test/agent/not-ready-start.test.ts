@@ -85,6 +85,20 @@ describe('agent started while its dependencies are unreachable', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** An agent on `sim` with `cloud`'s credentials that keeps retrying its start (stopped after the suite). */
+  const startRetryingAgent = async (sim: SimCloud, cloud: CloudConfig, events: Record<string, unknown>[]): Promise<RunningAgent> => {
+    const agent = await startAgent(agentConfig(), {
+      cloud,
+      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
+      log: false,
+      events: (e) => events.push(e),
+      waitReady: false,
+      startupRetry: { initialMs: 100, maxMs: 400 },
+    });
+    cleanups.push(() => agent.stop());
+    return agent;
+  };
+
   it('listens at once, /readyz names keystone until a cloud answers on its port, then becomes ready', async () => {
     const port = await freePort();
     const events: Record<string, unknown>[] = [];
@@ -153,15 +167,7 @@ describe('agent started while its dependencies are unreachable', () => {
     cleanups.push(() => sim.close());
     const port = Number(new URL(sim.authUrl).port);
     const events: Record<string, unknown>[] = [];
-    const agent = await startAgent(agentConfig(), {
-      cloud: cloudAt(port, 'wrong-password'),
-      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-      log: false,
-      events: (e) => events.push(e),
-      waitReady: false,
-      startupRetry: { initialMs: 100, maxMs: 400 },
-    });
-    cleanups.push(() => agent.stop());
+    const agent = await startRetryingAgent(sim, cloudAt(port, 'wrong-password'), events);
     const r = await eventually('/readyz naming the refused credentials', async () => {
       const x = await readiness(agent.url);
       return x.body.reasons?.some((y) => y.dependency === 'keystone' && /refused the agent's credentials/.test(y.reason)) === true ? x : undefined;
@@ -184,15 +190,7 @@ describe('agent started while its dependencies are unreachable', () => {
     const member = cloudAt(port);
     member.auth = { ...member.auth, username: 'demo', projectName: 'demo' };
     const events: Record<string, unknown>[] = [];
-    const agent = await startAgent(agentConfig(), {
-      cloud: member,
-      ovsdbEndpoint: (host) => sim.ovsdbEndpoint(host),
-      log: false,
-      events: (e) => events.push(e),
-      waitReady: false,
-      startupRetry: { initialMs: 100, maxMs: 400 },
-    });
-    cleanups.push(() => agent.stop());
+    const agent = await startRetryingAgent(sim, member, events);
     const error = await agent.ready.then(
       () => assert.fail('started with member-only credentials'),
       (e: unknown) => e,

@@ -120,13 +120,18 @@ async function withDeployer(
   try {
     await body(run);
   } finally {
-    await deployer.stop();
-    await store.close();
-    await agentClient.close();
-    await openstack.close();
-    await agent.stop();
-    await sim.close();
+    await stopAll({ deployer, store, agentClient, openstack, agent, sim });
   }
+}
+
+/** Stops what a deployer test started, the deployer first (it uses the rest). */
+async function stopAll(o: { deployer: Deployer; store: ManagerStore; agentClient: AgentClient; openstack: { close(): Promise<void> }; agent: RunningAgent; sim: { close(): Promise<void> } }): Promise<void> {
+  await o.deployer.stop();
+  await o.store.close();
+  await o.agentClient.close();
+  await o.openstack.close();
+  await o.agent.stop();
+  await o.sim.close();
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -387,12 +392,7 @@ describe('deployer: OpenStack errors are not swallowed (issue 17)', () => {
       assert.equal(logged.project, 'project-of-the-caller');
       assert.match(String(logged.error), /os_compute_api:limits:other_project/);
     } finally {
-      await deployer.stop();
-      await store.close();
-      await agentClient.close();
-      await openstack.close();
-      await agent.stop();
-      await sim.close();
+      await stopAll({ deployer, store, agentClient, openstack, agent, sim });
     }
   });
 });
