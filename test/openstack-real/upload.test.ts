@@ -206,7 +206,10 @@ describe('upload caps as OpenFlow meters on the real cloud, through a neutron-op
     const reconnecting = Date.now();
     await eventually('the sender reaches the receiver again', () => reaches(sender, receiver), 180_000, 500);
     record('neutron-openvswitch-agent restart: guests reach each other again', Date.now() - reconnecting, 'after our flow was back');
-    const wire = await iperfWire(sender, receiver, 3);
+    // The same 10 s as the first measurement: a 3 s run measured 31.98 Mbit/s (+6.6 %) in one clean CI run.
+    const measured = Date.now();
+    const wire = await iperfWire(sender, receiver, SAMPLE_S);
+    record(`upload meter after the restart: iperf3 ${String(SAMPLE_S)} s`, Date.now() - measured, `wire ${(wire / 1e6).toFixed(1)} Mbit/s, cap ${String(CAP / 1e6)}`);
     assert.ok(Math.abs(wire - CAP) <= CAP * 0.05, `after the restart: ${(wire / 1e6).toFixed(2)} Mbit/s vs cap ${String(CAP / 1e6)}`);
   });
 
