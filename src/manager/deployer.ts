@@ -768,9 +768,7 @@ export class Deployer {
     if (noValidHost && t.attempts < 2) {
       // The cloud changed between planning and creating: drop this stack and plan once more with what is free now.
       // Asked to go; the next look waits for it before creating the new one (same name).
-      await cloud.heat.deleteStack(t.stackName, stackId, { signal }).catch((error: unknown) => {
-        if (classifyUpstream(error)?.status !== 404) throw error;
-      });
+      await this.askToDelete(cloud, t, stackId, signal);
       await this.transition(
         t,
         ['DEPLOYING'],
@@ -955,11 +953,16 @@ export class Deployer {
     const cloud = await this.cloudOf(t, signal);
     let stackId = t.stackId;
     // The stack may hold servers whose ids never reached the record (a crash right after create); an earlier look may have asked it to go.
+    let stack: Stack | undefined;
     if (stackId === null) {
       const found = await cloud.heat.findStack(t.stackName, undefined, { signal });
-      if (found && found.status !== 'DELETE_COMPLETE') stackId = found.id;
+      if (found && found.status !== 'DELETE_COMPLETE') {
+        stackId = found.id;
+        stack = found;
+      }
+    } else {
+      stack = await cloud.heat.findStack(t.stackName, stackId, { signal });
     }
-    const stack = stackId === null ? undefined : await cloud.heat.findStack(t.stackName, stackId, { signal });
     if (stackId !== null && stack && stack.status !== 'DELETE_COMPLETE') {
       if (stack.status === 'DELETE_IN_PROGRESS') {
         this.checkDeleteDeadline(t, stack.status);
@@ -982,13 +985,7 @@ export class Deployer {
         if (removal.remaining.length > 0) t = await this.recordPendingRemoval(t, removal, `deleting stack ${t.stackName}`, false);
         this.removedOnDelete.set(t.id, serverIds.length);
       }
-      try {
-        await cloud.heat.deleteStack(t.stackName, stackId, { signal });
-      } catch (error) {
-        if (classifyUpstream(error)?.status !== 404) throw error;
-        return undefined;
-      }
-      return POLL;
+      return (await this.askToDelete(cloud, t, stackId, signal)) ? POLL : undefined;
     }
     // No stack (any more): only the SLAs may be left.
     const pending = pendingSlaRemoval(t);
@@ -1022,6 +1019,17 @@ export class Deployer {
     });
     this.forget(t.id);
     return undefined;
+  }
+
+  /** Asks Heat to delete the topology's stack; false when it is not there (already deleted). */
+  private async askToDelete(cloud: CloudApi, t: TopologyRecord, stackId: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      await cloud.heat.deleteStack(t.stackName, stackId, { signal });
+      return true;
+    } catch (error) {
+      if (classifyUpstream(error)?.status === 404) return false;
+      throw error;
+    }
   }
 
   /** A stack that has been deleting for longer than the stack timeout (counted from the topology's last change) ends the topology. */
